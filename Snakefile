@@ -1,0 +1,26 @@
+"""rero: privacy budget versus reconstruction risk and accuracy (Ziller et al., NMI 2024)."""
+
+from snakemake.utils import min_version
+
+min_version("9.20")
+
+
+configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/privacy.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/bounds.smk"
+include: "workflow/rules/attack.smk"
+include: "workflow/rules/aggregate.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

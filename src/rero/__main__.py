@@ -1,0 +1,7 @@
+"""``python -m rero``."""
+
+import sys
+
+from rero.cli import main
+
+sys.exit(main())

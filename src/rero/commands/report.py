@@ -1,0 +1,53 @@
+"""``aggregate`` (the summary table) and ``figures``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from rero import figures
+from rero.io import atomic_path
+from rero.summary import summarise
+
+
+def _aggregate(args: argparse.Namespace) -> int:
+    table = summarise(args.metrics, args.plans, args.bounds, args.imprint, args.prior_aware)
+    with atomic_path(args.out) as tmp:
+        table.to_csv(tmp, index=False)
+    print(table.to_string(index=False))
+    return 0
+
+
+def _figures(args: argparse.Namespace) -> int:
+    out = Path(args.out_dir)
+    summary = pd.read_csv(args.summary, dtype={"eps": str})
+    figures.utility_vs_eps(args.metrics, out / "utility_vs_eps.png")
+    figures.bounds_vs_eps(args.bounds, out / "bounds_vs_eps.png")
+    figures.reconstructions(args.recon, out / "reconstructions.png")
+    figures.risk_vs_eps(summary, args.bounds, out / "risk_vs_eps.png")
+    print(f"figures written to {out}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``aggregate`` and ``figures`` subcommands."""
+    aggregate = subparsers.add_parser("aggregate", help="one summary row per dataset and ε")
+    aggregate.add_argument(
+        "--metrics", nargs="+", required=True, help="training metrics.json files"
+    )
+    aggregate.add_argument("--plans", nargs="+", required=True, help="privacy plan .json files")
+    aggregate.add_argument("--bounds", nargs="*", default=[], help="bounds .csv files")
+    aggregate.add_argument("--imprint", nargs="*", default=[], help="imprint.json files")
+    aggregate.add_argument("--prior-aware", nargs="*", default=[], help="prior_aware.json files")
+    aggregate.add_argument("--out", required=True, help="summary .csv to write")
+    aggregate.set_defaults(handler=_aggregate)
+
+    draw = subparsers.add_parser("figures", help="the study's figures as PNG")
+    draw.add_argument("--summary", required=True, help="summary.csv from `aggregate`")
+    draw.add_argument("--metrics", nargs="+", required=True, help="training metrics.json files")
+    draw.add_argument("--bounds", nargs="+", required=True, help="bounds .csv files")
+    draw.add_argument("--recon", nargs="+", required=True, help="attack recon.npz files")
+    draw.add_argument("--out-dir", required=True, help="folder for the PNG files")
+    draw.set_defaults(handler=_figures)

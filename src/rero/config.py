@@ -1,0 +1,138 @@
+"""Study configuration: schema validation with one clear message per problem, and eps tokens.
+
+Snakemake's ``validate`` fills the schema defaults; this module runs first so that a bad
+config stops the workflow with messages that name the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+
+class ConfigError(ValueError):
+    """The study configuration is invalid; the message lists every problem."""
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    parts = [str(part) for part in error.absolute_path]
+    return ".".join(parts) if parts else "<top level>"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """A one-line message for a schema violation, naming the key and what was expected."""
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    expected = schema.get("description", "").strip().split(". ")[0]
+    if error.validator == "additionalProperties":
+        unknown = sorted(set(error.instance) - set(schema.get("properties", {})))
+        allowed = ", ".join(sorted(schema.get("properties", {}))) or "see the schema"
+        return f"{_key_path(error)}: unknown key(s) {unknown}; allowed keys: {allowed}"
+    if error.validator == "oneOf" and "$ref" not in schema:
+        options = [option.get("description", option.get("type", "")) for option in schema["oneOf"]]
+        return f"{_key_path(error)}: {error.instance!r} is not valid; expected one of {options}"
+    message = f"{_key_path(error)}: {error.message}"
+    return f"{message} (expected: {expected})" if expected else message
+
+
+def schema_errors(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    """Every schema violation of ``config`` as a readable line (empty when valid)."""
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda error: list(error.absolute_path))
+    lines = []
+    for error in errors:
+        # For a failed oneOf, report the most specific sub-error instead of the umbrella message.
+        best = jsonschema.exceptions.best_match([error]) if error.context else error
+        lines.append(_describe(best))
+    return lines
+
+
+def load_schema(path: str | Path) -> dict[str, Any]:
+    """Read the YAML schema file."""
+    return yaml.safe_load(Path(path).read_text())
+
+
+def eps_token(value: Any) -> str:
+    """The path token for one target ε, as the user wrote it (1, 8, 1e3, inf)."""
+    if isinstance(value, str):
+        token = value.strip()
+    elif isinstance(value, float) and math.isinf(value):
+        token = "inf"
+    elif isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        token = str(int(value))
+    else:
+        token = f"{value:g}" if isinstance(value, float) else str(value)
+    number = float(token)
+    if not number > 0:
+        raise ConfigError(f"eps: {value!r} is not a valid privacy budget (expected ε > 0 or 'inf')")
+    return token
+
+
+def eps_tokens(values: Iterable[Any]) -> list[str]:
+    """Path tokens for the ε list, rejecting duplicates such as 1000 and 1e3."""
+    tokens = [eps_token(value) for value in values]
+    seen: dict[float, str] = {}
+    for token in tokens:
+        if float(token) in seen:
+            raise ConfigError(f"eps: {seen[float(token)]!r} and {token!r} are the same budget")
+        seen[float(token)] = token
+    return tokens
+
+
+def parse_kappa(spec: str | float, num_train: int) -> float:
+    """κ from its config spelling: "1/N" (1 / training-set size), "1/<int>" or a number."""
+    if isinstance(spec, str):
+        denominator = spec.split("/", 1)[1]
+        return 1.0 / (num_train if denominator == "N" else int(denominator))
+    return float(spec)
+
+
+def study_errors(
+    config: dict[str, Any], num_train_of: Callable[[str, dict[str, Any]], int | None]
+) -> list[str]:
+    """Checks across keys that a schema cannot express (``config`` has its defaults filled)."""
+    errors: list[str] = []
+    try:
+        eps_tokens(config["eps"])
+    except ConfigError as error:
+        errors.append(str(error))
+    delta = config["privacy"]["delta"]
+    batch = config["training"]["batch_size"]
+    physical = config["training"]["physical_batch_size"]
+    if physical > batch:
+        errors.append(
+            f"training.physical_batch_size: {physical} exceeds training.batch_size {batch} "
+            "(expected physical ≤ logical batch size)"
+        )
+    for name, dataset in config["datasets"].items():
+        try:
+            num_train = num_train_of(dataset["loader"], dataset.get("options", {}))
+        except (ValueError, FileNotFoundError) as error:
+            errors.append(f"datasets.{name}: {error}")
+            continue
+        if num_train is None:
+            continue
+        if delta >= 1.0 / num_train:
+            errors.append(
+                f"privacy.delta: {delta:g} is not below 1/N = {1 / num_train:.3g} for dataset "
+                f"{name!r} (N = {num_train}); expected δ < 1/N"
+            )
+        if batch > num_train:
+            errors.append(
+                f"training.batch_size: {batch} exceeds the {num_train} training examples of "
+                f"dataset {name!r} (expected B ≤ N)"
+            )
+        for spec in config["bounds"]["kappa"]:
+            if parse_kappa(spec, num_train) >= 1:
+                errors.append(f"bounds.kappa: {spec!r} gives κ ≥ 1 for dataset {name!r}")
+    return errors
+
+
+def raise_if_errors(errors: list[str]) -> None:
+    """Raise one :class:`ConfigError` that lists every problem, if there is any."""
+    if errors:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))

@@ -1,0 +1,247 @@
+"""Seaborn figures of the study, drawn from the result tables (no computation of results here)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from rero.io import atomic_path
+from rero.summary import METRICS, dataset_and_eps, training_table
+
+METRIC_LABELS = {
+    "accuracy": "accuracy",
+    "balanced_accuracy": "balanced accuracy",
+    "auroc": "AUROC",
+    "mcc": "MCC",
+}
+
+
+def save_figure(figure: plt.Figure, path: str | Path) -> None:
+    """Write a PNG atomically and close the figure."""
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=150, bbox_inches="tight")
+    plt.close(figure)
+
+
+def _finite(frame: pd.DataFrame, column: str = "eps") -> pd.DataFrame:
+    values = frame[column].astype(float)
+    return frame[np.isfinite(values)].assign(eps_value=values[np.isfinite(values)])
+
+
+def utility_vs_eps(metric_files: Sequence[str | Path], path: str | Path) -> None:
+    """Test metrics against ε (log-x), seed spread, and the non-private reference line."""
+    runs = training_table(metric_files)
+    long = runs.melt(
+        id_vars=["dataset", "eps", "seed"], value_vars=list(METRICS), var_name="metric"
+    )
+    datasets = sorted(long["dataset"].unique())
+    figure, axes = plt.subplots(
+        len(datasets),
+        len(METRICS),
+        figsize=(4 * len(METRICS), 3.4 * len(datasets)),
+        squeeze=False,
+    )
+    for row, dataset in enumerate(datasets):
+        for col, metric in enumerate(METRICS):
+            axis = axes[row, col]
+            subset = long[(long["dataset"] == dataset) & (long["metric"] == metric)]
+            private = _finite(subset)
+            if not private.empty:
+                sns.lineplot(
+                    data=private,
+                    x="eps_value",
+                    y="value",
+                    errorbar="sd",
+                    marker="o",
+                    ax=axis,
+                    label="DP-SGD (mean ± sd)",
+                )
+                sns.scatterplot(
+                    data=private,
+                    x="eps_value",
+                    y="value",
+                    ax=axis,
+                    color="0.3",
+                    s=14,
+                    alpha=0.6,
+                    label="seeds",
+                )
+            reference = subset[subset["eps"] == "inf"]["value"]
+            if not reference.empty:
+                axis.axhline(reference.mean(), color="black", linestyle="--", label="non-private")
+                if len(reference) > 1:
+                    axis.axhspan(
+                        reference.mean() - reference.std(),
+                        reference.mean() + reference.std(),
+                        color="black",
+                        alpha=0.08,
+                    )
+            axis.set_xscale("log")
+            axis.set_xlabel("privacy budget ε")
+            axis.set_ylabel(METRIC_LABELS[metric])
+            axis.set_title(f"{dataset}: {METRIC_LABELS[metric]}")
+            if row or col:
+                legend = axis.get_legend()
+                if legend:
+                    legend.remove()
+    save_figure(figure, path)
+
+
+def bounds_vs_eps(bound_files: Sequence[str | Path], path: str | Path) -> None:
+    """ReRo bounds per method against ε: upper bounds solid, approximations dashed."""
+    bounds = pd.concat([pd.read_csv(file, dtype={"eps": str}) for file in bound_files])
+    bounds = _finite(bounds)
+    panels = (
+        bounds[["dataset", "kappa_label"]].drop_duplicates().sort_values(["dataset", "kappa_label"])
+    )
+    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
+    for axis, (_, panel) in zip(axes[0], panels.iterrows(), strict=True):
+        subset = bounds[
+            (bounds["dataset"] == panel["dataset"])
+            & (bounds["kappa_label"] == panel["kappa_label"])
+        ]
+        for method, lines in subset.groupby("method"):
+            lines = lines.sort_values("eps_value")
+            upper = lines["kind"].iloc[0] == "upper bound"
+            axis.plot(
+                lines["eps_value"],
+                lines["bound"],
+                marker="o",
+                markersize=3,
+                linestyle="-" if upper else "--",
+                label=f"{method} ({'upper bound' if upper else 'approximation'})",
+            )
+        kappa = subset["kappa"].iloc[0]
+        axis.axhline(
+            kappa, color="0.5", linewidth=0.8, linestyle=":", label=f"baseline κ = {kappa:.2g}"
+        )
+        axis.set_xscale("log")
+        axis.set_ylim(-0.02, 1.02)
+        axis.set_xlabel("privacy budget ε")
+        axis.set_ylabel("reconstruction success bound γ")
+        axis.set_title(f"{panel['dataset']}, κ = {panel['kappa_label']}")
+        axis.legend(fontsize=7)
+    save_figure(figure, path)
+
+
+def _eps_order(token: str) -> float:
+    return float(token)
+
+
+def reconstructions(
+    recon_files: Sequence[str | Path], path: str | Path, num_images: int = 6
+) -> None:
+    """Rows: images; columns: the original, then its best reconstruction at each ε."""
+    by_dataset: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    for file in recon_files:
+        dataset, eps = dataset_and_eps(file)
+        with np.load(file) as archive:
+            by_dataset.setdefault(dataset, {})[eps] = {key: archive[key] for key in archive.files}
+    rows: list[tuple[str, int]] = []
+    for dataset, runs in sorted(by_dataset.items()):
+        reference = runs.get("inf") or next(iter(runs.values()))
+        best_first = np.argsort(-reference["ssim"], kind="stable")[:num_images]
+        rows.extend((dataset, int(index)) for index in best_first)
+    columns = sorted({eps for runs in by_dataset.values() for eps in runs}, key=_eps_order)
+    figure, axes = plt.subplots(
+        len(rows),
+        len(columns) + 1,
+        figsize=(1.5 * (len(columns) + 1), 1.6 * len(rows)),
+        squeeze=False,
+    )
+    for row, (dataset, index) in enumerate(rows):
+        runs = by_dataset[dataset]
+        original = next(iter(runs.values()))["originals"][index]
+        cells = [("original", original, None)] + [
+            (
+                "non-private" if eps == "inf" else f"ε = {eps}",
+                runs[eps]["reconstructions"][index] if eps in runs else None,
+                runs[eps]["ssim"][index] if eps in runs else None,
+            )
+            for eps in columns
+        ]
+        for col, (title, image, ssim) in enumerate(cells):
+            axis = axes[row, col]
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if image is not None:
+                picture = np.moveaxis(image, 0, -1)
+                axis.imshow(
+                    picture.squeeze(-1) if picture.shape[-1] == 1 else picture,
+                    cmap="gray",
+                    vmin=0,
+                    vmax=1,
+                )
+            if row == 0:
+                axis.set_title(title, fontsize=8)
+            if ssim is not None:
+                axis.set_xlabel(f"SSIM {ssim:.2f}", fontsize=7)
+            if col == 0:
+                axis.set_ylabel(dataset, fontsize=7)
+    save_figure(figure, path)
+
+
+def risk_vs_eps(summary: pd.DataFrame, bound_files: Sequence[str | Path], path: str | Path) -> None:
+    """Bounds as lines, empirical attack success as points with 95 % CIs, against ε."""
+    bounds = _finite(pd.concat([pd.read_csv(file, dtype={"eps": str}) for file in bound_files]))
+    rigorous = bounds[bounds["method"] == "rigorous"]
+    table = _finite(summary.astype({"eps": str}))
+    datasets = sorted(summary["dataset"].unique())
+    figure, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4.2), squeeze=False)
+    for axis, dataset in zip(axes[0], datasets, strict=True):
+        lines = rigorous[rigorous["dataset"] == dataset]
+        for label, line in lines.groupby("kappa_label"):
+            line = line.sort_values("eps_value")
+            axis.plot(line["eps_value"], line["bound"], label=f"bound, training run, κ = {label}")
+        rows = table[table["dataset"] == dataset].sort_values("eps_value")
+        axis.plot(
+            rows["eps_value"],
+            rows["prior_aware_bound"],
+            color="tab:red",
+            linestyle="-.",
+            label="bound, prior-aware setting (κ = 1/M)",
+        )
+        for prefix, name, colour in (
+            ("prior_aware", "prior-aware attack", "tab:red"),
+            ("imprint", "imprint attack (SSIM ≥ η)", "tab:green"),
+        ):
+            success = rows[f"{prefix}_success_rate"]
+            axis.errorbar(
+                rows["eps_value"],
+                success,
+                yerr=[success - rows[f"{prefix}_ci_low"], rows[f"{prefix}_ci_high"] - success],
+                fmt="o",
+                color=colour,
+                capsize=3,
+                label=name,
+            )
+            non_private = summary[
+                (summary["dataset"] == dataset) & (summary["eps"].astype(str) == "inf")
+            ]
+            if not non_private.empty and not math.isnan(
+                non_private[f"{prefix}_success_rate"].iloc[0]
+            ):
+                axis.axhline(
+                    non_private[f"{prefix}_success_rate"].iloc[0],
+                    color=colour,
+                    linestyle=":",
+                    linewidth=1,
+                    label=f"{name}, non-private",
+                )
+        axis.set_xscale("log")
+        axis.set_ylim(-0.02, 1.02)
+        axis.set_xlabel("privacy budget ε")
+        axis.set_ylabel("reconstruction success")
+        axis.set_title(dataset)
+        axis.legend(fontsize=7)
+    save_figure(figure, path)

@@ -1,0 +1,129 @@
+"""Config validation: the schema and the cross-key checks name the key and what was expected."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from rero import config as study_config
+from tests.conftest import REPO
+
+SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def default_config() -> dict:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def filled(config: dict) -> dict:
+    config = copy.deepcopy(config)
+    validate(config, schema=str(SCHEMA_PATH))
+    return config
+
+
+def schema_errors(config: dict) -> list[str]:
+    return study_config.schema_errors(config, study_config.load_schema(SCHEMA_PATH))
+
+
+def num_train_8000(loader: str, options: dict) -> int:
+    return 8000
+
+
+def test_shipped_config_is_valid():
+    config = default_config()
+    assert schema_errors(config) == []
+    assert study_config.study_errors(filled(config), num_train_8000) == []
+
+
+def test_schema_fills_defaults():
+    config = filled({"datasets": {"d": {"loader": "mni152"}}, "eps": [8], "seeds": [0]})
+    assert config["privacy"]["delta"] == 1e-5
+    assert config["training"]["model"] == "small_cnn"
+    assert config["attack"]["prior_aware"]["prior_size"] == 8
+
+
+def test_every_schema_property_is_described_and_defaulted():
+    schema = study_config.load_schema(SCHEMA_PATH)
+
+    def walk(node: dict, where: str) -> None:
+        for name, child in node.get("properties", {}).items():
+            assert child.get("description"), f"{where}.{name} has no description"
+            if name not in node.get("required", []):
+                assert "default" in child, f"{where}.{name} has no default"
+            walk(child, f"{where}.{name}")
+
+    walk(schema, "config")
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda c: c.update(unknown_key=1), "unknown key(s) ['unknown_key']"),
+        (lambda c: c["training"].update(epochs="ten"), "training.epochs: 'ten' is not of type"),
+        (lambda c: c["training"].update(epochs=0), "training.epochs: 0 is less than the minimum"),
+        (lambda c: c.update(eps=[]), "eps: [] should be non-empty"),
+        (lambda c: c.update(eps=[-1]), "eps.0"),
+        (lambda c: c.update(eps=["big"]), "eps.0"),
+        (lambda c: c["privacy"].update(delta=1.5), "privacy.delta"),
+        (lambda c: c["privacy"].update(accountant="magic"), "privacy.accountant: 'magic'"),
+        (lambda c: c["training"].update(typo=1), "training: unknown key(s) ['typo']"),
+        (lambda c: c["datasets"]["mni152"].update(loader="csv"), "datasets.mni152.loader"),
+    ],
+)
+def test_schema_errors_name_the_key(change, expected):
+    config = default_config()
+    change(config)
+    errors = schema_errors(config)
+    assert any(expected in error for error in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda c: c["privacy"].update(delta=1e-3), "privacy.delta: 0.001 is not below 1/N"),
+        (lambda c: c["training"].update(batch_size=9000), "training.batch_size: 9000 exceeds"),
+        (
+            lambda c: c["training"].update(physical_batch_size=512),
+            "training.physical_batch_size: 512 exceeds",
+        ),
+        (lambda c: c.update(eps=[0]), "eps: 0 is not a valid privacy budget"),
+        (lambda c: c.update(eps=[1000, "1e3"]), "are the same budget"),
+        (lambda c: c["bounds"].update(kappa=["1/1"]), "bounds.kappa"),
+    ],
+)
+def test_study_errors_name_the_key(change, expected):
+    config = filled(default_config())
+    change(config)
+    errors = study_config.study_errors(config, num_train_8000)
+    assert any(expected in error for error in errors), errors
+
+
+def test_study_errors_report_a_bad_dataset():
+    def missing(loader: str, options: dict) -> int:
+        raise FileNotFoundError("/nowhere.npz: file not found")
+
+    errors = study_config.study_errors(filled(default_config()), missing)
+    assert errors == ["datasets.mni152: /nowhere.npz: file not found"]
+
+
+def test_raise_if_errors_lists_all():
+    with pytest.raises(study_config.ConfigError, match="a\n  b"):
+        study_config.raise_if_errors(["a", "b"])
+    study_config.raise_if_errors([])
+
+
+@pytest.mark.parametrize(
+    ("value", "token"),
+    [(1, "1"), (8.0, "8"), ("1e3", "1e3"), (float("inf"), "inf"), ("inf", "inf"), (0.5, "0.5")],
+)
+def test_eps_token(value, token):
+    assert study_config.eps_token(value) == token
+
+
+def test_parse_kappa():
+    assert study_config.parse_kappa("1/N", 200) == pytest.approx(1 / 200)
+    assert study_config.parse_kappa("1/8", 200) == pytest.approx(0.125)
+    assert study_config.parse_kappa(0.01, 200) == 0.01

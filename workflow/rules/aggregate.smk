@@ -1,0 +1,73 @@
+rule aggregate:
+    input:
+        metrics=expand(
+            "results/train/{dataset}/eps_{eps}/seed_{seed}/metrics.json",
+            dataset=DATASETS,
+            eps=EPS,
+            seed=SEEDS,
+        ),
+        plans=expand("results/privacy/{dataset}/eps_{eps}.json", dataset=DATASETS, eps=EPS),
+        bounds=expand("results/bounds/{dataset}.csv", dataset=DATASETS),
+        imprint=expand(
+            "results/attack/{dataset}/eps_{eps}/imprint.json", dataset=DATASETS, eps=EPS
+        ),
+        prior_aware=expand(
+            "results/attack/{dataset}/eps_{eps}/prior_aware.json", dataset=DATASETS, eps=EPS
+        ),
+        code=package_code("summary.py"),
+    output:
+        summary=report(
+            "results/summary.csv",
+            caption="../report/summary.rst",
+            category="Summary",
+        ),
+    log:
+        "results/logs/aggregate.log",
+    benchmark:
+        "results/benchmarks/aggregate.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m rero aggregate --metrics {input.metrics} --plans {input.plans}"
+        " --bounds {input.bounds} --imprint {input.imprint}"
+        " --prior-aware {input.prior_aware} --out {output.summary} > {log} 2>&1"
+
+
+rule figures:
+    input:
+        summary="results/summary.csv",
+        metrics=rules.aggregate.input.metrics,
+        bounds=rules.aggregate.input.bounds,
+        recon=expand("results/attack/{dataset}/eps_{eps}/recon.npz", dataset=DATASETS, eps=EPS),
+        code=package_code("figures.py"),
+    output:
+        utility=report(
+            "results/figures/utility_vs_eps.png",
+            caption="../report/utility_vs_eps.rst",
+            category="Figures",
+        ),
+        bounds=report(
+            "results/figures/bounds_vs_eps.png",
+            caption="../report/bounds_vs_eps.rst",
+            category="Figures",
+        ),
+        reconstructions=report(
+            "results/figures/reconstructions.png",
+            caption="../report/reconstructions.rst",
+            category="Figures",
+        ),
+        risk=report(
+            "results/figures/risk_vs_eps.png",
+            caption="../report/risk_vs_eps.rst",
+            category="Figures",
+        ),
+    log:
+        "results/logs/figures.log",
+    benchmark:
+        "results/benchmarks/figures.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m rero figures --summary {input.summary} --metrics {input.metrics}"
+        " --bounds {input.bounds} --recon {input.recon}"
+        " --out-dir $(dirname {output.utility}) > {log} 2>&1"

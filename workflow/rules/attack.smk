@@ -1,0 +1,40 @@
+rule attack:
+    input:
+        train="results/data/{dataset}/train.npz",
+        meta="results/data/{dataset}/meta.json",
+        plan="results/privacy/{dataset}/eps_{eps}.json",
+        code=package_code("attacks", "privacy/bounds.py"),
+    output:
+        imprint="results/attack/{dataset}/eps_{eps}/imprint.json",
+        recon="results/attack/{dataset}/eps_{eps}/recon.npz",
+        prior_aware="results/attack/{dataset}/eps_{eps}/prior_aware.json",
+    params:
+        seed=lookup(dpath="attack/seed", within=config),
+        delta=lookup(dpath="privacy/delta", within=config),
+        imprint=lookup(dpath="attack/imprint", within=config),
+        prior_aware=lookup(dpath="attack/prior_aware", within=config),
+        device=lookup(dpath="training/device", within=config),
+    log:
+        "results/logs/attack/{dataset}/eps_{eps}.log",
+    benchmark:
+        "results/benchmarks/attack/{dataset}/eps_{eps}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=0,
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m rero attack --data-dir $(dirname {input.meta}) --plan {input.plan}"
+        " --out-dir $(dirname {output.imprint}) --seed {params.seed} --delta {params.delta}"
+        " --batch-size {params.imprint[batch_size]}"
+        " --num-batches {params.imprint[num_batches]}"
+        " --num-bins {params.imprint[num_bins]}"
+        " --ssim-threshold {params.imprint[ssim_threshold]}"
+        " --noise-calibration {params.imprint[noise_calibration]}"
+        " --prior-size {params.prior_aware[prior_size]}"
+        " --trials {params.prior_aware[trials]}"
+        " --attack-steps {params.prior_aware[steps]}"
+        " --attack-sample-rate {params.prior_aware[sample_rate]}"
+        " --device {params.device} --threads {threads} > {log} 2>&1"

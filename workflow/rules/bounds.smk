@@ -1,0 +1,21 @@
+rule bounds:
+    input:
+        plans=expand("results/privacy/{{dataset}}/eps_{eps}.json", eps=EPS),
+        code=package_code("privacy/bounds.py"),
+    output:
+        table="results/bounds/{dataset}.csv",
+    params:
+        kappas=bound_kappas,
+        methods=lookup(dpath="bounds/methods", within=config),
+    log:
+        "results/logs/bounds/{dataset}.log",
+    benchmark:
+        "results/benchmarks/bounds/{dataset}.tsv"
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    shell:
+        "python -m rero bounds --dataset {wildcards.dataset} --plans {input.plans}"
+        " {params.kappas} --methods {params.methods} --out {output.table} > {log} 2>&1"

@@ -1,0 +1,86 @@
+import json
+import re
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+import rero.config as study_config
+from rero.data import expected_num_train
+
+SCHEMA = "../schemas/config.schema.yaml"
+
+try:
+    study_config.raise_if_errors(
+        study_config.schema_errors(
+            config, study_config.load_schema(workflow.source_path(SCHEMA))
+        )
+    )
+    validate(config, schema=SCHEMA)
+    study_config.raise_if_errors(study_config.study_errors(config, expected_num_train))
+except study_config.ConfigError as error:
+    raise WorkflowError(str(error)) from None
+
+DATASETS = list(config["datasets"])
+EPS = study_config.eps_tokens(config["eps"])
+SEEDS = [str(seed) for seed in config["seeds"]]
+CONDA_ENV = "../../envs/rero.yaml"
+PACKAGE = Path(workflow.basedir) / "src" / "rero"
+
+
+def package_code(*modules):
+    """Source files of the package modules a rule runs: editing them reruns the rule."""
+    files = []
+    for module in modules:
+        path = PACKAGE / module
+        files.extend(sorted(str(file) for file in path.glob("*.py")) if path.is_dir() else [str(path)])
+    return files
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    eps="|".join(map(re.escape, EPS)),
+    seed=r"\d+",
+
+
+localrules:
+    all,
+    aggregate,
+    figures,
+
+
+def dataset_loader(wildcards):
+    """The loader named for a dataset in the config."""
+    return config["datasets"][wildcards.dataset]["loader"]
+
+
+def dataset_options(wildcards):
+    """The loader options of a dataset as a compact JSON object (a CLI flag)."""
+    options = config["datasets"][wildcards.dataset].get("options", {})
+    return json.dumps(options, sort_keys=True, separators=(",", ":"))
+
+
+def dataset_files(wildcards):
+    """Files on disk a dataset is read from (so that a changed file reruns its jobs)."""
+    path = config["datasets"][wildcards.dataset].get("options", {}).get("path")
+    return [path] if path else []
+
+
+def bound_kappas(wildcards):
+    """--kappa flags: the configured κ specs plus 1/M of the prior-aware attack."""
+    specs = [str(spec) for spec in config["bounds"]["kappa"]]
+    prior = f"1/{config['attack']['prior_aware']['prior_size']}"
+    if prior not in specs:
+        specs.append(prior)
+    return " ".join(f"--kappa {spec}" for spec in specs)
+
+
+def final_outputs():
+    """Every result of the study: the summary table, the figures and the per-job outputs."""
+    return [
+        "results/summary.csv",
+        *expand(
+            "results/figures/{name}.png",
+            name=["utility_vs_eps", "bounds_vs_eps", "reconstructions", "risk_vs_eps"],
+        ),
+    ]

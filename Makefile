@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= 2
 
-.PHONY: setup run test lint format report clean
+.PHONY: setup run test lint format clean
 
 setup: $(STAMP)
 
@@ -18,11 +18,12 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet "$(TORCH)" -e ".[dev]"
 	touch $(STAMP)
 
-run: setup
-	$(BIN)/snakemake --cores $(CORES)
+SNAKEMAKE := $(BIN)/snakemake --workflow-profile workflow/profiles/default --cores $(CORES)
 
-report: run
-	$(BIN)/snakemake --cores $(CORES) --report results/report.html
+# The whole default study, then its HTML report (results/report.html).
+run: setup
+	$(SNAKEMAKE)
+	$(SNAKEMAKE) --report results/report.html
 
 test: setup
 	$(BIN)/python -m pytest

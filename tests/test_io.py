@@ -60,3 +60,9 @@ def test_provenance_names_versions():
     assert record["versions"]["torch"]
     assert record["versions"]["opacus"] == "1.6.0"
     assert record["python"].startswith("3.")
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    path = tmp_path / "x.json"
+    io.write_json(path, {})
+    assert path.stat().st_mode & 0o777 == 0o666 & ~io._UMASK

@@ -28,6 +28,9 @@ PROVENANCE_PACKAGES = (
     "snakemake",
 )
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
@@ -42,6 +45,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     )
     os.close(fd)
     tmp = Path(tmp_name)
+    tmp.chmod(0o666 & ~_UMASK)  # mkstemp creates 0600; results get the usual permissions
     try:
         yield tmp
         os.replace(tmp, target)

@@ -1,0 +1,47 @@
+"""``python -m rero prepare-data``: write a dataset's train/val/test splits and meta.json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rero.data import LOADERS, prepare_dataset
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``prepare-data`` subcommand."""
+    parser = subparsers.add_parser(
+        "prepare-data",
+        help="prepare a dataset: train/val/test .npz and meta.json",
+        description="Run a dataset loader and write results/data/{dataset}/ (splits + meta.json).",
+    )
+    parser.add_argument("--dataset", required=True, help="dataset name, used in output paths")
+    parser.add_argument(
+        "--loader", required=True, help=f"dataset loader, one of: {', '.join(sorted(LOADERS))}"
+    )
+    parser.add_argument(
+        "--options",
+        default="{}",
+        help="loader options as a JSON object, e.g. '{\"n_train\": 8000}'",
+    )
+    parser.add_argument("--out-dir", required=True, help="folder for the splits and meta.json")
+    parser.set_defaults(handler=run_prepare_data)
+
+
+def run_prepare_data(args: argparse.Namespace) -> int:
+    """Parse the options, prepare the dataset, print a one-line summary."""
+    try:
+        options = json.loads(args.options)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"--options must be a JSON object, got {args.options!r} ({error})"
+        ) from None
+    if not isinstance(options, dict):
+        raise ValueError(f"--options must be a JSON object, got {args.options!r}")
+    meta = prepare_dataset(args.dataset, args.loader, options, args.out_dir)
+    counts = ", ".join(f"{split} {info['n']}" for split, info in meta["splits"].items())
+    print(
+        f"prepared {meta['dataset']} ({meta['loader']}): {counts}; shape {meta['shape']}, "
+        f"{meta['num_classes']} classes -> {args.out_dir}"
+    )
+    return 0

@@ -1,0 +1,164 @@
+"""The whole DAG on a tiny config: every output exists and parses; bad configs stop before any job."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+TINY_CONFIG = {
+    "datasets": {
+        "tiny": {"loader": "mni152", "options": {"n_train": 240, "n_val": 60, "n_test": 90}}
+    },
+    "eps": [8, "1e9", "inf"],
+    "seeds": [0],
+    "privacy": {"delta": 1e-4},
+    "training": {"epochs": 1, "batch_size": 60, "physical_batch_size": 32},
+    "attack": {
+        "imprint": {"batch_size": 8, "num_batches": 2, "num_bins": 16},
+        "prior_aware": {"prior_size": 4, "trials": 8, "steps": 3},
+    },
+}
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the project's Snakefile in ``workdir`` (which holds the config.yaml)."""
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    result = subprocess.run(
+        [
+            SNAKEMAKE,
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--cores",
+            "2",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
+        )
+    return result
+
+
+def write_config(workdir: Path, config: dict) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """Rule → job count from the 'Job stats' table of a dry run."""
+    jobs: dict[str, int] = {}
+    text = result.stdout + result.stderr
+    if "Job stats:" not in text:
+        return jobs
+    for line in text.split("Job stats:", 1)[1].splitlines()[3:]:
+        fields = line.split()
+        if len(fields) != 2 or not fields[1].isdigit():
+            break
+        if fields[0] != "total":
+            jobs[fields[0]] = int(fields[1])
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("study")
+    write_config(workdir, TINY_CONFIG)
+    snakemake(workdir)
+    return workdir
+
+
+@pytest.mark.slow
+def test_every_output_exists_and_parses(tiny_run):
+    results = tiny_run / "results"
+    meta = json.loads((results / "data/tiny/meta.json").read_text())
+    assert meta["num_train"] == 240
+    for eps in ("8", "1e9", "inf"):
+        plan = json.loads((results / f"privacy/tiny/eps_{eps}.json").read_text())
+        assert float(plan["epsilon"]) <= float(plan["target_epsilon"])
+        metrics = json.loads((results / f"train/tiny/eps_{eps}/seed_0/metrics.json").read_text())
+        assert 0 <= metrics["test"]["accuracy"] <= 1
+        assert (results / f"train/tiny/eps_{eps}/seed_0/model.pt").stat().st_size > 0
+        imprint = json.loads((results / f"attack/tiny/eps_{eps}/imprint.json").read_text())
+        assert 0 <= imprint["success_rate"] <= 1
+        prior = json.loads((results / f"attack/tiny/eps_{eps}/prior_aware.json").read_text())
+        assert prior["kappa"] == pytest.approx(0.25)
+        assert prior["ci_low"] <= prior["success_rate"] <= prior["ci_high"]
+        with np.load(results / f"attack/tiny/eps_{eps}/recon.npz") as recon:
+            assert recon["originals"].shape == recon["reconstructions"].shape
+        assert (results / f"logs/train/tiny/eps_{eps}/seed_0.log").exists()
+        assert (results / f"benchmarks/train/tiny/eps_{eps}/seed_0.tsv").exists()
+    bounds = pd.read_csv(results / "bounds/tiny.csv", dtype={"eps": str})
+    assert set(bounds["method"]) == {"rigorous", "gdp_clt", "edgeworth", "glrt"}
+    assert set(bounds["kappa_label"]) == {"1/N", "1/4"}
+    assert bounds["bound"].between(0, 1).all()
+    summary = pd.read_csv(results / "summary.csv", dtype={"eps": str})
+    assert summary["eps"].tolist() == ["8", "1e9", "inf"]
+    assert summary["accuracy_mean"].notna().all()
+    for name in ("utility_vs_eps", "bounds_vs_eps", "reconstructions", "risk_vs_eps"):
+        assert (results / f"figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_nothing_left_to_do_and_report_builds(tiny_run):
+    assert planned_jobs(snakemake(tiny_run, "--dry-run")) == {}
+    snakemake(tiny_run, "--report", "report.html")
+    assert "<html" in (tiny_run / "report.html").read_text()[:2000].lower()
+
+
+@pytest.mark.slow
+def test_a_changed_value_reruns_exactly_its_jobs(tiny_run):
+    config = json.loads(json.dumps(TINY_CONFIG))
+    config["attack"]["imprint"]["ssim_threshold"] = 0.7
+    write_config(tiny_run, config)
+    try:
+        jobs = planned_jobs(snakemake(tiny_run, "--dry-run"))
+    finally:
+        write_config(tiny_run, TINY_CONFIG)
+    assert jobs == {"attack": 3, "aggregate": 1, "figures": 1, "all": 1}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda c: c["training"].update(epochs="many"), "training.epochs"),
+        (lambda c: c.update(eps=[]), "eps"),
+        (lambda c: c.update(eps=[0]), "eps: 0 is not a valid privacy budget"),
+        (lambda c: c["privacy"].update(delta=0.01), "privacy.delta"),
+        (lambda c: c["training"].update(batch_size=10_000), "training.batch_size"),
+        (lambda c: c.update(colour="blue"), "unknown key(s) ['colour']"),
+        (
+            lambda c: c["datasets"].update(
+                x={"loader": "medmnist", "options": {"path": "/nonexistent/x.npz"}}
+            ),
+            "/nonexistent/x.npz",
+        ),
+    ],
+)
+def test_bad_config_stops_before_any_job(tmp_path, change, expected):
+    config = json.loads(json.dumps(TINY_CONFIG))
+    change(config)
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, check=False)
+    assert result.returncode != 0
+    assert expected in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()

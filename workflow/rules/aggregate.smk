@@ -6,13 +6,19 @@ rule aggregate:
             eps=EPS,
             seed=SEEDS,
         ),
-        plans=expand("results/privacy/{dataset}/eps_{eps}.json", dataset=DATASETS, eps=EPS),
+        plans=expand(
+            "results/privacy/{dataset}/eps_{eps}.json", dataset=DATASETS, eps=EPS
+        ),
         bounds=expand("results/bounds/{dataset}.csv", dataset=DATASETS),
         imprint=expand(
-            "results/attack/{dataset}/eps_{eps}/imprint.json", dataset=DATASETS, eps=EPS
+            "results/attack/{dataset}/eps_{eps}/imprint.json",
+            dataset=DATASETS,
+            eps=EPS,
         ),
         prior_aware=expand(
-            "results/attack/{dataset}/eps_{eps}/prior_aware.json", dataset=DATASETS, eps=EPS
+            "results/attack/{dataset}/eps_{eps}/prior_aware.json",
+            dataset=DATASETS,
+            eps=EPS,
         ),
         code=package_code("summary.py"),
     output:
@@ -38,7 +44,9 @@ rule figures:
         summary="results/summary.csv",
         metrics=rules.aggregate.input.metrics,
         bounds=rules.aggregate.input.bounds,
-        recon=expand("results/attack/{dataset}/eps_{eps}/recon.npz", dataset=DATASETS, eps=EPS),
+        recon=expand(
+            "results/attack/{dataset}/eps_{eps}/recon.npz", dataset=DATASETS, eps=EPS
+        ),
         code=package_code("figures.py"),
     output:
         utility=report(

@@ -8,23 +8,23 @@ rule attack:
         imprint="results/attack/{dataset}/eps_{eps}/imprint.json",
         recon="results/attack/{dataset}/eps_{eps}/recon.npz",
         prior_aware="results/attack/{dataset}/eps_{eps}/prior_aware.json",
+    log:
+        "results/logs/attack/{dataset}/eps_{eps}.log",
+    benchmark:
+        "results/benchmarks/attack/{dataset}/eps_{eps}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=0,
     params:
         seed=lookup(dpath="attack/seed", within=config),
         delta=lookup(dpath="privacy/delta", within=config),
         imprint=lookup(dpath="attack/imprint", within=config),
         prior_aware=lookup(dpath="attack/prior_aware", within=config),
         device=lookup(dpath="training/device", within=config),
-    log:
-        "results/logs/attack/{dataset}/eps_{eps}.log",
-    benchmark:
-        "results/benchmarks/attack/{dataset}/eps_{eps}.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=60,
-        gpu=0,
-    conda:
-        CONDA_ENV
     shell:
         "python -m rero attack --data-dir $(dirname {input.meta}) --plan {input.plan}"
         " --out-dir $(dirname {output.imprint}) --seed {params.seed} --delta {params.delta}"

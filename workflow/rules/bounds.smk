@@ -4,9 +4,6 @@ rule bounds:
         code=package_code("privacy/bounds.py"),
     output:
         table="results/bounds/{dataset}.csv",
-    params:
-        kappas=bound_kappas,
-        methods=lookup(dpath="bounds/methods", within=config),
     log:
         "results/logs/bounds/{dataset}.log",
     benchmark:
@@ -16,6 +13,9 @@ rule bounds:
     resources:
         mem_mb=3000,
         runtime=20,
+    params:
+        kappas=bound_kappas,
+        methods=lookup(dpath="bounds/methods", within=config),
     shell:
         "python -m rero bounds --dataset {wildcards.dataset} --plans {input.plans}"
         " {params.kappas} --methods {params.methods} --out {output.table} > {log} 2>&1"

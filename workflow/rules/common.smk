@@ -29,11 +29,15 @@ PACKAGE = Path(workflow.basedir) / "src" / "rero"
 
 
 def package_code(*modules):
-    """Source files of the package modules a rule runs: editing them reruns the rule."""
+    """Source files of the package modules a job runs; editing them reruns its jobs."""
     files = []
     for module in modules:
         path = PACKAGE / module
-        files.extend(sorted(str(file) for file in path.glob("*.py")) if path.is_dir() else [str(path)])
+        files.extend(
+            sorted(str(file) for file in path.glob("*.py"))
+            if path.is_dir()
+            else [str(path)]
+        )
     return files
 
 

@@ -4,13 +4,6 @@ rule calibrate:
         code=package_code("privacy/accounting.py"),
     output:
         plan="results/privacy/{dataset}/eps_{eps}.json",
-    params:
-        batch_size=lookup(dpath="training/batch_size", within=config),
-        epochs=lookup(dpath="training/epochs", within=config),
-        delta=lookup(dpath="privacy/delta", within=config),
-        clip_norm=lookup(dpath="privacy/clip_norm", within=config),
-        accountant=lookup(dpath="privacy/accountant", within=config),
-        tolerance=lookup(dpath="privacy/eps_tolerance", within=config),
     log:
         "results/logs/calibrate/{dataset}/eps_{eps}.log",
     benchmark:
@@ -20,6 +13,13 @@ rule calibrate:
     resources:
         mem_mb=3000,
         runtime=20,
+    params:
+        batch_size=lookup(dpath="training/batch_size", within=config),
+        epochs=lookup(dpath="training/epochs", within=config),
+        delta=lookup(dpath="privacy/delta", within=config),
+        clip_norm=lookup(dpath="privacy/clip_norm", within=config),
+        accountant=lookup(dpath="privacy/accountant", within=config),
+        tolerance=lookup(dpath="privacy/eps_tolerance", within=config),
     shell:
         "python -m rero calibrate --eps {wildcards.eps} --meta {input.meta}"
         " --batch-size {params.batch_size} --epochs {params.epochs} --delta {params.delta}"

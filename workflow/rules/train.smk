@@ -9,6 +9,17 @@ rule train:
     output:
         model="results/train/{dataset}/eps_{eps}/seed_{seed}/model.pt",
         metrics="results/train/{dataset}/eps_{eps}/seed_{seed}/metrics.json",
+    log:
+        "results/logs/train/{dataset}/eps_{eps}/seed_{seed}.log",
+    benchmark:
+        "results/benchmarks/train/{dataset}/eps_{eps}/seed_{seed}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+        gpu=0,
     params:
         model=lookup(dpath="training/model", within=config),
         optimizer=lookup(dpath="training/optimizer", within=config),
@@ -16,17 +27,6 @@ rule train:
         physical_batch_size=lookup(dpath="training/physical_batch_size", within=config),
         grad_sample_mode=lookup(dpath="training/grad_sample_mode", within=config),
         device=lookup(dpath="training/device", within=config),
-    log:
-        "results/logs/train/{dataset}/eps_{eps}/seed_{seed}.log",
-    benchmark:
-        "results/benchmarks/train/{dataset}/eps_{eps}/seed_{seed}.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=120,
-        gpu=0,
-    conda:
-        CONDA_ENV
     shell:
         "python -m rero train --data-dir $(dirname {input.meta}) --plan {input.plan}"
         " --seed {wildcards.seed} --out-dir $(dirname {output.metrics})"

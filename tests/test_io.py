@@ -39,11 +39,11 @@ def test_write_json_is_strict_and_reads_back(tmp_path):
 
 
 def test_read_json_errors_name_the_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="missing.json"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.json"):
         io.read_json(tmp_path / "missing.json")
     broken = tmp_path / "broken.json"
     broken.write_text("{")
-    with pytest.raises(ValueError, match="broken.json: not valid JSON"):
+    with pytest.raises(ValueError, match=r"broken\.json: not valid JSON"):
         io.read_json(broken)
 
 

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from rero import figures
-from rero.commands.report import register  # noqa: F401  (the CLI module imports cleanly)
 from rero.cli import main
 from rero.io import save_npz, write_json
 from rero.summary import dataset_and_eps, summarise

@@ -1,4 +1,4 @@
-"""The whole DAG on a tiny config: every output exists and parses; bad configs stop before any job."""
+"""The whole DAG on a tiny config: every output parses; a bad config stops before any job."""
 
 from __future__ import annotations
 

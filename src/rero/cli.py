@@ -11,35 +11,42 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = (
-    "rero.commands.data",
-    "rero.commands.privacy",
-    "rero.commands.train",
-    "rero.commands.bounds",
-    "rero.commands.attack",
-    "rero.commands.report",
-)
+# Subcommand -> the module that registers it; only that module is imported to run it,
+# so `calibrate` or `bound` start without loading torch.
+SUBCOMMANDS = {
+    "prepare-data": "rero.commands.data",
+    "calibrate": "rero.commands.privacy",
+    "train": "rero.commands.train",
+    "bound": "rero.commands.bounds",
+    "bounds": "rero.commands.bounds",
+    "attack": "rero.commands.attack",
+    "aggregate": "rero.commands.report",
+    "figures": "rero.commands.report",
+}
+COMMAND_MODULES = tuple(dict.fromkeys(SUBCOMMANDS.values()))
 
 
 class CliError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser with every subcommand registered."""
+def build_parser(subcommand: str | None = None) -> argparse.ArgumentParser:
+    """The parser with ``subcommand`` registered, or every subcommand when it is None/unknown."""
     parser = argparse.ArgumentParser(
         prog="python -m rero",
         description="DP-SGD privacy/accuracy study: data, calibration, training, bounds, attacks.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="<subcommand>")
-    for name in COMMAND_MODULES:
+    modules = [SUBCOMMANDS[subcommand]] if subcommand in SUBCOMMANDS else COMMAND_MODULES
+    for name in modules:
         importlib.import_module(name).register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     try:
         result = args.handler(args)

@@ -21,20 +21,20 @@ rule attack:
         gpu=0,
     params:
         seed=lookup(dpath="attack/seed", within=config),
-        delta=lookup(dpath="privacy/delta", within=config),
         imprint=lookup(dpath="attack/imprint", within=config),
         prior_aware=lookup(dpath="attack/prior_aware", within=config),
-        device=lookup(dpath="training/device", within=config),
     shell:
         "python -m rero attack --data-dir $(dirname {input.meta}) --plan {input.plan}"
-        " --out-dir $(dirname {output.imprint}) --seed {params.seed} --delta {params.delta}"
+        " --out-dir $(dirname {output.imprint}) --seed {params.seed}"
         " --batch-size {params.imprint[batch_size]}"
         " --num-batches {params.imprint[num_batches]}"
         " --num-bins {params.imprint[num_bins]}"
         " --ssim-threshold {params.imprint[ssim_threshold]}"
         " --noise-calibration {params.imprint[noise_calibration]}"
         " --prior-size {params.prior_aware[prior_size]}"
+        " --known-size {params.prior_aware[known_size]}"
+        " --attack-clip-norm {params.prior_aware[clip_norm]}"
         " --trials {params.prior_aware[trials]}"
         " --attack-steps {params.prior_aware[steps]}"
         " --attack-sample-rate {params.prior_aware[sample_rate]}"
-        " --device {params.device} --threads {threads} > {log} 2>&1"
+        " --threads {threads} > {log} 2>&1"

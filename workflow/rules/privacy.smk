@@ -24,4 +24,4 @@ rule calibrate:
         "python -m rero calibrate --eps {wildcards.eps} --meta {input.meta}"
         " --batch-size {params.batch_size} --epochs {params.epochs} --delta {params.delta}"
         " --clip-norm {params.clip_norm} --accountant {params.accountant}"
-        " --tolerance {params.tolerance} --out {output.plan} > {log} 2>&1"
+        " --rel-tol {params.tolerance} --out {output.plan} > {log} 2>&1"

@@ -1,0 +1,149 @@
+"""``python -m rero calibrate``: both flag forms, the written plan, and clear errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from rero.cli import main
+from rero.io import read_json, write_json
+from rero.privacy.accounting import PrivacyPlan
+
+PLAN_KEYS = {
+    "target_epsilon",
+    "epsilon",
+    "epsilon_lower",
+    "sigma",
+    "sample_rate",
+    "steps",
+    "delta",
+    "clip_norm",
+    "accountant",
+    "dataset_size",
+    "batch_size",
+    "epochs",
+    "note",
+}
+
+
+@pytest.fixture
+def meta_file(tmp_path):
+    path = tmp_path / "data" / "toy" / "meta.json"
+    write_json(path, {"dataset": "toy", "num_train": 1000, "num_classes": 2})
+    return path
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    status = main(["calibrate", *argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_standalone_prints_plan(capsys):
+    status, out, _ = run_cli(
+        capsys, "--eps", "8", "--sample-rate", "0.005", "--steps", "1000", "--delta", "1e-5"
+    )
+    assert status == 0
+    plan = json.loads(out)
+    assert set(plan) == PLAN_KEYS
+    assert (plan["sample_rate"], plan["steps"], plan["delta"]) == (0.005, 1000, 1e-5)
+    assert plan["accountant"] == "prv"
+    assert 0.99 * 8 <= plan["epsilon"] <= 8
+    assert plan["sigma"] == pytest.approx(0.499, rel=0.01)  # Opacus' PRV calibration: 0.4990
+
+
+def test_workflow_form_writes_plan(capsys, meta_file, tmp_path):
+    out_path = tmp_path / "privacy" / "toy" / "eps_1e3.json"
+    status, out, _ = run_cli(
+        capsys,
+        "--eps", "1e3",
+        "--meta", str(meta_file),
+        "--batch-size", "50",
+        "--epochs", "2",
+        "--delta", "1e-4",
+        "--clip-norm", "0.5",
+        "--accountant", "rdp",
+        "--out", str(out_path),
+    )  # fmt: skip
+    assert status == 0
+    written = read_json(out_path)
+    assert written == json.loads(out)
+    plan = PrivacyPlan.from_dict(written)
+    assert (plan.sample_rate, plan.steps) == (0.05, 40)  # q = 50/1000, T = 2 * ceil(1000/50)
+    assert (plan.dataset_size, plan.batch_size, plan.epochs) == (1000, 50, 2)
+    assert (plan.clip_norm, plan.accountant) == (0.5, "rdp")
+    assert 990 <= plan.epsilon <= 1000
+
+
+def test_non_private_plan(capsys, meta_file, tmp_path):
+    out_path = tmp_path / "eps_inf.json"
+    status, _, _ = run_cli(
+        capsys,
+        "--eps", "inf",
+        "--meta", str(meta_file),
+        "--batch-size", "100",
+        "--epochs", "3",
+        "--delta", "1e-4",
+        "--out", str(out_path),
+    )  # fmt: skip
+    assert status == 0
+    plan = read_json(out_path)
+    assert plan["epsilon"] == "inf" and plan["target_epsilon"] == "inf"
+    assert plan["sigma"] == 0 and plan["clip_norm"] is None and plan["accountant"] == "none"
+    assert math.isinf(PrivacyPlan.from_dict(plan).epsilon)
+    assert (plan["sample_rate"], plan["steps"]) == (0.1, 30)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--eps", "8", "--delta", "1e-5"], "--sample-rate and --steps"),
+        (["--eps", "8", "--delta", "1e-5", "--sample-rate", "0.01"], "--sample-rate and --steps"),
+        (["--eps", "0", "--delta", "1e-5", "--sample-rate", "0.01", "--steps", "10"], "eps"),
+        (["--eps", "8", "--delta", "1", "--sample-rate", "0.01", "--steps", "10"], "delta"),
+    ],
+)
+def test_bad_flags_give_clear_errors(capsys, argv, message):
+    status, out, err = run_cli(capsys, *argv)
+    assert status == 2 and out == ""
+    assert message in err
+
+
+def test_workflow_errors_name_the_problem(capsys, meta_file, tmp_path):
+    common = ["--eps", "8", "--batch-size", "50", "--epochs", "1"]
+    status, _, err = run_cli(capsys, *common, "--meta", str(meta_file), "--delta", "1e-3")
+    assert status == 2 and "delta" in err and "1/N" in err
+    status, _, err = run_cli(
+        capsys, *common, "--meta", str(meta_file), "--delta", "1e-5", "--sample-rate", "0.1"
+    )
+    assert status == 2 and "--meta with --batch-size and --epochs" in err
+    broken = tmp_path / "broken.json"
+    write_json(broken, {"dataset": "toy"})
+    status, _, err = run_cli(capsys, *common, "--meta", str(broken), "--delta", "1e-5")
+    assert status == 2 and "num_train" in err and str(broken) in err
+    status, _, err = run_cli(
+        capsys, *common, "--meta", str(tmp_path / "none.json"), "--delta", "1e-5"
+    )
+    assert status == 2 and "none.json" in err
+    big_batch = ["--eps", "8", "--batch-size", "5000", "--epochs", "1", "--delta", "1e-5"]
+    status, _, err = run_cli(capsys, *big_batch, "--meta", str(meta_file))
+    assert status == 2 and "batch_size" in err
+
+
+def test_python_dash_m_rero_calibrate():
+    result = subprocess.run(
+        [sys.executable, "-m", "rero", "calibrate", "--eps", "1e6", "--sample-rate", "0.005",
+         "--steps", "1000", "--delta", "1e-5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["accountant"] == "pld"
+    assert 0.99e6 <= plan["epsilon"] <= 1e6

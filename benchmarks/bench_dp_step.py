@@ -1,0 +1,171 @@
+"""DP-SGD step time relative to a non-private step, per Opacus grad-sample mode.
+
+Default model (small_cnn), 28x28x1 inputs, 3 classes, batch 256, Adam. One step = forward,
+backward, optimiser step, zero_grad. All variants run side by side in one process, interleaved
+round by round, so background load hits them alike; the script prints medians and the ratio
+DP / non-private for each mode. Run: ``.venv/bin/python benchmarks/bench_dp_step.py``.
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+
+import torch
+from opacus import PrivacyEngine
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from tqdm import tqdm
+
+from rero.models import build_model
+from rero.train import Schedule, TrainConfig, TrainingRun, use_fast_conv_grad_sampler
+
+#: (label, Opacus grad_sample_mode, rero's grouped-convolution Conv2d sampler on?)
+VARIANTS = (
+    ("hooks", "hooks", True),
+    ("hooks-im2col", "hooks", False),
+    ("functorch", "functorch", False),
+    ("ew", "ew", False),
+    ("ghost", "ghost", True),
+)
+BATCH_SIZE = 256
+IMAGE_SHAPE = (1, 28, 28)
+NUM_CLASSES = 3
+
+
+def _make_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    criterion: Callable,
+    fast_conv: bool | None = None,
+) -> Callable:
+    def step(images: torch.Tensor, labels: torch.Tensor) -> None:
+        if fast_conv is not None:
+            use_fast_conv_grad_sampler(fast_conv)
+        loss = criterion(model(images), labels)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def _private_step(
+    base: nn.Module, mode: str, fast_conv: bool, images: torch.Tensor, labels: torch.Tensor
+) -> Callable:
+    model = copy.deepcopy(base)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = DataLoader(TensorDataset(images, labels), batch_size=BATCH_SIZE)
+    engine = PrivacyEngine(accountant="rdp")
+    wrapped = engine.make_private(
+        module=model,
+        optimizer=optimizer,
+        data_loader=loader,
+        criterion=nn.CrossEntropyLoss(),
+        noise_multiplier=1.0,
+        max_grad_norm=1.0,
+        poisson_sampling=False,
+        grad_sample_mode=mode,
+    )
+    dp_model, dp_optimizer = wrapped[0], wrapped[1]
+    criterion = wrapped[2] if mode == "ghost" else nn.CrossEntropyLoss()
+    return _make_step(dp_model, dp_optimizer, criterion, fast_conv)
+
+
+def run(print_fn: Callable[[str], None] = print, rounds: int = 30, threads: int = 1) -> dict:
+    """Time every variant ``rounds`` times, interleaved; print and return medians and ratios."""
+    warnings.filterwarnings("ignore", message="Secure RNG turned off")
+    warnings.filterwarnings("ignore", message="Full backward hook is firing")
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    images = torch.rand(BATCH_SIZE, *IMAGE_SHAPE)
+    labels = torch.randint(0, NUM_CLASSES, (BATCH_SIZE,))
+    base = build_model("small_cnn", IMAGE_SHAPE[0], NUM_CLASSES, IMAGE_SHAPE[1:])
+
+    plain = copy.deepcopy(base)
+    steps: dict[str, Callable] = {
+        "non-private": _make_step(
+            plain, torch.optim.Adam(plain.parameters(), lr=1e-3), nn.CrossEntropyLoss()
+        )
+    }
+    for label, mode, fast_conv in VARIANTS:
+        try:
+            step = _private_step(base, mode, fast_conv, images, labels)
+            step(images, labels)
+        except Exception as error:  # a mode that fails is reported, not timed
+            print_fn(f"{label}: not usable ({type(error).__name__}: {error})")
+            continue
+        steps[label] = step
+
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(3):  # warm-up
+        for step in steps.values():
+            step(images, labels)
+    for _ in range(rounds):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step(images, labels)
+            times[name].append(time.perf_counter() - start)
+
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    reference = medians["non-private"]
+    print_fn(
+        f"small_cnn, batch {BATCH_SIZE}, {'x'.join(map(str, IMAGE_SHAPE))}, "
+        f"{threads} thread(s), {rounds} interleaved rounds, medians"
+    )
+    print_fn(f"  non-private: {reference * 1e3:7.1f} ms/step")
+    for name, value in medians.items():
+        if name != "non-private":
+            print_fn(f"  DP {name:12s}: {value * 1e3:7.1f} ms/step  ratio {value / reference:.2f}x")
+    use_fast_conv_grad_sampler(True)
+    loop = _training_loop_ratio(print_fn, rounds=max(3, rounds // 6))
+    return {
+        "median_s": medians,
+        "ratio": {n: v / reference for n, v in medians.items()},
+        "training_loop_ratio": loop,
+    }
+
+
+def _training_loop_ratio(print_fn: Callable[[str], None], rounds: int, steps: int = 4) -> float:
+    """Whole logical steps of rero's training loop (Poisson loader, BatchMemoryManager, default
+    TrainConfig) against its non-private loop, interleaved; returns the median ratio."""
+    num_examples = BATCH_SIZE * 10
+    images = torch.rand(num_examples, *IMAGE_SHAPE)
+    labels = torch.randint(0, NUM_CLASSES, (num_examples,))
+    meta = {"shape": list(IMAGE_SHAPE), "num_classes": NUM_CLASSES, "mean": [0.5], "std": [0.25]}
+    runs = {}
+    for private in (False, True):
+        schedule = Schedule(
+            private=private,
+            target_epsilon=8.0 if private else float("inf"),
+            sample_rate=0.1,
+            steps=10**6,
+            sigma=1.0 if private else 0.0,
+            clip_norm=1.0 if private else None,
+            delta=1e-5,
+            batch_size=BATCH_SIZE,
+            steps_per_epoch=10,
+        )
+        run = TrainingRun(schedule, TrainConfig(), 0, meta, images, labels, torch.device("cpu"))
+        run.run_epoch(1, tqdm(disable=True))
+        runs[private] = run
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(rounds):
+        for private, run in runs.items():
+            start = time.perf_counter()
+            run.run_epoch(steps, tqdm(disable=True))
+            times[private].append((time.perf_counter() - start) / steps)
+    private_s, plain_s = statistics.median(times[True]), statistics.median(times[False])
+    print_fn(
+        f"  training loop (default TrainConfig, {rounds} x {steps} logical steps): non-private "
+        f"{plain_s * 1e3:.1f} ms/step, DP {private_s * 1e3:.1f} ms/step, "
+        f"ratio {private_s / plain_s:.2f}x"
+    )
+    return private_s / plain_s
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,86 @@
+"""``python -m rero train``: train one model under a privacy plan (DP-SGD or non-private)."""
+
+from __future__ import annotations
+
+import argparse
+
+from rero.data import read_meta
+from rero.io import read_json
+from rero.models import MODELS
+from rero.train import (
+    DEVICES,
+    GRAD_SAMPLE_MODES,
+    OPTIMIZERS,
+    TrainConfig,
+    schedule_from_plan,
+    train_run,
+)
+
+DEFAULTS = TrainConfig()
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train`` subcommand."""
+    parser = subparsers.add_parser(
+        "train",
+        help="train one model under a privacy plan",
+        description="Train with DP-SGD (Opacus, Poisson sampling) or without privacy, as the "
+        "plan says; write model.pt, metrics.json and checkpoint.pt (resumed if present).",
+    )
+    parser.add_argument("--data-dir", required=True, help="prepared dataset folder (meta.json)")
+    parser.add_argument(
+        "--plan", required=True, help="privacy plan JSON (python -m rero calibrate)"
+    )
+    parser.add_argument("--seed", required=True, type=int, help="training seed")
+    parser.add_argument("--out-dir", required=True, help="folder for model.pt, metrics.json")
+    parser.add_argument("--model", default=DEFAULTS.model, choices=sorted(MODELS))
+    parser.add_argument("--optimizer", default=DEFAULTS.optimizer, choices=sorted(OPTIMIZERS))
+    parser.add_argument("--learning-rate", type=float, default=DEFAULTS.learning_rate)
+    parser.add_argument(
+        "--physical-batch-size",
+        type=int,
+        default=DEFAULTS.physical_batch_size,
+        help="largest batch put through the model at once (logical batches are split)",
+    )
+    parser.add_argument(
+        "--grad-sample-mode", default=DEFAULTS.grad_sample_mode, choices=GRAD_SAMPLE_MODES
+    )
+    parser.add_argument("--device", default=DEFAULTS.device, choices=DEVICES)
+    parser.add_argument("--threads", type=int, default=DEFAULTS.threads, help="torch CPU threads")
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=DEFAULTS.progress,
+        help="progress bar on stderr",
+    )
+    parser.set_defaults(handler=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Check the inputs, train, print a one-line summary."""
+    meta = read_meta(args.data_dir)
+    plan = read_json(args.plan)
+    try:
+        if not isinstance(plan, dict):
+            raise ValueError("expected a JSON object (a privacy plan)")
+        schedule_from_plan(plan, int(meta["num_train"]))
+    except ValueError as error:
+        raise ValueError(f"--plan {args.plan}: {error}") from None
+    config = TrainConfig(
+        model=args.model,
+        optimizer=args.optimizer,
+        learning_rate=args.learning_rate,
+        physical_batch_size=args.physical_batch_size,
+        grad_sample_mode=args.grad_sample_mode,
+        device=args.device,
+        threads=args.threads,
+        progress=args.progress,
+    )
+    metrics = train_run(args.data_dir, plan, config, args.seed, args.out_dir)
+    spent = metrics["epsilon_spent"]
+    print(
+        f"trained {metrics['dataset']} eps={plan['target_epsilon']} seed={args.seed}: test "
+        f"accuracy {metrics['test']['accuracy']:.4f}, AUROC {metrics['test']['auroc']:.4f}; "
+        f"epsilon spent {spent['epsilon']} ({spent['accountant']}) -> {args.out_dir}"
+    )
+    return 0

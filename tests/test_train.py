@@ -1,0 +1,475 @@
+"""DP-SGD training: the clipped update against an independent torch.func computation, Poisson
+sampling, accounting, resume and determinism, metrics, non-private baseline and the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from opacus.accountants import RDPAccountant
+from torch import nn
+from tqdm import tqdm
+
+import rero.train as train_module
+from rero.commands import train as train_command
+from rero.io import read_json, write_json
+from rero.models import build_model
+from rero.train import (
+    Schedule,
+    TrainConfig,
+    TrainingRun,
+    classification_metrics,
+    conv2d_grad_sample,
+    load_trained_model,
+    predict_probabilities,
+    schedule_from_plan,
+    train_run,
+)
+
+SIZE = 12  # image side of the toy datasets
+
+
+def write_toy_dataset(
+    folder: Path, num_classes: int = 3, n_train: int = 48, n_eval: int = 24, seed: int = 0
+) -> Path:
+    """A learnable dataset in the data contract's format: class k brightens image row band k."""
+    rng = np.random.default_rng(seed)
+    splits = {}
+    for split, count in (("train", n_train), ("val", n_eval), ("test", n_eval)):
+        labels = np.arange(count, dtype=np.int64) % num_classes
+        images = rng.uniform(0.0, 0.5, size=(count, 1, SIZE, SIZE)).astype(np.float32)
+        band = SIZE // num_classes
+        for index, label in enumerate(labels):
+            images[index, 0, label * band : (label + 1) * band] += 0.5
+        np.savez(folder / f"{split}.npz", images=images, labels=labels)
+        splits[split] = {
+            "n": count,
+            "sha256": f"{split}-{seed}",
+            "class_counts": np.bincount(labels, minlength=num_classes).tolist(),
+        }
+        if split == "train":
+            mean, std = float(images.mean()), float(images.std())
+    write_json(
+        folder / "meta.json",
+        {
+            "dataset": "toy",
+            "loader": "medmnist",
+            "source": "synthetic test data",
+            "num_classes": num_classes,
+            "class_names": [f"c{k}" for k in range(num_classes)],
+            "shape": [1, SIZE, SIZE],
+            "num_train": n_train,
+            "splits": splits,
+            "mean": [mean],
+            "std": [std],
+            "options": {},
+            "provenance": {},
+        },
+    )
+    return folder
+
+
+def make_plan(target: float, n: int, batch: int, epochs: int, sigma: float = 1.0) -> dict:
+    """A privacy plan in the contract's format (σ given; not calibrated here)."""
+    private = math.isfinite(target)
+    return {
+        "target_epsilon": target if private else "inf",
+        "epsilon": target if private else "inf",
+        "epsilon_lower": None,
+        "sigma": sigma if private else 0.0,
+        "sample_rate": batch / n,
+        "steps": epochs * math.ceil(n / batch),
+        "delta": 1e-5,
+        "clip_norm": 1.0 if private else None,
+        "accountant": "rdp" if private else "none",
+        "dataset_size": n,
+        "batch_size": batch,
+        "epochs": epochs,
+        "note": "test plan",
+    }
+
+
+FAST = TrainConfig(physical_batch_size=8, progress=False, learning_rate=1e-2)
+
+
+@pytest.fixture(scope="module")
+def toy3(tmp_path_factory) -> Path:
+    return write_toy_dataset(tmp_path_factory.mktemp("toy3"), num_classes=3)
+
+
+# ------------------------------------------------------------------ per-sample gradients
+
+
+def per_sample_gradients(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> list:
+    """Per-example gradients of the cross-entropy, by torch.func (independent of Opacus)."""
+    params = {name: p.detach() for name, p in model.named_parameters()}
+    buffers = {name: b.detach() for name, b in model.named_buffers()}
+
+    def loss(parameters, image, label):
+        output = torch.func.functional_call(model, (parameters, buffers), (image[None],))
+        return nn.functional.cross_entropy(output, label[None])
+
+    grads = torch.func.vmap(torch.func.grad(loss), in_dims=(None, 0, 0))(params, images, labels)
+    return [grads[name] for name, _ in model.named_parameters()]
+
+
+@pytest.mark.parametrize(
+    "conv",
+    [
+        nn.Conv2d(3, 5, 3, padding=1),
+        nn.Conv2d(4, 6, 3, stride=2, padding=2, dilation=2, bias=False),
+        nn.Conv2d(4, 6, (3, 1), padding=(1, 0), groups=2),
+    ],
+)
+def test_conv2d_grad_sample_matches_autograd_per_example(conv):
+    torch.manual_seed(0)
+    images = torch.randn(7, conv.in_channels, 9, 8)
+    backprops = torch.randn_like(conv(images))
+    grads = conv2d_grad_sample(conv, [images], backprops)
+    for parameter in conv.parameters():
+        want = torch.stack(
+            [
+                torch.autograd.grad(conv(images[i : i + 1]), parameter, backprops[i : i + 1])[0]
+                for i in range(len(images))
+            ]
+        )
+        assert torch.allclose(grads[parameter], want, atol=1e-5)
+
+
+# ------------------------------------------------------------------ the DP step
+
+
+def tiny_run(
+    mode: str,
+    count: int,
+    clip: float,
+    sigma: float = 0.0,
+    q: float = 1.0,
+    steps: int = 1,
+    physical_batch_size: int = 4,
+    model: str = "small_cnn",
+) -> tuple[TrainingRun, torch.Tensor, torch.Tensor]:
+    """A private TrainingRun on ``count`` toy images with SGD at learning rate 1."""
+    torch.manual_seed(1)
+    images = torch.rand(count, 1, SIZE, SIZE)
+    labels = torch.arange(count) % 3
+    meta = {"shape": [1, SIZE, SIZE], "num_classes": 3, "mean": [0.5], "std": [0.3]}
+    schedule = Schedule(True, 1.0, q, steps, sigma, clip, 1e-5, max(1, round(q * count)), steps)
+    config = TrainConfig(
+        model=model,
+        optimizer="sgd",
+        learning_rate=1.0,
+        physical_batch_size=physical_batch_size,
+        grad_sample_mode=mode,
+    )
+    return (
+        TrainingRun(schedule, config, 0, meta, images, labels, torch.device("cpu")),
+        images,
+        labels,
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "model"),
+    [
+        ("hooks", "small_cnn"),
+        ("functorch", "small_cnn"),
+        ("ew", "small_cnn"),
+        ("ghost", "small_cnn"),
+        ("hooks", "resnet9"),
+    ],
+)
+def test_noise_free_update_is_mean_of_clipped_per_sample_gradients(mode, model):
+    run, images, labels = tiny_run(mode, count=10, clip=0.05, model=model)
+    before = build_model(model, 1, 3, SIZE)  # a hook-free copy of the initial model
+    before.load_state_dict(run.model.state_dict())
+    grads = per_sample_gradients(before, images, labels)
+    norms = torch.sqrt(sum(g.flatten(1).pow(2).sum(1) for g in grads))
+    assert (norms > 0.05).all()  # clipping is active for every example
+    factors = (0.05 / (norms + 1e-6)).clamp(max=1.0)
+    clipped = [g * factors.view(-1, *[1] * (g.dim() - 1)) for g in grads]
+    assert torch.sqrt(sum(c.flatten(1).pow(2).sum(1) for c in clipped)).max() <= 0.05 + 1e-6
+
+    run.run_epoch(1, tqdm(disable=True))  # q = 1: one logical batch of 10, physical 4 + 3 + 3
+
+    assert run.batch_sizes == [10]
+    for (name, new), old, c in zip(
+        run.model.named_parameters(), before.parameters(), clipped, strict=True
+    ):
+        update = old.detach() - new.detach()  # SGD, lr 1: the applied gradient
+        assert torch.allclose(update, c.mean(0), atol=2e-6), name
+
+
+def test_update_is_divided_by_the_expected_not_the_realised_batch_size():
+    # ten copies of one example: each sampled copy adds the same clipped gradient
+    run, images, labels = tiny_run("hooks", count=10, clip=0.05, q=0.5)
+    run.dataset.images[:] = images[0]
+    run.dataset.labels[:] = labels[0]
+    before = build_model("small_cnn", 1, 3, SIZE)
+    before.load_state_dict(run.model.state_dict())
+    grads = per_sample_gradients(before, images[:1], labels[:1])
+    norm = torch.sqrt(sum(g.pow(2).sum() for g in grads))
+    run.run_epoch(1, tqdm(disable=True))
+    realised = run.batch_sizes[0]
+    assert realised != 5  # this seed draws a batch that differs from qN = 5
+    for new, old, g in zip(run.model.parameters(), before.parameters(), grads, strict=True):
+        expected = realised / 5 * g[0] * min(1.0, 0.05 / (norm.item() + 1e-6))
+        assert torch.allclose(old.detach() - new.detach(), expected, atol=2e-6)
+
+
+def test_each_example_moves_the_model_by_at_most_the_clip_norm():
+    for example in range(4):
+        run, images, _ = tiny_run("hooks", count=1, clip=0.01)
+        torch.manual_seed(example)
+        run.dataset.images.copy_(torch.rand_like(images))
+        before = [p.detach().clone() for p in run.model.parameters()]
+        run.run_epoch(1, tqdm(disable=True))
+        step = torch.sqrt(
+            sum(
+                (b - p.detach()).pow(2).sum()
+                for b, p in zip(before, run.model.parameters(), strict=True)
+            )
+        )
+        assert 0.999 * 0.01 <= step <= 0.01 + 1e-7
+
+
+def test_poisson_sampling_and_accounting_follow_the_plan():
+    run, _, _ = tiny_run(
+        "hooks", count=60, clip=1.0, sigma=1.0, q=0.3, steps=30, physical_batch_size=64
+    )
+    run.run_epoch(30, tqdm(disable=True))
+    sizes = np.asarray(run.batch_sizes)
+    assert len(sizes) == 30 and len(set(sizes.tolist())) > 3  # sizes vary: Poisson, not fixed
+    assert abs(sizes.mean() - 18) < 4  # E = qN = 18, sd of the mean 0.65
+    assert run.engine.accountant.history == [(1.0, 0.3, 30)]
+    assert run.epsilon_spent()["steps"] == 30
+
+
+def test_noise_has_standard_deviation_sigma_c_over_expected_batch():
+    run, _, _ = tiny_run("hooks", count=10, clip=1e-4, sigma=2.0)
+    before = [p.detach().clone() for p in run.model.parameters()]
+    run.run_epoch(1, tqdm(disable=True))
+    update = torch.cat(
+        [(b - p.detach()).flatten() for b, p in zip(before, run.model.parameters(), strict=True)]
+    )
+    # clipped signal is at most 1e-4; noise sd = sigma * C / (qN) = 2 * 1e-4 / 10
+    assert update.std().item() == pytest.approx(2e-5, rel=0.05)
+
+
+# ------------------------------------------------------------------ whole runs
+
+
+def model_weights(folder: Path) -> dict:
+    return torch.load(folder / "model.pt", weights_only=True)
+
+
+def same_weights(first: dict, second: dict) -> bool:
+    return first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_resume_after_a_kill_equals_an_uninterrupted_run(toy3, tmp_path, monkeypatch):
+    plan = make_plan(4.0, 48, 12, epochs=3)
+    whole = train_run(toy3, plan, FAST, 0, tmp_path / "whole")
+
+    original_save = train_module._save_checkpoint
+
+    def save_then_die(path, state):
+        original_save(path, state)
+        raise KeyboardInterrupt  # killed right after the first epoch's checkpoint
+
+    monkeypatch.setattr(train_module, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(toy3, plan, FAST, 0, tmp_path / "killed")
+    assert torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)["step"] == 4
+    assert not (tmp_path / "killed" / "metrics.json").exists()
+    monkeypatch.setattr(train_module, "_save_checkpoint", original_save)
+    resumed = train_run(toy3, plan, FAST, 0, tmp_path / "killed")
+
+    assert same_weights(model_weights(tmp_path / "whole"), model_weights(tmp_path / "killed"))
+    for key in ("test", "val", "loss_curve", "epsilon_spent", "sampling"):
+        assert resumed[key] == whole[key], key
+    assert len(resumed["loss_curve"]) == plan["steps"]
+
+
+def test_checkpoint_of_another_run_is_not_resumed(toy3, tmp_path):
+    first_plan = make_plan(4.0, 48, 12, epochs=1, sigma=1.0)
+    second_plan = make_plan(2.0, 48, 12, epochs=1, sigma=1.5)
+    train_run(toy3, first_plan, FAST, 0, tmp_path / "shared")
+    reused = train_run(toy3, second_plan, FAST, 0, tmp_path / "shared")
+    fresh = train_run(toy3, second_plan, FAST, 0, tmp_path / "fresh")
+    assert same_weights(model_weights(tmp_path / "shared"), model_weights(tmp_path / "fresh"))
+    assert reused["loss_curve"] == fresh["loss_curve"]
+
+
+def test_same_seed_same_result_other_seed_other_result(toy3, tmp_path):
+    plan = make_plan(4.0, 48, 12, epochs=1)
+    first = train_run(toy3, plan, FAST, 3, tmp_path / "a")
+    second = train_run(toy3, plan, FAST, 3, tmp_path / "b")
+    train_run(toy3, plan, FAST, 4, tmp_path / "c")
+    assert same_weights(model_weights(tmp_path / "a"), model_weights(tmp_path / "b"))
+    assert first["loss_curve"] == second["loss_curve"]
+    assert not same_weights(model_weights(tmp_path / "a"), model_weights(tmp_path / "c"))
+
+
+def test_private_run_writes_contract_outputs(toy3, tmp_path):
+    plan = make_plan(4.0, 48, 12, epochs=2, sigma=0.8)
+    metrics = train_run(toy3, plan, FAST, 0, tmp_path)
+    assert {"model.pt", "metrics.json", "checkpoint.pt"} <= {p.name for p in tmp_path.iterdir()}
+    on_disk = read_json(tmp_path / "metrics.json")
+    for key in ("dataset", "seed", "target_epsilon", "test", "val", "loss_curve"):
+        assert key in on_disk
+    for key in ("epsilon_spent", "plan", "config", "provenance", "wall_time_s"):
+        assert key in on_disk
+    assert set(on_disk["test"]) == {"accuracy", "balanced_accuracy", "auroc", "mcc"}
+    spent = metrics["epsilon_spent"]
+    assert spent["accountant"] == "rdp" and spent["steps"] == plan["steps"] == 8
+    reference = RDPAccountant()
+    reference.history = [(0.8, 0.25, 8)]
+    assert spent["epsilon"] == pytest.approx(reference.get_epsilon(1e-5))
+    assert metrics["sampling"]["scheme"] == "poisson"
+    assert metrics["sampling"]["batch_size_min"] < metrics["sampling"]["batch_size_max"]
+    assert on_disk["loss_curve"][-1] == {
+        "step": 8,
+        "epoch": 2.0,
+        "loss": pytest.approx(metrics["loss_curve"][-1]["loss"]),
+    }
+    # the saved plain model (no Opacus prefixes) reproduces the reported test metrics
+    model = load_trained_model(tmp_path)
+    images, labels = np.load(toy3 / "test.npz")["images"], np.load(toy3 / "test.npz")["labels"]
+    assert classification_metrics(labels, predict_probabilities(model, images)) == metrics["test"]
+
+
+def test_non_private_run_learns_with_shuffled_batches(toy3, tmp_path):
+    plan = make_plan(math.inf, 48, 12, epochs=3)
+    metrics = train_run(toy3, plan, FAST, 0, tmp_path)
+    assert metrics["epsilon_spent"] == {
+        "epsilon": math.inf,
+        "delta": 1e-5,
+        "accountant": "none",
+        "steps": 12,
+    }
+    assert metrics["sampling"]["batch_size_min"] == metrics["sampling"]["batch_size_max"] == 12
+    assert metrics["test"]["accuracy"] > 0.8  # the toy task is easy
+    assert metrics["loss_curve"][-1]["loss"] < metrics["loss_curve"][0]["loss"]
+
+
+def test_plan_is_checked_against_the_data():
+    plan = make_plan(1.0, 48, 12, epochs=1)
+    with pytest.raises(ValueError, match="dataset_size 48 differs"):
+        schedule_from_plan(plan, 50)
+    with pytest.raises(ValueError, match="clip_norm"):
+        schedule_from_plan(plan | {"clip_norm": None}, 48)
+    with pytest.raises(ValueError, match="sample_rate"):
+        schedule_from_plan(plan | {"sample_rate": 1.5}, 48)
+    schedule = schedule_from_plan(make_plan(math.inf, 50, 12, epochs=2), 50)
+    assert (schedule.private, schedule.steps, schedule.steps_per_epoch) == (False, 10, 5)
+
+
+# ------------------------------------------------------------------ metrics
+
+
+def test_binary_metrics_known_answer():
+    labels = np.array([0, 0, 1, 1])
+    positive = np.array([0.1, 0.6, 0.4, 0.9])
+    metrics = classification_metrics(labels, np.stack([1 - positive, positive], axis=1))
+    # predictions 0,1,0,1: one of each error; positives outrank negatives in 3 of 4 pairs
+    assert metrics == {"accuracy": 0.5, "balanced_accuracy": 0.5, "auroc": 0.75, "mcc": 0.0}
+
+
+def test_three_class_metrics_known_answer():
+    labels = np.array([0, 1, 2, 2])
+    probabilities = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.6, 0.3, 0.1]])
+    metrics = classification_metrics(labels, probabilities)
+    assert metrics["accuracy"] == 0.75
+    assert metrics["balanced_accuracy"] == pytest.approx((1 + 1 + 0.5) / 3)
+    # one-vs-rest AUCs: class 0 positives {0.8} vs negatives {0.1,0.1,0.6}: 1.0;
+    # class 1 {0.8} vs {0.1,0.1,0.3}: 1.0; class 2 {0.8,0.1} vs {0.1,0.1}: (1+1+0.5+0.5)/4 = 0.75
+    assert metrics["auroc"] == pytest.approx((1.0 + 1.0 + 0.75) / 3)
+    confusion = np.array([[1, 0, 0], [0, 1, 0], [1, 0, 1]])
+    t, p, c, s = confusion.sum(1), confusion.sum(0), np.trace(confusion), confusion.sum()
+    mcc = (c * s - t @ p) / math.sqrt((s**2 - p @ p) * (s**2 - t @ t))
+    assert metrics["mcc"] == pytest.approx(mcc)
+
+
+def test_perfect_predictions_score_one():
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    metrics = classification_metrics(labels, np.eye(3)[labels])
+    assert metrics == {"accuracy": 1.0, "balanced_accuracy": 1.0, "auroc": 1.0, "mcc": 1.0}
+
+
+# ------------------------------------------------------------------ command line
+
+
+def cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    train_command.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+def test_cli_trains_one_epoch(tmp_path):
+    (tmp_path / "data").mkdir()
+    data = write_toy_dataset(tmp_path / "data", n_train=36, n_eval=12)
+    plan = make_plan(8.0, 36, 12, epochs=1)
+    write_json(tmp_path / "plan.json", plan)
+    out = tmp_path / "run"
+    argv = [
+        "train",
+        "--data-dir",
+        str(data),
+        "--plan",
+        str(tmp_path / "plan.json"),
+        "--seed",
+        "0",
+        "--out-dir",
+        str(out),
+        "--model",
+        "small_cnn",
+        "--optimizer",
+        "adam",
+        "--learning-rate",
+        "2e-3",
+        "--physical-batch-size",
+        "8",
+        "--grad-sample-mode",
+        "hooks",
+        "--device",
+        "auto",
+        "--threads",
+        "1",
+        "--no-progress",
+    ]
+    assert cli(argv) == 0
+    metrics = read_json(out / "metrics.json")
+    assert metrics["epsilon_spent"]["steps"] == 3 and metrics["seed"] == 0
+    assert metrics["config"]["physical_batch_size"] == 8
+    assert (out / "model.pt").is_file() and (out / "checkpoint.pt").is_file()
+
+
+def test_cli_reports_missing_files_and_bad_values(toy3, tmp_path):
+    base = ["train", "--data-dir", str(toy3), "--seed", "0", "--out-dir", str(tmp_path)]
+    with pytest.raises(FileNotFoundError, match=r"nope\.json"):
+        cli([*base, "--plan", str(tmp_path / "nope.json")])
+    write_json(tmp_path / "plan.json", make_plan(1.0, 48, 12, epochs=1) | {"steps": 0})
+    with pytest.raises(ValueError, match=r"plan\.json: .*steps must be an integer >= 1"):
+        cli([*base, "--plan", str(tmp_path / "plan.json")])
+    write_json(tmp_path / "plan.json", make_plan(1.0, 48, 12, epochs=1))
+    with pytest.raises(ValueError, match="learning_rate"):
+        cli([*base, "--plan", str(tmp_path / "plan.json"), "--learning-rate", "-1"])
+    with pytest.raises(FileNotFoundError, match=r"meta\.json"):
+        cli(
+            [
+                *base[:1],
+                "--data-dir",
+                str(tmp_path / "none"),
+                *base[3:],
+                "--plan",
+                str(tmp_path / "plan.json"),
+            ]
+        )
+    with pytest.raises(SystemExit):
+        cli([*base, "--plan", str(tmp_path / "plan.json"), "--model", "vgg"])

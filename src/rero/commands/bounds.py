@@ -1,0 +1,66 @@
+"""``python -m rero bound`` (one setting, every method) and ``bounds`` (a CSV per dataset)."""
+
+from __future__ import annotations
+
+import argparse
+
+from rero.io import atomic_path, dumps_json, read_json
+from rero.privacy.bounds import METHODS, all_bounds, bounds_table, parse_kappa
+
+
+def _bound(args: argparse.Namespace) -> int:
+    label, kappa = parse_kappa(args.kappa)
+    if kappa is None:
+        raise ValueError("--kappa 1/N needs a plan; give '1/<integer>' or a number here")
+    results = all_bounds(
+        sigma=args.sigma, sample_rate=args.sample_rate, steps=args.steps, kappa=kappa
+    )
+    if args.json:
+        fields = {
+            name: {"bound": b.value, "kind": b.kind, "note": b.note} for name, b in results.items()
+        }
+        print(dumps_json(fields))
+        return 0
+    print(f"ReRo bound, sigma={args.sigma:g} q={args.sample_rate:g} T={args.steps} kappa={label}")
+    print(f"{'method':<10} {'kind':<14} {'bound':>12}  note")
+    for name, b in results.items():
+        print(f"{name:<10} {b.kind:<14} {b.value:>12.6g}  {b.note}")
+    return 0
+
+
+def _bounds(args: argparse.Namespace) -> int:
+    plans = [read_json(path) for path in args.plans]
+    kappas = [parse_kappa(spec) for spec in args.kappa or ["1/N"]]
+    table = bounds_table(plans, kappas, args.dataset, args.methods)
+    with atomic_path(args.out) as tmp:
+        table.to_csv(tmp, index=False)
+    print(f"wrote {args.out}: {len(table)} rows")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``bound`` and ``bounds`` subcommands."""
+    one = subparsers.add_parser("bound", help="ReRo bounds for one (sigma, q, T, kappa)")
+    one.add_argument("--sigma", type=float, required=True, help="noise multiplier (0: non-private)")
+    one.add_argument("--sample-rate", type=float, required=True, help="Poisson sampling rate q")
+    one.add_argument("--steps", type=int, required=True, help="number of DP-SGD steps T")
+    one.add_argument("--kappa", required=True, help="prior baseline: '1/<integer>' or a number")
+    one.add_argument(
+        "--json", action="store_true", help="print JSON: method -> {bound, kind, note}"
+    )
+    one.set_defaults(handler=_bound)
+
+    table = subparsers.add_parser("bounds", help="ReRo bounds per privacy plan, as a CSV")
+    table.add_argument("--dataset", required=True, help="dataset name (first CSV column)")
+    table.add_argument("--plans", nargs="+", required=True, help="privacy-plan JSON files")
+    table.add_argument(
+        "--kappa",
+        action="append",
+        help="prior: '1/N' (N = plan's dataset_size), '1/<integer>' or a number; repeatable "
+        "(default 1/N)",
+    )
+    table.add_argument("--out", required=True, help="CSV to write (atomically)")
+    table.add_argument(
+        "--methods", nargs="+", default=list(METHODS), help=f"subset of {', '.join(METHODS)}"
+    )
+    table.set_defaults(handler=_bounds)

@@ -7,6 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= 2
+# Rules call `python -m rero`: the environment's python comes first on PATH.
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: setup run test lint format clean
 

@@ -34,7 +34,8 @@ TINY_CONFIG = {
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run the project's Snakefile in ``workdir`` (which holds the config.yaml)."""
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     result = subprocess.run(
         [
             SNAKEMAKE,
@@ -142,7 +143,8 @@ def test_a_changed_value_reruns_exactly_its_jobs(tiny_run):
     [
         (lambda c: c["training"].update(epochs="many"), "training.epochs"),
         (lambda c: c.update(eps=[]), "eps"),
-        (lambda c: c.update(eps=[0]), "eps: 0 is not a valid privacy budget"),
+        (lambda c: c.update(eps=[0]), "eps.0: 0 is not valid"),
+        (lambda c: c.update(eps=["0"]), "eps: '0' is not a valid privacy budget"),
         (lambda c: c["privacy"].update(delta=0.01), "privacy.delta"),
         (lambda c: c["training"].update(batch_size=10_000), "training.batch_size"),
         (lambda c: c.update(colour="blue"), "unknown key(s) ['colour']"),

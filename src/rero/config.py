@@ -32,9 +32,11 @@ def _describe(error: jsonschema.ValidationError) -> str:
         unknown = sorted(set(error.instance) - set(schema.get("properties", {})))
         allowed = ", ".join(sorted(schema.get("properties", {}))) or "see the schema"
         return f"{_key_path(error)}: unknown key(s) {unknown}; allowed keys: {allowed}"
-    if error.validator == "oneOf" and "$ref" not in schema:
-        options = [option.get("description", option.get("type", "")) for option in schema["oneOf"]]
-        return f"{_key_path(error)}: {error.instance!r} is not valid; expected one of {options}"
+    if error.context:  # a failed oneOf: the closest alternative's reason, the key's description
+        # The alternative whose type matched explains best (0 fails "> 0", not "is a string").
+        matched_type = [sub for sub in error.context if sub.validator != "type"]
+        reason = jsonschema.exceptions.best_match(matched_type or error.context).message
+        return f"{_key_path(error)}: {error.instance!r} is not valid ({reason}; expected: {expected})"
     message = f"{_key_path(error)}: {error.message}"
     return f"{message} (expected: {expected})" if expected else message
 
@@ -43,12 +45,7 @@ def schema_errors(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
     """Every schema violation of ``config`` as a readable line (empty when valid)."""
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda error: list(error.absolute_path))
-    lines = []
-    for error in errors:
-        # For a failed oneOf, report the most specific sub-error instead of the umbrella message.
-        best = jsonschema.exceptions.best_match([error]) if error.context else error
-        lines.append(_describe(best))
-    return lines
+    return [_describe(error) for error in errors]
 
 
 def load_schema(path: str | Path) -> dict[str, Any]:

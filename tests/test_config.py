@@ -123,6 +123,16 @@ def test_eps_token(value, token):
     assert study_config.eps_token(value) == token
 
 
+def test_merged_eps_tokens_keeps_order_and_drops_equal_values():
+    assert study_config.merged_eps_tokens(["1", "1e3", "inf"], [2, 1000, 4.0]) == [
+        "1",
+        "1e3",
+        "inf",
+        "2",
+        "4",
+    ]
+
+
 def test_parse_kappa():
     assert study_config.parse_kappa("1/N", 200) == pytest.approx(1 / 200)
     assert study_config.parse_kappa("1/8", 200) == pytest.approx(0.125)

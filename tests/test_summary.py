@@ -84,7 +84,7 @@ def write_results(root, seeds=(0, 1)):
             rows.append(
                 {
                     "dataset": "toy",
-                    "eps": eps,
+                    "eps": float(eps),  # the bounds table writes ε as a number
                     "sigma": sigma,
                     "q": 0.1,
                     "steps": 50,

@@ -114,7 +114,15 @@ def test_every_output_exists_and_parses(tiny_run):
     assert bounds["bound"].between(0, 1).all()
     summary = pd.read_csv(results / "summary.csv", dtype={"eps": str})
     assert summary["eps"].tolist() == ["8", "1e9", "inf"]
-    assert summary["accuracy_mean"].notna().all()
+    for column in (
+        "accuracy_mean",
+        "rero_bound_kappa_1/N",
+        "rero_bound_kappa_1/4",
+        "imprint_success_rate",
+        "prior_aware_success_rate",
+        "prior_aware_bound",
+    ):
+        assert summary[column].notna().all(), column
     for name in ("utility_vs_eps", "bounds_vs_eps", "reconstructions", "risk_vs_eps"):
         assert (results / f"figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -36,7 +36,9 @@ def _describe(error: jsonschema.ValidationError) -> str:
         # The alternative whose type matched explains best (0 fails "> 0", not "is a string").
         matched_type = [sub for sub in error.context if sub.validator != "type"]
         reason = jsonschema.exceptions.best_match(matched_type or error.context).message
-        return f"{_key_path(error)}: {error.instance!r} is not valid ({reason}; expected: {expected})"
+        return (
+            f"{_key_path(error)}: {error.instance!r} is not valid ({reason}; expected: {expected})"
+        )
     message = f"{_key_path(error)}: {error.message}"
     return f"{message} (expected: {expected})" if expected else message
 
@@ -80,6 +82,17 @@ def eps_tokens(values: Iterable[Any]) -> list[str]:
     return tokens
 
 
+def merged_eps_tokens(tokens: list[str], extra: Iterable[Any]) -> list[str]:
+    """``tokens`` followed by the budgets of ``extra`` that are not among them (by value)."""
+    values = {float(token) for token in tokens}
+    merged = list(tokens)
+    for token in eps_tokens(extra):
+        if float(token) not in values:
+            values.add(float(token))
+            merged.append(token)
+    return merged
+
+
 def parse_kappa(spec: str | float, num_train: int) -> float:
     """κ from its config spelling: "1/N" (1 / training-set size), "1/<int>" or a number."""
     if isinstance(spec, str):
@@ -93,10 +106,14 @@ def study_errors(
 ) -> list[str]:
     """Checks across keys that a schema cannot express (``config`` has its defaults filled)."""
     errors: list[str] = []
-    try:
-        eps_tokens(config["eps"])
-    except ConfigError as error:
-        errors.append(str(error))
+    for key, values in (
+        ("eps", config["eps"]),
+        ("bounds.extra_eps", config["bounds"]["extra_eps"]),
+    ):
+        try:
+            eps_tokens(values)
+        except ConfigError as error:
+            errors.append(str(error).replace("eps:", f"{key}:", 1))
     delta = config["privacy"]["delta"]
     batch = config["training"]["batch_size"]
     physical = config["training"]["physical_batch_size"]

@@ -94,6 +94,9 @@ def utility_vs_eps(metric_files: Sequence[str | Path], path: str | Path) -> None
                 legend = axis.get_legend()
                 if legend:
                     legend.remove()
+            else:
+                axis.legend(fontsize=8)
+    figure.tight_layout()
     save_figure(figure, path)
 
 

@@ -44,6 +44,7 @@ def training_table(metric_files: Sequence[str | Path]) -> pd.DataFrame:
                 "seed": int(metrics["seed"]),
                 **{name: float(metrics["test"][name]) for name in METRICS},
                 "epsilon_spent": float(spent.get("epsilon", "nan")),
+                "epsilon_spent_accountant": spent.get("accountant"),
             }
         )
     return pd.DataFrame(rows)
@@ -91,14 +92,19 @@ def attack_table(
 
 
 def bound_columns(bound_files: Sequence[str | Path]) -> pd.DataFrame:
-    """The rigorous bound at every κ of the bounds tables, one column per κ label."""
-    frames = [pd.read_csv(file, dtype={"eps": str}) for file in bound_files]
+    """The rigorous bound at every κ of the bounds tables, one column per κ label.
+
+    Rows are keyed by the numeric target ε (the tables write ε as a number, paths as a token).
+    """
+    frames = [pd.read_csv(file) for file in bound_files]
     bounds = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if bounds.empty:
-        return pd.DataFrame(columns=["dataset", "eps"])
-    rigorous = bounds[bounds["method"] == "rigorous"]
+        return pd.DataFrame(columns=["dataset", "target_epsilon"])
+    rigorous = bounds[bounds["method"] == "rigorous"].assign(
+        target_epsilon=lambda frame: frame["eps"].astype(float)
+    )
     wide = rigorous.pivot_table(
-        index=["dataset", "eps"], columns="kappa_label", values="bound", aggfunc="first"
+        index=["dataset", "target_epsilon"], columns="kappa_label", values="bound", aggfunc="first"
     )
     wide.columns = [f"rero_bound_kappa_{label}" for label in wide.columns]
     return wide.reset_index()
@@ -120,8 +126,9 @@ def summarise(
     ]
     stats["n_seeds"] = grouped.size()
     stats["epsilon_spent"] = grouped["epsilon_spent"].mean()
+    stats["epsilon_spent_accountant"] = grouped["epsilon_spent_accountant"].first()
     table = plan_table(plan_files).merge(stats.reset_index(), on=["dataset", "eps"], how="left")
-    table = table.merge(bound_columns(bound_files), on=["dataset", "eps"], how="left")
+    table = table.merge(bound_columns(bound_files), on=["dataset", "target_epsilon"], how="left")
     table = table.merge(attack_table(imprint_files, "imprint"), on=["dataset", "eps"], how="left")
     table = table.merge(
         attack_table(prior_aware_files, "prior_aware", extra=("kappa", "bound")),

@@ -1,6 +1,6 @@
 rule bounds:
     input:
-        plans=expand("results/privacy/{{dataset}}/eps_{eps}.json", eps=EPS),
+        plans=expand("results/privacy/{{dataset}}/eps_{eps}.json", eps=BOUND_EPS),
         code=package_code("privacy/bounds.py"),
     output:
         table="results/bounds/{dataset}.csv",

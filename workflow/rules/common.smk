@@ -23,6 +23,7 @@ except study_config.ConfigError as error:
 
 DATASETS = list(config["datasets"])
 EPS = study_config.eps_tokens(config["eps"])
+BOUND_EPS = study_config.merged_eps_tokens(EPS, config["bounds"]["extra_eps"])
 SEEDS = [str(seed) for seed in config["seeds"]]
 CONDA_ENV = "../../envs/rero.yaml"
 PACKAGE = Path(workflow.basedir) / "src" / "rero"
@@ -43,7 +44,7 @@ def package_code(*modules):
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
-    eps="|".join(map(re.escape, EPS)),
+    eps="|".join(map(re.escape, BOUND_EPS)),
     seed=r"\d+",
 
 

@@ -3,11 +3,16 @@
 Default model (small_cnn), 28x28x1 inputs, 3 classes, batch 256, Adam. One step = forward,
 backward, optimiser step, zero_grad. All variants run side by side in one process, interleaved
 round by round, so background load hits them alike; the script prints medians and the ratio
-DP / non-private for each mode. Run: ``.venv/bin/python benchmarks/bench_dp_step.py``.
+DP / non-private for each mode. rero's training loop runs "hooks" with the grouped-convolution
+sampler, the backward pass w.r.t. layer outputs only (``LayerOutputBackward``) and glibc keeping
+freed memory (``keep_freed_memory_in_process``); ``--default-allocator`` leaves glibc's default
+behaviour, to measure what that setting is worth (it is process-wide, so it needs its own run).
+Run: ``.venv/bin/python benchmarks/bench_dp_step.py [--default-allocator]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
 import statistics
 import time
@@ -21,15 +26,24 @@ from torch.utils.data import DataLoader, TensorDataset
 from tqdm import tqdm
 
 from rero.models import build_model
-from rero.train import Schedule, TrainConfig, TrainingRun, use_fast_conv_grad_sampler
+from rero.train import (
+    LayerOutputBackward,
+    Schedule,
+    TrainConfig,
+    TrainingRun,
+    keep_freed_memory_in_process,
+    use_fast_conv_grad_sampler,
+)
 
-#: (label, Opacus grad_sample_mode, rero's grouped-convolution Conv2d sampler on?)
+#: (label, Opacus grad_sample_mode, rero's grouped-convolution Conv2d sampler on?, backward
+#: w.r.t. layer outputs only?)
 VARIANTS = (
-    ("hooks", "hooks", True),
-    ("hooks-im2col", "hooks", False),
-    ("functorch", "functorch", False),
-    ("ew", "ew", False),
-    ("ghost", "ghost", True),
+    ("hooks", "hooks", True, True),
+    ("hooks, loss.backward", "hooks", True, False),
+    ("hooks-im2col", "hooks", False, False),
+    ("functorch", "functorch", False, False),
+    ("ew", "ew", False, False),
+    ("ghost", "ghost", True, False),
 )
 BATCH_SIZE = 256
 IMAGE_SHAPE = (1, 28, 28)
@@ -41,12 +55,16 @@ def _make_step(
     optimizer: torch.optim.Optimizer,
     criterion: Callable,
     fast_conv: bool | None = None,
+    backward: Callable | None = None,
 ) -> Callable:
     def step(images: torch.Tensor, labels: torch.Tensor) -> None:
         if fast_conv is not None:
             use_fast_conv_grad_sampler(fast_conv)
         loss = criterion(model(images), labels)
-        loss.backward()
+        if backward is None:
+            loss.backward()
+        else:
+            backward(loss)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
@@ -54,7 +72,12 @@ def _make_step(
 
 
 def _private_step(
-    base: nn.Module, mode: str, fast_conv: bool, images: torch.Tensor, labels: torch.Tensor
+    base: nn.Module,
+    mode: str,
+    fast_conv: bool,
+    output_backward: bool,
+    images: torch.Tensor,
+    labels: torch.Tensor,
 ) -> Callable:
     model = copy.deepcopy(base)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -72,11 +95,18 @@ def _private_step(
     )
     dp_model, dp_optimizer = wrapped[0], wrapped[1]
     criterion = wrapped[2] if mode == "ghost" else nn.CrossEntropyLoss()
-    return _make_step(dp_model, dp_optimizer, criterion, fast_conv)
+    backward = LayerOutputBackward(dp_model) if output_backward else None
+    return _make_step(dp_model, dp_optimizer, criterion, fast_conv, backward)
 
 
-def run(print_fn: Callable[[str], None] = print, rounds: int = 30, threads: int = 1) -> dict:
+def run(
+    print_fn: Callable[[str], None] = print,
+    rounds: int = 30,
+    threads: int = 1,
+    keep_freed_memory: bool = True,
+) -> dict:
     """Time every variant ``rounds`` times, interleaved; print and return medians and ratios."""
+    kept = keep_freed_memory and keep_freed_memory_in_process()
     warnings.filterwarnings("ignore", message="Secure RNG turned off")
     warnings.filterwarnings("ignore", message="Full backward hook is firing")
     torch.set_num_threads(threads)
@@ -91,9 +121,9 @@ def run(print_fn: Callable[[str], None] = print, rounds: int = 30, threads: int 
             plain, torch.optim.Adam(plain.parameters(), lr=1e-3), nn.CrossEntropyLoss()
         )
     }
-    for label, mode, fast_conv in VARIANTS:
+    for label, mode, fast_conv, output_backward in VARIANTS:
         try:
-            step = _private_step(base, mode, fast_conv, images, labels)
+            step = _private_step(base, mode, fast_conv, output_backward, images, labels)
             step(images, labels)
         except Exception as error:  # a mode that fails is reported, not timed
             print_fn(f"{label}: not usable ({type(error).__name__}: {error})")
@@ -114,12 +144,13 @@ def run(print_fn: Callable[[str], None] = print, rounds: int = 30, threads: int 
     reference = medians["non-private"]
     print_fn(
         f"small_cnn, batch {BATCH_SIZE}, {'x'.join(map(str, IMAGE_SHAPE))}, "
-        f"{threads} thread(s), {rounds} interleaved rounds, medians"
+        f"{threads} thread(s), {rounds} interleaved rounds, medians, "
+        f"glibc keeps freed memory: {kept}"
     )
     print_fn(f"  non-private: {reference * 1e3:7.1f} ms/step")
     for name, value in medians.items():
         if name != "non-private":
-            print_fn(f"  DP {name:12s}: {value * 1e3:7.1f} ms/step  ratio {value / reference:.2f}x")
+            print_fn(f"  DP {name:20s}: {value * 1e3:7.1f} ms/step  ratio {value / reference:.2f}x")
     use_fast_conv_grad_sampler(True)
     loop = _training_loop_ratio(print_fn, rounds=max(3, rounds // 6))
     return {
@@ -168,4 +199,12 @@ def _training_loop_ratio(print_fn: Callable[[str], None], rounds: int, steps: in
 
 
 if __name__ == "__main__":
-    run()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument(
+        "--default-allocator",
+        action="store_true",
+        help="do not let glibc keep freed memory (measures what that setting is worth)",
+    )
+    arguments = parser.parse_args()
+    run(rounds=arguments.rounds, keep_freed_memory=not arguments.default_allocator)

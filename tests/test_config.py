@@ -85,10 +85,6 @@ def test_schema_errors_name_the_key(change, expected):
     [
         (lambda c: c["privacy"].update(delta=1e-3), "privacy.delta: 0.001 is not below 1/N"),
         (lambda c: c["training"].update(batch_size=9000), "training.batch_size: 9000 exceeds"),
-        (
-            lambda c: c["training"].update(physical_batch_size=512),
-            "training.physical_batch_size: 512 exceeds",
-        ),
         (lambda c: c.update(eps=[0]), "eps: 0 is not a valid privacy budget"),
         (lambda c: c.update(eps=[1000, "1e3"]), "are the same budget"),
         (lambda c: c["bounds"].update(kappa=["1/1"]), "bounds.kappa"),

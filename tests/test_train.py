@@ -204,6 +204,26 @@ def test_noise_free_update_is_mean_of_clipped_per_sample_gradients(mode, model):
         assert torch.allclose(update, c.mean(0), atol=2e-6), name
 
 
+@pytest.mark.parametrize("model", ["small_cnn", "resnet9"])
+def test_layer_output_backward_skips_weight_gradients_not_per_sample_ones(model):
+    with_backward, images, labels = tiny_run("hooks", count=6, clip=1.0, model=model)
+    with_outputs, _, _ = tiny_run("hooks", count=6, clip=1.0, model=model)
+    with_backward.criterion(with_backward.trained_model(images), labels).backward()
+    with_outputs.backward(with_outputs.criterion(with_outputs.trained_model(images), labels))
+    for reference, parameter in zip(
+        with_backward.model.parameters(), with_outputs.model.parameters(), strict=True
+    ):
+        assert reference.grad is not None and parameter.grad is None
+        assert torch.equal(parameter.grad_sample, reference.grad_sample)
+
+
+def test_layer_output_backward_handles_an_empty_poisson_batch():
+    run, images, labels = tiny_run("hooks", count=6, clip=1.0)
+    run.backward(run.criterion(run.trained_model(images[:0]), labels[:0]))
+    for parameter in run.model.parameters():
+        assert parameter.grad_sample.shape == (0, *parameter.shape)
+
+
 def test_update_is_divided_by_the_expected_not_the_realised_batch_size():
     # ten copies of one example: each sampled copy adds the same clipped gradient
     run, images, labels = tiny_run("hooks", count=10, clip=0.05, q=0.5)

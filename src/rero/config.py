@@ -116,12 +116,6 @@ def study_errors(
             errors.append(str(error).replace("eps:", f"{key}:", 1))
     delta = config["privacy"]["delta"]
     batch = config["training"]["batch_size"]
-    physical = config["training"]["physical_batch_size"]
-    if physical > batch:
-        errors.append(
-            f"training.physical_batch_size: {physical} exceeds training.batch_size {batch} "
-            "(expected physical ≤ logical batch size)"
-        )
     for name, dataset in config["datasets"].items():
         try:
             num_train = num_train_of(dataset["loader"], dataset.get("options", {}))

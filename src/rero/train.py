@@ -18,7 +18,9 @@ restarted run continues from it and, on CPU, ends with the same result as an uni
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import math
+import platform
 import sys
 import time
 import warnings
@@ -72,7 +74,8 @@ class TrainConfig:
     NAdam at lr 2e-3 (paper-facts §3); ``optimizer="nadam"`` selects it.
 
     ``grad_sample_mode="hooks"`` is the fastest Opacus engine for these models on CPU (see
-    ``benchmarks/bench_dp_step.py``; it uses :func:`conv2d_grad_sample` for convolutions). The
+    ``benchmarks/bench_dp_step.py``; it uses :func:`conv2d_grad_sample` for convolutions and
+    :class:`LayerOutputBackward` to skip the summed weight gradients). The
     ``functorch`` and ``ew`` engines fail on an empty Poisson batch, which occurs only when the
     expected batch size qN is tiny; ``hooks`` and ``ghost`` handle it.
     """
@@ -80,7 +83,7 @@ class TrainConfig:
     model: str = "small_cnn"
     optimizer: str = "adam"
     learning_rate: float = 2e-3
-    physical_batch_size: int = 256
+    physical_batch_size: int = 512
     grad_sample_mode: str = "hooks"
     device: str = "auto"
     threads: int = 1
@@ -234,6 +237,66 @@ def use_fast_conv_grad_sampler(enabled: bool = True) -> None:
     register_grad_sampler(nn.Conv2d)(conv2d_grad_sample if enabled else compute_conv_grad_sample)
 
 
+class LayerOutputBackward:
+    """The backward pass of a DP step, without the summed weight gradients that DP discards.
+
+    ``loss.backward()`` makes autograd compute every parameter's ordinary (batch-summed)
+    gradient, which DP-SGD never uses: Opacus' optimiser replaces ``p.grad`` with the clipped,
+    noised sum of the per-sample gradients. This object records the output of every layer with
+    trainable parameters during the forward pass and differentiates the loss with respect to
+    those outputs only. Autograd then skips the weight-gradient kernels but still runs the
+    Opacus backward hooks, which receive the same output gradients and produce bit-identical
+    per-sample gradients (checked in the tests). A forward pass in training mode with gradients
+    enabled must be followed by a call of this object.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.outputs: list[torch.Tensor] = []
+        for module in model.modules():
+            if any(parameter.requires_grad for parameter in module.parameters(recurse=False)):
+                module.register_forward_hook(self._record)
+
+    def _record(self, module: nn.Module, _inputs: Any, output: Any) -> None:
+        if (
+            module.training
+            and torch.is_grad_enabled()
+            and isinstance(output, torch.Tensor)
+            and output.requires_grad
+        ):
+            self.outputs.append(output)
+
+    def __call__(self, loss: torch.Tensor) -> None:
+        """Run the backward pass of ``loss`` (per-sample gradients land in ``p.grad_sample``)."""
+        outputs, self.outputs = self.outputs, []
+        if outputs:
+            torch.autograd.grad(loss, outputs, allow_unused=True)
+        else:
+            loss.backward()
+
+
+#: glibc ``mallopt`` parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def keep_freed_memory_in_process(
+    mmap_threshold: int = 32 * 2**20, trim_threshold: int = 2**30
+) -> bool:
+    """Let glibc's allocator keep freed blocks of up to ``mmap_threshold`` bytes for reuse.
+
+    A DP step allocates per-sample gradients of tens of MB and frees them at ``zero_grad``. By
+    default glibc returns such blocks to the operating system, so every step page-faults and
+    zero-fills them again; on the small CNN this costs about as much as the per-sample gradient
+    kernels themselves (``benchmarks/bench_dp_step.py``). 32 MiB is glibc's largest allowed
+    mmap threshold. Changes only speed. Returns False (doing nothing) on other C libraries.
+    """
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    mallopt = ctypes.CDLL(None).mallopt
+    return bool(
+        mallopt(_M_MMAP_THRESHOLD, mmap_threshold) and mallopt(_M_TRIM_THRESHOLD, trim_threshold)
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Data feeding
 # --------------------------------------------------------------------------------------------
@@ -381,6 +444,11 @@ def _loss_curve(losses: list[float], steps_per_epoch: int) -> list[dict[str, flo
     return curve
 
 
+def _loss_backward(loss: Any) -> None:
+    """``loss.backward()``; ghost clipping's loss object runs its two passes in it."""
+    loss.backward()
+
+
 class TrainingRun:
     """The mutable state of one training run (model, optimiser, accountant, RNGs, history)."""
 
@@ -421,6 +489,7 @@ class TrainingRun:
         self.step = 0
         self.elapsed_s = 0.0
         self.engine: PrivacyEngine | None = None
+        self.backward: Callable[[Any], None] = _loss_backward
         self.logical_step_done = False
         self.trained_model: nn.Module = self.model
         if schedule.private:
@@ -445,6 +514,8 @@ class TrainingRun:
         self.trained_model, self.dp_optimizer = wrapped[0], wrapped[1]
         if self.config.grad_sample_mode == "ghost":
             self.criterion = wrapped[2]
+        if self.config.grad_sample_mode == "hooks":
+            self.backward = LayerOutputBackward(self.trained_model)
         # make_private derives q and the expected batch size from len(data_loader); the plan's q
         # is what was accounted, so both are set from it.
         self.dp_optimizer.expected_batch_size = schedule.sample_rate * len(self.dataset)
@@ -519,7 +590,7 @@ class TrainingRun:
             for images, labels in physical_loader:
                 images, labels = images.to(self.device), labels.to(self.device)
                 loss = self.criterion(self.trained_model(images), labels)
-                loss.backward()
+                self.backward(loss)
                 if len(labels):
                     loss_sum += float(loss.item()) * len(labels)
                     count += len(labels)
@@ -602,6 +673,7 @@ def train_run(
     train_images, train_labels = load_split(data_dir, "train")
     schedule = schedule_from_plan(plan, len(train_labels))
     device = _resolve_device(config.device)
+    keep_freed_memory_in_process()
     with (
         _torch_settings(config.threads, deterministic=device.type == "cpu"),
         warnings.catch_warnings(),

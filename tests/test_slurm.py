@@ -1,0 +1,189 @@
+"""The workflow on a real SLURM cluster (scripts/slurm_up.sh starts a single-node one).
+
+Skipped unless `sinfo` reports an idle node. Checks that the cluster jobs really go through
+sbatch, and which resources the shipped cluster profile asks SLURM for on the GPU rules.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+from tests.test_workflow import SNAKEMAKE, TINY_CONFIG, write_config
+
+TEST_PROFILE = REPO / "tests" / "slurm-profile"
+CLUSTER_PROFILE = REPO / "workflow" / "profiles" / "slurm"
+# Rules that run on the cluster, and how many jobs each has for SLURM_CONFIG.
+CLUSTER_JOBS = {"prepare_data": 1, "calibrate": 2, "bounds": 1, "train": 2, "attack": 2}
+LOCAL_RULES = ("all", "aggregate", "figures")
+RUN_TIMEOUT_S = 180
+SUBMIT_TIMEOUT_S = 90
+
+# The smallest study: one ε plus the non-private run, one seed, one epoch, no extra bound budgets.
+SLURM_CONFIG = json.loads(json.dumps(TINY_CONFIG))
+SLURM_CONFIG["eps"] = [8, "inf"]
+SLURM_CONFIG["bounds"] = {"extra_eps": []}
+
+
+def slurm_unavailable() -> str | None:
+    """Why no SLURM cluster can run jobs here, or None when sinfo reports an idle node."""
+    if reason := os.environ.get("RERO_SLURM_SKIP_REASON"):
+        return reason
+    if shutil.which("sinfo") is None:
+        return "no SLURM: sinfo is not on PATH (start one with `bash scripts/slurm_up.sh`)"
+    try:
+        states = subprocess.run(
+            ["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True, timeout=20
+        )
+    except subprocess.TimeoutExpired:
+        return "no SLURM: sinfo did not answer within 20 s"
+    if states.returncode != 0:
+        return f"no SLURM: sinfo failed: {states.stderr.strip()}"
+    if "idle" not in states.stdout.split():
+        return f"no idle SLURM node (sinfo node states: {states.stdout.split()})"
+    return None
+
+
+SKIP_REASON = slurm_unavailable()
+pytestmark = [
+    pytest.mark.slurm,
+    pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or ""),
+]
+
+
+def cancel_jobs_in(workdir: Path) -> None:
+    """Cancel the SLURM jobs whose working directory is ``workdir`` (left by a killed run)."""
+    queue = subprocess.run(
+        ["squeue", "-h", "-o", "%i %Z"], capture_output=True, text=True, timeout=20
+    )
+    job_ids = [
+        job_id
+        for job_id, _, job_dir in (line.partition(" ") for line in queue.stdout.splitlines())
+        if Path(job_dir) == workdir
+    ]
+    if job_ids:
+        subprocess.run(["scancel", *job_ids], timeout=20, check=False)
+
+
+def snakemake_bounded(workdir: Path, timeout: int, *args: str) -> subprocess.CompletedProcess:
+    """Run the project's Snakefile in ``workdir``; on timeout kill it and its cluster jobs.
+
+    Snakemake may ignore SIGTERM while it waits on cluster jobs, so the whole process group is
+    killed. Jobs find the environment's python first on PATH (sbatch exports the environment).
+    """
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    process = subprocess.Popen(
+        [*command, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        cancel_jobs_in(workdir)
+        pytest.fail(f"snakemake {' '.join(args)} ran past {timeout} s:\n{output[-6000:]}")
+    return subprocess.CompletedProcess(process.args, process.returncode, output, "")
+
+
+def slurm_job_logs(workdir: Path) -> dict[str, list[Path]]:
+    """Rule → SLURM log files (`.snakemake/slurm_logs/rule_<rule>/<wildcards>/<job id>.log`)."""
+    log_dir = workdir / ".snakemake" / "slurm_logs"
+    return {
+        rule_dir.name.removeprefix("rule_"): sorted(rule_dir.rglob("*.log"))
+        for rule_dir in sorted(log_dir.glob("rule_*"))
+    }
+
+
+@pytest.fixture(scope="module")
+def slurm_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    workdir = tmp_path_factory.mktemp("slurm_study")
+    write_config(workdir, SLURM_CONFIG)
+    result = snakemake_bounded(workdir, RUN_TIMEOUT_S, "--profile", str(TEST_PROFILE))
+    return workdir, result
+
+
+def test_study_runs_through_sbatch(slurm_run):
+    workdir, result = slurm_run
+    assert result.returncode == 0, result.stdout[-6000:]
+    results = workdir / "results"
+    for eps in ("8", "inf"):
+        metrics = json.loads((results / f"train/tiny/eps_{eps}/seed_0/metrics.json").read_text())
+        assert 0 <= metrics["test"]["accuracy"] <= 1
+        assert (results / f"attack/tiny/eps_{eps}/imprint.json").exists()
+    assert (results / "summary.csv").read_text().count("\n") == 3
+    assert (results / "figures/risk_vs_eps.png").read_bytes()[:4] == b"\x89PNG"
+
+    logs = slurm_job_logs(workdir)
+    assert {rule: len(files) for rule, files in logs.items()} == CLUSTER_JOBS
+    assert not set(LOCAL_RULES) & set(logs)
+    # Each log is named after its SLURM job id; squeue (MinJobAge) still lists them as done.
+    job_ids = [file.stem for files in logs.values() for file in files]
+    assert all(job_id.isdigit() for job_id in job_ids)
+    states = subprocess.run(
+        ["squeue", "-h", "--states=all", "-j", ",".join(job_ids), "-o", "%i %T %Z"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
+    )
+    listed = {line.split()[0]: line.split()[1:] for line in states.stdout.splitlines()}
+    assert listed == {job_id: ["COMPLETED", str(workdir)] for job_id in job_ids}
+
+
+def test_cluster_profile_asks_slurm_for_a_gpu(tmp_path):
+    """The sbatch line the shipped profile builds for train and attack (read back from the
+    error of the rejected submission: the test node has neither those partitions nor GPUs)."""
+    write_config(tmp_path, SLURM_CONFIG)
+    upstream = ["results/data/tiny/meta.json", "results/privacy/tiny/eps_inf.json"]
+    prepared = snakemake_bounded(tmp_path, SUBMIT_TIMEOUT_S, "--cores", "2", *upstream)
+    assert prepared.returncode == 0, prepared.stdout[-6000:]
+
+    targets = [
+        "results/train/tiny/eps_inf/seed_0/metrics.json",
+        "results/attack/tiny/eps_inf/imprint.json",
+    ]
+    submitted = snakemake_bounded(
+        tmp_path,
+        SUBMIT_TIMEOUT_S,
+        "--workflow-profile",
+        str(CLUSTER_PROFILE),
+        "--slurm-no-account",
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        "--keep-going",
+        *targets,
+    )
+    assert submitted.returncode != 0
+    calls = re.findall(r"sbatch call:\s*\n\s*(sbatch .*)", submitted.stdout)
+    profile = yaml.safe_load((CLUSTER_PROFILE / "config.yaml").read_text())
+    for rule in ("train", "attack"):
+        resources = profile["set-resources"][rule]
+        rule_calls = [call for call in calls if f"--comment rule_{rule}_" in call]
+        assert rule_calls, f"no sbatch call for {rule} in:\n{submitted.stdout[-6000:]}"
+        for call in rule_calls:
+            flags = call.split(" --wrap=")[0].split()
+            assert f"--gpus={resources['gpu']}" in flags
+            assert "--gres" not in call
+            assert flags[flags.index("-p") + 1] == resources["slurm_partition"]
+            assert flags[flags.index("--mem") + 1] == str(resources["mem_mb"])
+            assert flags[flags.index("-t") + 1] == str(resources["runtime"])
+            assert f"--cpus-per-task={profile['set-threads'][rule]}" in flags

@@ -137,10 +137,6 @@ def bounds_vs_eps(bound_files: Sequence[str | Path], path: str | Path) -> None:
     save_figure(figure, path)
 
 
-def _eps_order(token: str) -> float:
-    return float(token)
-
-
 def reconstructions(
     recon_files: Sequence[str | Path], path: str | Path, num_images: int = 6
 ) -> None:
@@ -155,7 +151,7 @@ def reconstructions(
         reference = runs.get("inf") or next(iter(runs.values()))
         best_first = np.argsort(-reference["ssim"], kind="stable")[:num_images]
         rows.extend((dataset, int(index)) for index in best_first)
-    columns = sorted({eps for runs in by_dataset.values() for eps in runs}, key=_eps_order)
+    columns = sorted({eps for runs in by_dataset.values() for eps in runs}, key=float)
     figure, axes = plt.subplots(
         len(rows),
         len(columns) + 1,

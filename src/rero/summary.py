@@ -76,18 +76,17 @@ def attack_table(
     files: Sequence[str | Path], prefix: str, extra: Sequence[str] = ()
 ) -> pd.DataFrame:
     """Success rate with its 95 % CI (and ``extra`` fields) per attack output, columns prefixed."""
+    fields = ("success_rate", "ci_low", "ci_high", *extra)
     rows = []
     for file in files:
         dataset, eps = dataset_and_eps(file)
         result: dict[str, Any] = read_json(file)
-        row = {"dataset": dataset, "eps": eps}
-        for field in ("success_rate", "ci_low", "ci_high", *extra):
-            row[f"{prefix}_{field}"] = float(result[field])
-        rows.append(row)
+        rows.append(
+            {"dataset": dataset, "eps": eps}
+            | {f"{prefix}_{field}": float(result[field]) for field in fields}
+        )
     return pd.DataFrame(
-        rows,
-        columns=["dataset", "eps"]
-        + [f"{prefix}_{field}" for field in ("success_rate", "ci_low", "ci_high", *extra)],
+        rows, columns=["dataset", "eps"] + [f"{prefix}_{field}" for field in fields]
     )
 
 

@@ -15,6 +15,7 @@ from prv_accountant import PRVAccountant
 from prv_accountant.privacy_random_variables import PoissonSubsampledGaussianMechanism
 from scipy import integrate, optimize, stats
 
+from rero.config import parse_eps_token
 from rero.io import dumps_json
 from rero.privacy import accounting
 from rero.privacy.accounting import (
@@ -23,7 +24,6 @@ from rero.privacy.accounting import (
     calibrate,
     calibrate_grid,
     epsilon_for,
-    parse_eps_token,
     sampling_schedule,
 )
 

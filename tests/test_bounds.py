@@ -20,6 +20,7 @@ from prv_accountant.privacy_random_variables import PoissonSubsampledGaussianMec
 from scipy import stats
 
 from rero import cli
+from rero.config import parse_kappa
 from rero.io import write_json
 from rero.privacy import bounds
 from rero.privacy.bounds import (
@@ -33,7 +34,6 @@ from rero.privacy.bounds import (
     compose,
     gdp_rero,
     noise_free_rero,
-    parse_kappa,
     pld_rero_bound,
     rero_bound,
     rero_ceiling,

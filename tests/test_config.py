@@ -130,6 +130,6 @@ def test_merged_eps_tokens_keeps_order_and_drops_equal_values():
 
 
 def test_parse_kappa():
-    assert study_config.parse_kappa("1/N", 200) == pytest.approx(1 / 200)
-    assert study_config.parse_kappa("1/8", 200) == pytest.approx(0.125)
-    assert study_config.parse_kappa(0.01, 200) == 0.01
+    assert study_config.parse_kappa("1/N") == ("1/N", None)  # 1/N: resolved per dataset
+    assert study_config.parse_kappa("1/8")[1] == pytest.approx(0.125)
+    assert study_config.parse_kappa(str(0.01)) == ("0.01", 0.01)

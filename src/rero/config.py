@@ -55,6 +55,22 @@ def load_schema(path: str | Path) -> dict[str, Any]:
     return yaml.safe_load(Path(path).read_text())
 
 
+def parse_eps_token(token: str) -> float:
+    """ε from a config/path token: "inf" (non-private) or a positive number such as "8" or "1e3"."""
+    text = str(token).strip()
+    if text.lower() == "inf":
+        return math.inf
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(
+            f"eps token {token!r}: expected 'inf' or a positive finite number such as '8' or '1e3'"
+        )
+    return value
+
+
 def eps_token(value: Any) -> str:
     """The path token for one target ε, as the user wrote it (1, 8, 1e3, inf)."""
     if isinstance(value, str):
@@ -65,9 +81,12 @@ def eps_token(value: Any) -> str:
         token = str(int(value))
     else:
         token = f"{value:g}" if isinstance(value, float) else str(value)
-    number = float(token)
-    if not number > 0:
-        raise ConfigError(f"eps: {value!r} is not a valid privacy budget (expected ε > 0 or 'inf')")
+    try:
+        parse_eps_token(token)
+    except ValueError:
+        raise ConfigError(
+            f"eps: {value!r} is not a valid privacy budget (expected ε > 0 or 'inf')"
+        ) from None
     return token
 
 
@@ -93,12 +112,20 @@ def merged_eps_tokens(tokens: list[str], extra: Iterable[Any]) -> list[str]:
     return merged
 
 
-def parse_kappa(spec: str | float, num_train: int) -> float:
-    """κ from its config spelling: "1/N" (1 / training-set size), "1/<int>" or a number."""
-    if isinstance(spec, str):
-        denominator = spec.split("/", 1)[1]
-        return 1.0 / (num_train if denominator == "N" else int(denominator))
-    return float(spec)
+def parse_kappa(spec: str) -> tuple[str, float | None]:
+    """A prior spec -> (label, kappa): "1/N" (None: 1/dataset_size per plan), "1/<int>", a float."""
+    text = spec.strip()
+    if text == "1/N":
+        return text, None
+    try:
+        value = 1 / int(text[2:]) if text.startswith("1/") else float(text)
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(
+            f"kappa must be '1/N', '1/<integer>' or a number in (0, 1), got {spec!r}"
+        ) from None
+    if not 0 < value < 1:
+        raise ValueError(f"kappa must lie in (0, 1), got {spec!r}")
+    return text, value
 
 
 def study_errors(
@@ -135,7 +162,12 @@ def study_errors(
                 f"dataset {name!r} (expected B ≤ N)"
             )
         for spec in config["bounds"]["kappa"]:
-            if parse_kappa(spec, num_train) >= 1:
+            try:
+                _, kappa = parse_kappa(str(spec))
+            except ValueError as error:
+                errors.append(f"bounds.kappa: {error}")
+                continue
+            if kappa is None and num_train < 2:
                 errors.append(f"bounds.kappa: {spec!r} gives κ ≥ 1 for dataset {name!r}")
     return errors
 

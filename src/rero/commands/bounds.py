@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from rero.config import parse_kappa
 from rero.io import atomic_path, dumps_json, read_json
-from rero.privacy.bounds import METHODS, all_bounds, bounds_table, parse_kappa
+from rero.privacy.bounds import METHODS, all_bounds, bounds_table
 
 
 def _bound(args: argparse.Namespace) -> int:

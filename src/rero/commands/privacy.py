@@ -6,8 +6,9 @@ import argparse
 from typing import Any
 
 from rero.cli import CliError
+from rero.config import parse_eps_token
 from rero.io import dumps_json, read_json, write_json
-from rero.privacy.accounting import ACCOUNTANTS, calibrate, parse_eps_token, sampling_schedule
+from rero.privacy.accounting import ACCOUNTANTS, calibrate, sampling_schedule
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -138,22 +138,6 @@ class PrivacyPlan:
         )
 
 
-def parse_eps_token(token: str) -> float:
-    """ε from a config/path token: "inf" (non-private) or a positive number such as "8" or "1e3"."""
-    text = str(token).strip()
-    if text.lower() == "inf":
-        return math.inf
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(
-            f"eps token {token!r}: expected 'inf' or a positive finite number such as '8' or '1e3'"
-        )
-    return value
-
-
 def sampling_schedule(num_examples: int, batch_size: int, epochs: int) -> tuple[float, int]:
     """(q, T) of Poisson-sampled DP-SGD: q = B/N and T = epochs·⌈N/B⌉ (expected batch size B)."""
     for name, value in (("num_examples", num_examples), ("batch_size", batch_size)):

@@ -708,22 +708,6 @@ def all_bounds(*, sigma: float, sample_rate: float, steps: int, kappa: float) ->
     }
 
 
-def parse_kappa(spec: str) -> tuple[str, float | None]:
-    """A prior spec -> (label, kappa): "1/N" (None: 1/dataset_size per plan), "1/<int>", a float."""
-    text = spec.strip()
-    if text == "1/N":
-        return text, None
-    try:
-        value = 1 / int(text[2:]) if text.startswith("1/") else float(text)
-    except (ValueError, ZeroDivisionError):
-        raise ValueError(
-            f"kappa must be '1/N', '1/<integer>' or a number in (0, 1), got {spec!r}"
-        ) from None
-    if not 0 < value < 1:
-        raise ValueError(f"kappa must lie in (0, 1), got {spec!r}")
-    return text, value
-
-
 BOUNDS_COLUMNS = (
     "dataset",
     "eps",

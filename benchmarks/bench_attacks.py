@@ -4,8 +4,9 @@
    the vectorised ``ssim_matrix`` against a Python loop over ``skimage`` pairs, interleaved
    round by round so background load hits both alike; prints the median time per 1,000 pairs
    and the ratio, and the largest difference between the two.
-2. One ``python -m rero attack`` job with the subcommand's defaults (imprint: 4 batches of 16,
-   64 bins; prior-aware: M = 8, |D-| = 32, 1,000 trials, T = 20, q = 1) on a default-sized
+2. One attack job (``rero.attacks.job.run_attacks``, what ``python -m rero attack`` calls) with the
+   config schema's defaults (imprint: 4 batches of 16, 64 bins; prior-aware: M = 8, |D-| = 32,
+   1,000 trials, T = 20, q = 1) on a default-sized
    dataset (8,000 train / 1,000 val images, 28x28x1) at epsilon = 8 with the default study's
    schedule (batch 256, 8 epochs, delta 1e-5): the handler's wall time in this process, per
    attack, plus the import time of a fresh interpreter; the default study runs 5 such jobs.
@@ -15,8 +16,6 @@ Usage: .venv/bin/python benchmarks/bench_attacks.py
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import statistics
 import subprocess
@@ -31,10 +30,13 @@ import torch
 from scipy import ndimage
 from skimage.metrics import structural_similarity
 
+from rero import config as study_config
+from rero.attacks.job import ATTACKS, ImprintSettings, PriorAwareSettings, run_attacks
 from rero.attacks.matching import normalise_for_matching, ssim_matrix
-from rero.commands import attack
-from rero.io import write_json
-from rero.privacy.accounting import calibrate
+from rero.data import prepare_dataset
+from rero.privacy.calibration import calibrate
+
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
 NUM_ORIGINALS, NUM_RECONSTRUCTIONS, SIDE = 16, 64, 28
 ROUNDS = 5
@@ -93,53 +95,57 @@ def bench_matching(print_fn: Callable[[str], None]) -> dict[str, float]:
     return medians
 
 
-def _write_default_sized_dataset(folder: Path) -> None:
+def _prepare_default_sized_dataset(folder: Path) -> Path:
+    """A MedMNIST-layout file of smooth images, prepared by the real ``prepare_dataset``."""
     rng = np.random.default_rng(1)
+    arrays = {}
     for split, count in DATASET_SIZES.items():
-        images = _smooth_images(count, rng)
-        labels = rng.integers(0, 3, count).astype(np.int64)
-        np.savez(folder / f"{split}.npz", images=images, labels=labels)
-    meta = {
-        "dataset": "benchmark",
-        "loader": "mni152",
-        "source": "synthetic smooth images",
-        "num_classes": 3,
-        "class_names": ["0", "1", "2"],
-        "shape": [1, SIDE, SIDE],
-        "num_train": DATASET_SIZES["train"],
-        "splits": {name: {"n": n} for name, n in DATASET_SIZES.items()},
-        "mean": [0.5],
-        "std": [0.2],
-        "options": {},
-        "provenance": {},
-    }
-    (folder / "meta.json").write_text(json.dumps(meta))
+        arrays[f"{split}_images"] = np.round(_smooth_images(count, rng)[:, 0] * 255).astype(
+            np.uint8
+        )
+        arrays[f"{split}_labels"] = (np.arange(count) % 3).astype(np.uint8)
+    np.savez(folder / "source.npz", **arrays)
+    prepare_dataset("benchmark", "medmnist", {"path": str(folder / "source.npz")}, folder / "data")
+    return folder / "data"
+
+
+def default_attack_settings() -> tuple[int, ImprintSettings, PriorAwareSettings]:
+    """The attack settings of the config schema's defaults (the seed and both attacks)."""
+    config: dict = {"attack": {}}
+    study_config.fill_defaults(config, study_config.load_schema(SCHEMA))
+    attack = config["attack"]
+    return (
+        attack["seed"],
+        ImprintSettings(**attack["imprint"]),
+        PriorAwareSettings(**attack["prior_aware"]),
+    )
 
 
 def bench_job(print_fn: Callable[[str], None]) -> dict[str, float]:
-    """Wall time of one default attack job (handler in process) and of the imports."""
+    """Wall time of one default attack job (in process) and of the imports."""
     with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch)
-        _write_default_sized_dataset(folder)
+        data_dir = _prepare_default_sized_dataset(Path(scratch))
         num_train = DATASET_SIZES["train"]
         plan = calibrate(
             8.0,
             sample_rate=STUDY_BATCH / num_train,
             steps=STUDY_EPOCHS * math.ceil(num_train / STUDY_BATCH),
             delta=STUDY_DELTA,
-        ).to_dict()
-        write_json(folder / "plan.json", plan)
-        parser = argparse.ArgumentParser()
-        attack.register(parser.add_subparsers(dest="command"))
-        flags = ["--data-dir", str(folder), "--plan", str(folder / "plan.json")]
-        args = parser.parse_args(["attack", *flags, "--out-dir", str(folder / "out")])
+            dataset_size=num_train,
+        )
+        seed, imprint, prior_aware = default_attack_settings()
         start = time.perf_counter()
-        args.handler(args)
+        records = run_attacks(
+            data_dir,
+            plan,
+            Path(scratch) / "out",
+            attacks=ATTACKS,
+            imprint=imprint,
+            prior_aware=prior_aware,
+            seed=seed,
+        )
         job = time.perf_counter() - start
-        per_attack = {
-            name: json.loads((folder / "out" / f"{name}.json").read_text())["wall_time_s"]
-            for name in attack.ATTACKS
-        }
+        per_attack = {name: record["wall_time_s"] for name, record in records.items()}
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import rero.commands.attack"], check=True)
     imports = time.perf_counter() - start

@@ -1,7 +1,7 @@
 """ReRo bounds: time per epsilon for each method, and the rigorous method against Monte Carlo.
 
-Part 1 times every method on the paper's three settings (sigma per epsilon from the RDP
-calibration in the project's notes, kappa = 1/N) and reports the peak memory that numpy
+Part 1 times every method on the three settings of Ziller et al. (2024) (sigma per epsilon
+from an RDP calibration of those settings, kappa = 1/N) and reports the peak memory that numpy
 allocated for the rigorous method. Part 2 sets the rigorous value beside Hayes, Mahloujifar &
 Balle's (2023) Monte Carlo estimate of the same quantity, gamma = nu(L > tau_kappa), with its
 standard error from independent batches, measures the rigorous method's discretisation accuracy
@@ -19,10 +19,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from rero.privacy.bounds import DISCRETISATION, METHODS, pld_rero_bound, rero_bound
+from rero.privacy.rero import DISCRETISATION, METHODS, pld_rero_bound, rero_bound
 
 EPSILONS = ("1", "8", "1e3", "1e6", "1e9", "1e12", "1e15", "1e18")
-# (sample rate q, steps T, kappa = 1/N, sigma per epsilon above); notes: paper-facts.md section 4
+# (sample rate q, steps T, kappa = 1/N, sigma per epsilon above): Ziller et al. 2024 settings
 SETTINGS = {
     "MSD Liver": (
         1 / 106,
@@ -71,7 +71,7 @@ def hayes_losses(
 
 def hayes_estimate(losses: np.ndarray, kappa: float) -> float:
     """Hayes et al. (2023): tau = the (1-kappa)-quantile of L under mu, and
-    gamma = nu(L > tau) = 1 - E_mu[e^L 1{L <= tau}] (notes section 1b)."""
+    gamma = nu(L > tau) = 1 - E_mu[e^L 1{L <= tau}]."""
     kept = math.floor(losses.size * (1 - kappa))
     return max(0.0, 1.0 - float(np.exp(np.sort(losses)[:kept]).sum()) / losses.size)
 

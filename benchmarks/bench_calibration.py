@@ -17,7 +17,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from rero.privacy import accounting
+from rero.privacy.accounting import clear_cache
+from rero.privacy.calibration import calibrate, calibrate_grid
+from rero.privacy.plan import PrivacyPlan
 
 SAMPLE_RATE = 0.005
 STEPS = 1000
@@ -25,14 +27,12 @@ DELTA = 1e-5
 TARGETS = [float(value) for value in np.logspace(0, 18, 10)]
 
 
-def _calibrate_each(accountant: str) -> list[accounting.PrivacyPlan | None]:
+def _calibrate_each(accountant: str) -> list[PrivacyPlan | None]:
     """Explicit accountants: one target at a time, None where the accountant refuses."""
-    plans: list[accounting.PrivacyPlan | None] = []
+    plans: list[PrivacyPlan | None] = []
     for target in TARGETS:
         try:
-            plans.append(
-                accounting.calibrate(target, SAMPLE_RATE, STEPS, DELTA, accountant=accountant)
-            )
+            plans.append(calibrate(target, SAMPLE_RATE, STEPS, DELTA, accountant=accountant))
         except ValueError:
             plans.append(None)
     return plans
@@ -49,13 +49,13 @@ def run(print_fn: Callable[[str], None] = print) -> dict[str, float]:
         f"q={SAMPLE_RATE}, T={STEPS}, delta={DELTA}, targets 1 ... 1e18 ({len(TARGETS)} values)"
     )
     timings: dict[str, float] = {}
-    rows: dict[str, list[accounting.PrivacyPlan | None]] = {}
+    rows: dict[str, list[PrivacyPlan | None]] = {}
     for accountant in ("auto", "prv", "pld", "rdp"):
-        accounting.clear_cache()
+        clear_cache()
         start = time.perf_counter()
         if accountant in ("auto", "rdp"):
             rows[accountant] = list(
-                accounting.calibrate_grid(TARGETS, SAMPLE_RATE, STEPS, DELTA, accountant=accountant)
+                calibrate_grid(TARGETS, SAMPLE_RATE, STEPS, DELTA, accountant=accountant)
             )
         else:
             rows[accountant] = _calibrate_each(accountant)

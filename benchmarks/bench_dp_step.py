@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
 import statistics
 import time
 import warnings
@@ -26,9 +27,9 @@ from torch.utils.data import DataLoader, TensorDataset
 from tqdm import tqdm
 
 from rero.models import build_model
-from rero.train import (
+from rero.privacy.plan import PrivacyPlan, sampling_schedule
+from rero.training import (
     LayerOutputBackward,
-    Schedule,
     TrainConfig,
     TrainingRun,
     keep_freed_memory_in_process,
@@ -160,6 +161,28 @@ def run(
     }
 
 
+def _long_plan(private: bool, num_examples: int, epochs: int = 10**5) -> PrivacyPlan:
+    """A plan of expected batch BATCH_SIZE and many epochs (σ = 1 given, not calibrated)."""
+    sample_rate, steps = sampling_schedule(num_examples, BATCH_SIZE, epochs)
+    target = 8.0 if private else math.inf
+    return PrivacyPlan(
+        target_epsilon=target,
+        epsilon=target,
+        epsilon_lower=None,
+        sigma=1.0 if private else 0.0,
+        sample_rate=sample_rate,
+        steps=steps,
+        delta=1e-5,
+        clip_norm=1.0 if private else None,
+        accountant="rdp" if private else "none",
+        dataset=None,
+        dataset_size=num_examples,
+        batch_size=BATCH_SIZE,
+        epochs=epochs,
+        note="benchmark plan: sigma given, not calibrated",
+    )
+
+
 def _training_loop_ratio(print_fn: Callable[[str], None], rounds: int, steps: int = 4) -> float:
     """Whole logical steps of rero's training loop (Poisson loader, BatchMemoryManager, default
     TrainConfig) against its non-private loop, interleaved; returns the median ratio."""
@@ -169,18 +192,8 @@ def _training_loop_ratio(print_fn: Callable[[str], None], rounds: int, steps: in
     meta = {"shape": list(IMAGE_SHAPE), "num_classes": NUM_CLASSES, "mean": [0.5], "std": [0.25]}
     runs = {}
     for private in (False, True):
-        schedule = Schedule(
-            private=private,
-            target_epsilon=8.0 if private else float("inf"),
-            sample_rate=0.1,
-            steps=10**6,
-            sigma=1.0 if private else 0.0,
-            clip_norm=1.0 if private else None,
-            delta=1e-5,
-            batch_size=BATCH_SIZE,
-            steps_per_epoch=10,
-        )
-        run = TrainingRun(schedule, TrainConfig(), 0, meta, images, labels, torch.device("cpu"))
+        plan = _long_plan(private, num_examples)
+        run = TrainingRun(plan, TrainConfig(), 0, meta, images, labels, torch.device("cpu"))
         run.run_epoch(1, tqdm(disable=True))
         runs[private] = run
     times: dict[bool, list[float]] = {False: [], True: []}

@@ -1,9 +1,16 @@
-"""Shared test fixtures and paths."""
+"""Shared test fixtures: paths, and the one way tests build prepared datasets and privacy plans.
+
+Both go through the project's own code: a dataset is a MedMNIST-layout file prepared by
+``rero.data.prepare_dataset`` (the ``medmnist`` loader), a plan is a validated ``PrivacyPlan``
+(σ given, or calibrated by ``rero.privacy.calibration.calibrate``).
+"""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -14,3 +21,99 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 def repo() -> Path:
     """The repository root."""
     return REPO
+
+
+def band_images(labels: np.ndarray, size: int, num_classes: int, seed: int) -> np.ndarray:
+    """uint8 (N, size, size) images in which class k brightens row band k (learnable)."""
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(0.0, 0.5, size=(len(labels), size, size))
+    band = size // num_classes
+    for index, label in enumerate(labels):
+        images[index, label * band : (label + 1) * band] += 0.5
+    return np.round(images * 255).astype(np.uint8)
+
+
+def write_medmnist_file(
+    path: Path,
+    sizes: dict[str, int],
+    *,
+    num_classes: int = 3,
+    size: int = 12,
+    seed: int = 0,
+    images: dict[str, np.ndarray] | None = None,
+) -> Path:
+    """A MedMNIST-layout ``.npz`` (uint8 images, (N, 1) labels) with band images or ``images``."""
+    arrays = {}
+    for index, (split, count) in enumerate(sizes.items()):
+        labels = np.arange(count) % num_classes
+        given = None if images is None else images.get(split)
+        arrays[f"{split}_images"] = (
+            given if given is not None else band_images(labels, size, num_classes, seed + index)
+        )
+        arrays[f"{split}_labels"] = labels.astype(np.uint8)[:, None]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+    return path
+
+
+def prepare_toy_dataset(
+    folder: Path,
+    *,
+    name: str = "toy",
+    num_classes: int = 3,
+    n_train: int = 48,
+    n_eval: int = 24,
+    size: int = 12,
+    seed: int = 0,
+    images: dict[str, np.ndarray] | None = None,
+) -> Path:
+    """A prepared dataset folder (splits + meta.json) made by the real ``prepare_dataset``."""
+    from rero.data import prepare_dataset
+
+    source = write_medmnist_file(
+        folder.parent / f"{folder.name}-source.npz",
+        {"train": n_train, "val": n_eval, "test": n_eval},
+        num_classes=num_classes,
+        size=size,
+        seed=seed,
+        images=images,
+    )
+    prepare_dataset(name, "medmnist", {"path": str(source)}, folder)
+    return folder
+
+
+def toy_plan(
+    target: float,
+    n: int,
+    batch: int,
+    epochs: int,
+    *,
+    sigma: float = 1.0,
+    delta: float = 1e-5,
+    clip_norm: float = 1.0,
+    dataset: str | None = "toy",
+):
+    """A validated privacy plan with σ given (not calibrated): the schedule of N, B and epochs.
+
+    ``target = inf`` gives the non-private plan. ε is recorded as the target.
+    """
+    from rero.privacy.plan import PrivacyPlan, sampling_schedule
+
+    sample_rate, steps = sampling_schedule(n, batch, epochs)
+    private = math.isfinite(target)
+    return PrivacyPlan(
+        target_epsilon=float(target),
+        epsilon=float(target),
+        epsilon_lower=None,
+        sigma=sigma if private else 0.0,
+        sample_rate=sample_rate,
+        steps=steps,
+        delta=delta,
+        clip_norm=clip_norm if private else None,
+        accountant="rdp" if private else "none",
+        dataset=dataset,
+        dataset_size=n,
+        batch_size=batch,
+        epochs=epochs,
+        note="test plan: sigma given, not calibrated",
+    )

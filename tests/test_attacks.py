@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
@@ -13,9 +12,13 @@ import torch
 from scipy import integrate, ndimage, stats
 from skimage.metrics import structural_similarity
 
-from rero.attacks import clip_per_sample, dp_sgd_gradient, per_sample_gradients, per_sample_norms
+from rero.attacks.dp_step import (
+    clip_per_sample,
+    dp_sgd_gradient,
+    per_sample_gradients,
+    per_sample_norms,
+)
 from rero.attacks.imprint import (
-    DEFAULT_SSIM_THRESHOLD,
     ImprintedClassifier,
     bin_of,
     imprint_thresholds,
@@ -24,6 +27,7 @@ from rero.attacks.imprint import (
     run_imprint_attack,
     summarise_imprint,
 )
+from rero.attacks.job import imprint_noise
 from rero.attacks.matching import (
     best_matches,
     clopper_pearson,
@@ -39,6 +43,11 @@ from rero.attacks.prior_aware import (
     softmax_residuals,
     summarise_prior_aware,
 )
+from rero.cli import main
+from rero.privacy.plan import PrivacyPlan, write_plan
+from tests.conftest import prepare_toy_dataset, toy_plan
+
+SSIM_THRESHOLD = 0.95  # the config schema's default
 
 
 def realistic_images(count: int, seed: int, size: int = 28) -> np.ndarray:
@@ -216,13 +225,13 @@ def test_imprint_without_noise_reconstructs_every_image_alone_in_its_bin(
     assert result.alone_in_bin.sum() >= 20
     assert np.all(result.ssim[result.alone_in_bin] > 0.99)
     assert np.all(result.mse[result.alone_in_bin] < 1e-6)
-    summary = summarise_imprint(result, DEFAULT_SSIM_THRESHOLD)
+    summary = summarise_imprint(result, SSIM_THRESHOLD)
     assert summary["success_rate"] >= summary["share_alone_in_bin"]
 
 
 def test_imprint_with_huge_noise_fails_and_attacks_the_same_batches() -> None:
     private = _imprint(sigma=1e3, clip_norm=1.0)
-    summary = summarise_imprint(private, DEFAULT_SSIM_THRESHOLD)
+    summary = summarise_imprint(private, SSIM_THRESHOLD)
     assert summary["success_rate"] == 0 and summary["ci_low"] == 0
     assert summary["mean_ssim"] < 0.3
     assert summary["curve"]["share"][0] == 1 and summary["curve"]["share"][-1] == 0
@@ -362,90 +371,94 @@ def test_prior_aware_matches_the_orthogonal_signal_closed_form(sigma: float) -> 
 # ---------------------------------------------------------------------------------------- CLI
 
 
-def _write_dataset(folder: Path) -> None:
-    folder.mkdir(parents=True)
-    splits = {"train": 120, "val": 60, "test": 20}
-    for index, (split, count) in enumerate(splits.items()):
-        images = realistic_images(count, seed=20 + index, size=16)
-        labels = np.arange(count, dtype=np.int64) % 2
-        np.savez(folder / f"{split}.npz", images=images, labels=labels)
-    meta = {
-        "dataset": "tiny",
-        "loader": "medmnist",
-        "source": "synthetic test images",
-        "num_classes": 2,
-        "class_names": ["a", "b"],
-        "shape": [1, 16, 16],
-        "num_train": splits["train"],
-        "splits": {name: {"n": n, "sha256": "", "class_counts": []} for name, n in splits.items()},
-        "mean": [0.5],
-        "std": [0.2],
-        "options": {},
-        "provenance": {},
+def _prepared(tmp_path: Path) -> Path:
+    """120 training images (16x16 smooth fields, 2 classes), 60 val and test, prepared for real."""
+    images = {
+        split: np.round(realistic_images(count, seed=20 + index, size=16)[:, 0] * 255).astype(
+            np.uint8
+        )
+        for index, (split, count) in enumerate((("train", 120), ("val", 60), ("test", 60)))
     }
-    (folder / "meta.json").write_text(json.dumps(meta))
+    return prepare_toy_dataset(
+        tmp_path / "data", name="tiny", num_classes=2, n_train=120, n_eval=60, images=images
+    )
 
 
-def _write_plan(path: Path, target: str, sigma: float, clip_norm: float | None) -> None:
-    plan = {
-        "target_epsilon": target,
-        "epsilon": target,
-        "epsilon_lower": None,
-        "sigma": sigma,
-        "sample_rate": 0.25,
-        "steps": 40,
-        "delta": 1e-3,
-        "clip_norm": clip_norm,
-        "accountant": "none" if sigma == 0 else "prv",
-        "dataset_size": 120,
-        "batch_size": 30,
-        "epochs": 10,
-        "note": "test plan",
+ATTACK_SETTINGS = {
+    "--seed": "0",
+    "--batch-size": "8",
+    "--num-batches": "2",
+    "--num-bins": "16",
+    "--ssim-threshold": "0.95",
+    "--noise-calibration": "full",
+    "--reference-split": "val",
+    "--prior-size": "8",
+    "--known-size": "8",
+    "--trials": "10",
+    "--attack-steps": "3",
+    "--attack-sample-rate": "1.0",
+    "--attack-clip-norm": "0.1",
+    "--attack-learning-rate": "0.1",
+}
+
+
+def _run_cli(data_dir: Path, plan: Path, out_dir: Path, **changes: str) -> int:
+    settings = ATTACK_SETTINGS | {
+        f"--{key.replace('_', '-')}": value for key, value in changes.items()
     }
-    path.write_text(json.dumps(plan))
-
-
-def _run_cli(argv: list[str]) -> int:
-    from rero.commands import attack
-
-    parser = argparse.ArgumentParser()
-    attack.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["attack", *argv])
-    return args.handler(args)
-
-
-@pytest.mark.parametrize(("target", "sigma", "clip_norm"), [("inf", 0.0, None), ("8", 0.9, 1.0)])
-def test_cli_writes_the_attack_outputs_of_the_contract(
-    tmp_path: Path, target: str, sigma: float, clip_norm: float | None
-) -> None:
-    data_dir, plan, out_dir = tmp_path / "data", tmp_path / "plan.json", tmp_path / "out"
-    _write_dataset(data_dir)
-    _write_plan(plan, target, sigma, clip_norm)
     flags = ["--data-dir", str(data_dir), "--plan", str(plan), "--out-dir", str(out_dir)]
-    sizes = ["--batch-size", "8", "--num-batches", "2", "--num-bins", "16", "--trials", "10"]
-    assert _run_cli([*flags, *sizes, "--attack-steps", "3", "--known-size", "8"]) == 0
+    return main(["attack", *flags, *(item for pair in settings.items() for item in pair)])
+
+
+@pytest.mark.parametrize(("target", "sigma"), [(math.inf, 0.0), (8.0, 0.9)])
+def test_cli_writes_the_attack_outputs_of_the_contract(
+    tmp_path: Path, target: float, sigma: float
+) -> None:
+    data_dir, plan, out_dir = _prepared(tmp_path), tmp_path / "plan.json", tmp_path / "out"
+    write_plan(plan, toy_plan(target, n=120, batch=30, epochs=10, sigma=sigma, delta=1e-3))
+    assert _run_cli(data_dir, plan, out_dir) == 0
     imprint = json.loads((out_dir / "imprint.json").read_text())
     for key in ("success_rate", "ci_low", "ci_high", "ssim_threshold", "num_images", "num_batches",
                 "batch_size", "num_bins", "sigma", "clip_norm", "noise_calibration", "mean_ssim",
-                "median_mse", "curve"):  # fmt: skip
+                "median_mse", "curve", "dataset", "target_epsilon", "plan"):  # fmt: skip
         assert key in imprint, key
     assert imprint["num_images"] == 16 and imprint["sigma"] == sigma
     recon = np.load(out_dir / "recon.npz")
     assert recon["originals"].shape == recon["reconstructions"].shape == (16, 1, 16, 16)
     assert recon["ssim"].shape == recon["mse"].shape == recon["batch_index"].shape == (16,)
+    assert str(recon["dataset"]) == "tiny" and float(recon["target_epsilon"]) == target
     prior = json.loads((out_dir / "prior_aware.json").read_text())
     assert prior["kappa"] == 1 / 8 and prior["trials"] == 10 and prior["steps"] == 3
     assert prior["kappa"] <= prior["bound"] <= 1
+    attack_plan = PrivacyPlan.from_dict(prior["attack_plan"])
+    assert (attack_plan.steps, attack_plan.sample_rate) == (3, 1.0)
     if sigma == 0:
         assert imprint["success_rate"] >= imprint["share_alone_in_bin"]
         assert prior["sigma"] == 0 and prior["success_rate"] == 1
+        assert not attack_plan.private
     else:
-        assert prior["sigma"] > 0
+        assert prior["sigma"] == attack_plan.sigma > 0
+        # The attack's own plan is accounted with the attack's clip norm, not the training's.
+        assert attack_plan.clip_norm == prior["clip_norm"] == 0.1
+        assert attack_plan.epsilon <= target
+
+
+def test_one_step_noise_calibration_spends_the_target_in_one_step() -> None:
+    plan = toy_plan(8.0, n=120, batch=30, epochs=10, sigma=0.9, delta=1e-3)
+    sigma, clip_norm = imprint_noise(plan, "one_step")
+    assert clip_norm == 1.0 and sigma < plan.sigma
+    assert imprint_noise(plan, "full") == (0.9, 1.0)
 
 
 def test_cli_rejects_a_file_that_is_not_a_plan(tmp_path: Path) -> None:
-    data_dir, plan = tmp_path / "data", tmp_path / "plan.json"
-    _write_dataset(data_dir)
+    data_dir, plan = _prepared(tmp_path), tmp_path / "plan.json"
     plan.write_text(json.dumps({"sigma": 1.0}))
-    with pytest.raises(ValueError, match="not a privacy plan"):
-        _run_cli(["--data-dir", str(data_dir), "--plan", str(plan), "--out-dir", str(tmp_path)])
+    assert _run_cli(data_dir, plan, tmp_path / "out") == 2
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_rejects_a_plan_for_another_dataset(tmp_path: Path, capsys) -> None:
+    data_dir, plan = _prepared(tmp_path), tmp_path / "plan.json"
+    write_plan(plan, toy_plan(8.0, n=240, batch=30, epochs=10, delta=1e-3))
+    assert _run_cli(data_dir, plan, tmp_path / "out") == 2
+    assert "dataset_size 240 differs from the training set (120" in capsys.readouterr().err

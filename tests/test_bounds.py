@@ -1,12 +1,13 @@
 """ReRo bounds: closed forms, independent accountants, clamps, monotonicity, CLI.
 
-Reference values: closed forms (Kaissis et al. 2023; single step = Dong-Roth-Su f_p) and the
-composed Poisson-subsampled Gaussian table of the project's notes (dp_accounting REMOVE pmf at
-d = 1e-4, cross-validated with prv-accountant).
+Reference values: closed forms (Kaissis et al. 2023; single step = Dong-Roth-Su f_p) and a
+table of the composed Poisson-subsampled Gaussian computed with dp_accounting's PLD (REMOVE pmf
+at d = 1e-4), cross-validated with prv-accountant (Gopi, Lee, Wutschitz 2021).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -21,25 +22,29 @@ from scipy import stats
 
 from rero import cli
 from rero.config import parse_kappa
-from rero.io import write_json
-from rero.privacy import bounds
-from rero.privacy.bounds import (
+from rero.privacy.plan import write_plan
+from rero.privacy.rero import (
     APPROXIMATION,
+    BOUNDS_COLUMNS,
     METHODS,
     UPPER_BOUND,
     Bound,
     LossDistribution,
+    PrivacyLossModel,
     all_bounds,
     bounds_table,
     compose,
     gdp_rero,
+    loss_cumulants,
     noise_free_rero,
     pld_rero_bound,
     rero_bound,
     rero_ceiling,
     rero_from_distribution,
+    single_step_distribution,
     single_step_rero,
 )
+from tests.conftest import toy_plan
 
 # ---------------------------------------------------------------------------------------------
 # Closed forms
@@ -134,7 +139,7 @@ def test_composed_reference(kappa: float, expected: float) -> None:
     ],
 )
 def test_composed_table(sigma: float, p: float, steps: int, expected: tuple) -> None:
-    """Table 3.2 of the notes (6 decimals given, hence abs 1e-6 on top of rel 1e-4)."""
+    """The dp_accounting reference table (6 decimals given, hence abs 1e-6 on top of rel 1e-4)."""
     for kappa, value in zip((0.1, 0.01, 0.001), expected, strict=True):
         got = rero_bound("rigorous", sigma=sigma, sample_rate=p, steps=steps, kappa=kappa).value
         assert got == pytest.approx(value, rel=1e-4, abs=1e-6)
@@ -149,13 +154,13 @@ def test_composed_table(sigma: float, p: float, steps: int, expected: tuple) -> 
     ],
 )
 def test_huge_epsilon_capped_rows(sigma: float, p: float, steps: int, expected: tuple) -> None:
-    """eps(1e-5) ~ 1.5e3 ... 1e6: the capped-PLD rows of the notes. Our grid starts at the
-    not-sampled atom ln(1-p), so it reaches the noise-free limit (the sup over sigma), which the
-    notes' integer grid overshoots by up to 3e-5."""
+    """eps(1e-5) ~ 1.5e3 ... 1e6: the capped-PLD rows of the dp_accounting reference. Our grid
+    starts at the not-sampled atom ln(1-p), so it reaches the noise-free limit (the sup over
+    sigma), which the reference's integer grid overshoots by up to 3e-5."""
     for kappa, value in zip((0.1, 0.01), expected, strict=True):
         got = rero_bound("rigorous", sigma=sigma, sample_rate=p, steps=steps, kappa=kappa).value
         limit = noise_free_rero(kappa, p, steps)
-        assert value - 5e-5 <= got <= value + 5e-7  # the notes give 6 decimals
+        assert value - 5e-5 <= got <= value + 5e-7  # the reference gives 6 decimals
         assert got == pytest.approx(limit, abs=1e-9)
 
 
@@ -198,9 +203,9 @@ def test_against_prv_accountant(sigma: float, p: float, steps: int, kappa: float
 
 def test_profile_form_equals_neyman_pearson() -> None:
     """The profile evaluation equals the direct test: accept atoms by decreasing loss until the
-    null mass reaches kappa, randomising on the boundary atom (notes 2.3)."""
-    model = bounds.PrivacyLossModel(mu=1 / 0.8, p=5e-3)
-    single = bounds.single_step_distribution(model, max_loss=50.0)
+    null mass reaches kappa, randomising on the boundary atom (Neyman-Pearson)."""
+    model = PrivacyLossModel(mu=1 / 0.8, p=5e-3)
+    single = single_step_distribution(model, max_loss=50.0)
     dist = compose(single, 200, max_loss=50.0)
     losses, masses = dist.losses[::-1], dist.masses[::-1]
     null = np.exp(-losses) * masses
@@ -215,8 +220,8 @@ def test_profile_form_equals_neyman_pearson() -> None:
 
 def test_round_off_cannot_blow_up() -> None:
     """FFT round-off at very negative losses (weights e^-L ~ 1e80) leaves gamma unchanged."""
-    model = bounds.PrivacyLossModel(mu=1 / 0.8, p=5e-3)
-    dist = compose(bounds.single_step_distribution(model, max_loss=50.0), 100, max_loss=50.0)
+    model = PrivacyLossModel(mu=1 / 0.8, p=5e-3)
+    dist = compose(single_step_distribution(model, max_loss=50.0), 100, max_loss=50.0)
     assert np.all(dist.masses >= 0)
     pad = round(200 / dist.step)
     noisy = LossDistribution(
@@ -310,7 +315,7 @@ def test_monotone_in_kappa_steps_and_rate() -> None:
 
 def test_gdp_clt() -> None:
     """mu_CLT = 0.2273 for N 60000, B 256, sigma 1.3, 15 epochs (opacus/TF GDP docstring); the CLT
-    is anti-conservative at the notes' reference setting (0.021727 < 0.023383)."""
+    is anti-conservative at the reference setting (0.021727 < 0.023383)."""
     steps = 15 * 60000 // 256
     bound = rero_bound("gdp_clt", sigma=1.3, sample_rate=256 / 60000, steps=steps, kappa=0.1)
     assert bound.value == pytest.approx(gdp_rero(0.1, 0.2273), abs=2e-4)
@@ -367,8 +372,8 @@ def test_expansions_defined_where_the_paper_code_fails() -> None:
 
 def test_loss_cumulants_against_grid_integration() -> None:
     for squared in (False, True):
-        model = bounds.PrivacyLossModel(mu=1.25, p=0.05, squared=squared)
-        null, alt = bounds.loss_cumulants(model)
+        model = PrivacyLossModel(mu=1.25, p=0.05, squared=squared)
+        null, alt = loss_cumulants(model)
         x = np.linspace(-40, 45, 400_001)
         loss = model.loss(x)
         for density, cumulants in (
@@ -417,40 +422,27 @@ def test_parse_kappa() -> None:
             parse_kappa(bad)
 
 
-def _plan(eps: float | str, sigma: float, size: int | None = 1000) -> dict:
-    return {
-        "target_epsilon": eps,
-        "epsilon": eps,
-        "epsilon_lower": None,
-        "sigma": sigma,
-        "sample_rate": 0.05,
-        "steps": 200,
-        "delta": 1e-5,
-        "clip_norm": None if sigma == 0 else 1.0,
-        "accountant": "none" if sigma == 0 else "prv",
-        "dataset_size": size,
-        "batch_size": 50,
-        "epochs": 10,
-        "note": "",
-    }
-
-
 def test_bounds_table() -> None:
-    plans = [_plan("inf", 0.0), _plan(8.0, 1.1), _plan(1.0, 4.0)]
-    table = bounds_table(plans, [("1/N", None), ("1/8", 0.125)], "toy", ["rigorous", "gdp_clt"])
-    assert list(table.columns) == list(bounds.BOUNDS_COLUMNS)
+    plans = [toy_plan(math.inf, 1000, 50, 10), toy_plan(8.0, 1000, 50, 10, sigma=1.1)]
+    plans.append(toy_plan(1.0, 1000, 50, 10, sigma=4.0))
+    table = bounds_table(plans, [("1/N", None), ("1/8", 0.125)], ["rigorous", "gdp_clt"])
+    assert list(table.columns) == list(BOUNDS_COLUMNS)
     assert len(table) == 3 * 2 * 2
-    assert list(table["eps"].unique()) == [1.0, 8.0, math.inf]
+    assert list(table["target_epsilon"].unique()) == [1.0, 8.0, math.inf]
+    assert set(table["dataset"]) == {"toy"}
     assert set(table.loc[table.kappa_label == "1/N", "kappa"]) == {1e-3}
-    nonprivate = table[(table.eps == math.inf) & (table.method == "rigorous")]
+    nonprivate = table[(table.target_epsilon == math.inf) & (table.method == "rigorous")]
     assert nonprivate["bound"].tolist() == pytest.approx(
         [noise_free_rero(1e-3, 0.05, 200), noise_free_rero(0.125, 0.05, 200)]
     )
     assert set(table["kind"]) == {UPPER_BOUND, APPROXIMATION}
-    with pytest.raises(ValueError, match="dataset_size"):
-        bounds_table([_plan(1.0, 4.0, size=None)], [("1/N", None)], "toy")
-    with pytest.raises(ValueError, match="sigma"):
-        bounds_table([{"target_epsilon": 1.0}], [("1/8", 0.125)], "toy")
+    sizeless = dataclasses.replace(plans[2], dataset_size=None, batch_size=None, epochs=None)
+    with pytest.raises(ValueError, match="'toy' at target ε 1: kappa 1/N needs a dataset_size"):
+        bounds_table([sizeless], [("1/N", None)])
+    with pytest.raises(ValueError, match="dataset_size N >= 2, got 1"):
+        bounds_table([toy_plan(1.0, 1, 1, 1, sigma=4.0)], [("1/N", None)])
+    with pytest.raises(ValueError, match="method"):
+        bounds_table(plans, [("1/8", 0.125)], ["nope"])
 
 
 def test_cli_bound(capsys: pytest.CaptureFixture[str]) -> None:
@@ -480,19 +472,20 @@ def test_cli_bound(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_cli_bounds(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     paths = []
-    for eps, sigma in (("inf", 0.0), (8.0, 1.1)):
+    for eps, sigma in ((math.inf, 0.0), (8.0, 1.1)):
         paths.append(tmp_path / f"eps_{eps}.json")
-        write_json(paths[-1], _plan(eps, sigma))
+        write_plan(paths[-1], toy_plan(eps, 1000, 50, 10, sigma=sigma))
     out = tmp_path / "bounds" / "toy.csv"
-    common = ["bounds", "--dataset", "toy", "--out", str(out)]
+    common = ["bounds", "--out", str(out)]
     kappas = ["--kappa", "1/N", "--kappa", "0.125"]
     args = [*common, "--plans", *map(str, paths), *kappas, "--methods", "rigorous", "glrt"]
     assert cli.main(args) == 0
     table = pd.read_csv(out)
-    assert list(table.columns) == list(bounds.BOUNDS_COLUMNS)
+    assert list(table.columns) == list(BOUNDS_COLUMNS)
     assert len(table) == 2 * 2 * 2
     assert set(table["kappa_label"]) == {"1/N", "0.125"}
-    assert math.isinf(table["eps"].max())
+    assert math.isinf(table["target_epsilon"].max())
+    assert set(table["dataset"]) == {"toy"}
     assert cli.main([*args[:-2], "nope"]) == 2  # unknown method
     assert cli.main([*common, "--plans", str(tmp_path / "missing.json")]) == 2
     assert "missing.json" in capsys.readouterr().err

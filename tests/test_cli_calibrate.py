@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -11,30 +12,16 @@ import pytest
 
 from rero.cli import main
 from rero.io import read_json, write_json
-from rero.privacy.accounting import PrivacyPlan
+from rero.privacy.plan import PrivacyPlan, read_plan
+from tests.conftest import prepare_toy_dataset
 
-PLAN_KEYS = {
-    "target_epsilon",
-    "epsilon",
-    "epsilon_lower",
-    "sigma",
-    "sample_rate",
-    "steps",
-    "delta",
-    "clip_norm",
-    "accountant",
-    "dataset_size",
-    "batch_size",
-    "epochs",
-    "note",
-}
+PLAN_KEYS = {field.name for field in dataclasses.fields(PrivacyPlan)}
 
 
 @pytest.fixture
-def meta_file(tmp_path):
-    path = tmp_path / "data" / "toy" / "meta.json"
-    write_json(path, {"dataset": "toy", "num_train": 1000, "num_classes": 2})
-    return path
+def data_dir(tmp_path):
+    """A prepared dataset of 1000 training images."""
+    return prepare_toy_dataset(tmp_path / "data" / "toy", n_train=1000, n_eval=30)
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -56,12 +43,12 @@ def test_standalone_prints_plan(capsys):
     assert plan["sigma"] == pytest.approx(0.499, rel=0.01)  # Opacus' PRV calibration: 0.4990
 
 
-def test_workflow_form_writes_plan(capsys, meta_file, tmp_path):
+def test_workflow_form_writes_plan(capsys, data_dir, tmp_path):
     out_path = tmp_path / "privacy" / "toy" / "eps_1e3.json"
     status, out, _ = run_cli(
         capsys,
         "--eps", "1e3",
-        "--meta", str(meta_file),
+        "--data-dir", str(data_dir),
         "--batch-size", "50",
         "--epochs", "2",
         "--delta", "1e-4",
@@ -74,28 +61,28 @@ def test_workflow_form_writes_plan(capsys, meta_file, tmp_path):
     assert written == json.loads(out)
     plan = PrivacyPlan.from_dict(written)
     assert (plan.sample_rate, plan.steps) == (0.05, 40)  # q = 50/1000, T = 2 * ceil(1000/50)
-    assert (plan.dataset_size, plan.batch_size, plan.epochs) == (1000, 50, 2)
+    assert (plan.dataset, plan.dataset_size, plan.batch_size, plan.epochs) == ("toy", 1000, 50, 2)
     assert (plan.clip_norm, plan.accountant) == (0.5, "rdp")
     assert 990 <= plan.epsilon <= 1000
 
 
-def test_non_private_plan(capsys, meta_file, tmp_path):
+def test_non_private_plan(capsys, data_dir, tmp_path):
     out_path = tmp_path / "eps_inf.json"
     status, _, _ = run_cli(
         capsys,
         "--eps", "inf",
-        "--meta", str(meta_file),
+        "--data-dir", str(data_dir),
         "--batch-size", "100",
         "--epochs", "3",
         "--delta", "1e-4",
         "--out", str(out_path),
     )  # fmt: skip
     assert status == 0
-    plan = read_json(out_path)
-    assert plan["epsilon"] == "inf" and plan["target_epsilon"] == "inf"
-    assert plan["sigma"] == 0 and plan["clip_norm"] is None and plan["accountant"] == "none"
-    assert math.isinf(PrivacyPlan.from_dict(plan).epsilon)
-    assert (plan["sample_rate"], plan["steps"]) == (0.1, 30)
+    assert read_json(out_path)["target_epsilon"] == "inf"  # strict JSON: inf as a string
+    plan = read_plan(out_path)
+    assert math.isinf(plan.epsilon) and math.isinf(plan.target_epsilon) and not plan.private
+    assert (plan.sigma, plan.clip_norm, plan.accountant) == (0, None, "none")
+    assert (plan.sample_rate, plan.steps) == (0.1, 30)
 
 
 @pytest.mark.parametrize(
@@ -113,24 +100,24 @@ def test_bad_flags_give_clear_errors(capsys, argv, message):
     assert message in err
 
 
-def test_workflow_errors_name_the_problem(capsys, meta_file, tmp_path):
+def test_workflow_errors_name_the_problem(capsys, data_dir, tmp_path):
     common = ["--eps", "8", "--batch-size", "50", "--epochs", "1"]
-    status, _, err = run_cli(capsys, *common, "--meta", str(meta_file), "--delta", "1e-3")
+    status, _, err = run_cli(capsys, *common, "--data-dir", str(data_dir), "--delta", "1e-3")
     assert status == 2 and "delta" in err and "1/N" in err
     status, _, err = run_cli(
-        capsys, *common, "--meta", str(meta_file), "--delta", "1e-5", "--sample-rate", "0.1"
+        capsys, *common, "--data-dir", str(data_dir), "--delta", "1e-5", "--sample-rate", "0.1"
     )
-    assert status == 2 and "--meta with --batch-size and --epochs" in err
-    broken = tmp_path / "broken.json"
-    write_json(broken, {"dataset": "toy"})
-    status, _, err = run_cli(capsys, *common, "--meta", str(broken), "--delta", "1e-5")
-    assert status == 2 and "num_train" in err and str(broken) in err
+    assert status == 2 and "--data-dir with --batch-size and --epochs" in err
+    broken = tmp_path / "broken"
+    write_json(broken / "meta.json", {"dataset": "toy"})
+    status, _, err = run_cli(capsys, *common, "--data-dir", str(broken), "--delta", "1e-5")
+    assert status == 2 and "num_train" in err and str(broken / "meta.json") in err
     status, _, err = run_cli(
-        capsys, *common, "--meta", str(tmp_path / "none.json"), "--delta", "1e-5"
+        capsys, *common, "--data-dir", str(tmp_path / "none"), "--delta", "1e-5"
     )
-    assert status == 2 and "none.json" in err
+    assert status == 2 and "none/meta.json" in err
     big_batch = ["--eps", "8", "--batch-size", "5000", "--epochs", "1", "--delta", "1e-5"]
-    status, _, err = run_cli(capsys, *big_batch, "--meta", str(meta_file))
+    status, _, err = run_cli(capsys, *big_batch, "--data-dir", str(data_dir))
     assert status == 2 and "batch_size" in err
 
 

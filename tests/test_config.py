@@ -6,7 +6,7 @@ import copy
 
 import pytest
 import yaml
-from snakemake.utils import validate
+from snakemake.utils import validate as snakemake_validate
 
 from rero import config as study_config
 from tests.conftest import REPO
@@ -20,7 +20,7 @@ def default_config() -> dict:
 
 def filled(config: dict) -> dict:
     config = copy.deepcopy(config)
-    validate(config, schema=str(SCHEMA_PATH))
+    study_config.fill_defaults(config, study_config.load_schema(SCHEMA_PATH))
     return config
 
 
@@ -43,6 +43,31 @@ def test_schema_fills_defaults():
     assert config["privacy"]["delta"] == 1e-5
     assert config["training"]["model"] == "small_cnn"
     assert config["attack"]["prior_aware"]["prior_size"] == 8
+
+
+def test_defaults_are_filled_as_snakemake_fills_them():
+    """The one validation pass fills what snakemake.utils.validate would (it is not run)."""
+    minimal = {"datasets": {"d": {"loader": "mni152"}}, "eps": [8], "seeds": [0]}
+    theirs = copy.deepcopy(minimal)
+    snakemake_validate(theirs, schema=str(SCHEMA_PATH))
+    assert filled(minimal) == theirs
+
+
+def test_validate_config_fills_in_place_or_raises_with_every_problem():
+    schema = study_config.load_schema(SCHEMA_PATH)
+    config = {"datasets": {"d": {"loader": "mni152"}}, "eps": [8], "seeds": [0]}
+    study_config.validate_config(config, schema, num_train_8000)
+    assert config["training"]["epochs"] == 8 and config["datasets"]["d"]["options"] == {}
+    bad = {"datasets": {"d": {"loader": "mni152"}}, "eps": [8], "seeds": [0], "x": 1}
+    bad["privacy"] = {"delta": 2}
+    with pytest.raises(study_config.ConfigError) as error:
+        study_config.validate_config(bad, schema, num_train_8000)
+    assert "unknown key(s) ['x']" in str(error.value) and "privacy.delta" in str(error.value)
+    assert "training" not in bad  # nothing filled when invalid
+    cross = {"datasets": {"d": {"loader": "mni152"}}, "eps": [8], "seeds": [0]}
+    cross["privacy"] = {"delta": 0.01}
+    with pytest.raises(study_config.ConfigError, match=r"privacy\.delta: 0\.01 is not below 1/N"):
+        study_config.validate_config(cross, schema, num_train_8000)
 
 
 def test_every_schema_property_is_described_and_defaulted():

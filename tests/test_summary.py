@@ -1,4 +1,4 @@
-"""The summary table and the figures, on result files written in the workflow's layout."""
+"""The summary table and the figures, on result files as the workflow's jobs write them."""
 
 from __future__ import annotations
 
@@ -11,132 +11,92 @@ import pytest
 from rero import figures
 from rero.cli import main
 from rero.io import save_npz, write_json
-from rero.summary import dataset_and_eps, summarise
+from rero.privacy.plan import write_plan
+from rero.privacy.rero import bounds_table
+from rero.summary import summarise
+from tests.conftest import toy_plan
 
-EPS = ["1", "1e3", "inf"]
+TARGETS = [1.0, 1e3, math.inf]
 
 
 def write_results(root, seeds=(0, 1)):
-    """Plans, metrics, bounds and attack outputs for one dataset at three budgets."""
-    files = {
-        "metrics": [],
-        "plans": [],
-        "bounds": [],
-        "imprint": [],
-        "prior_aware": [],
-        "recon": [],
-    }
-    rows = []
-    for index, eps in enumerate(EPS):
-        sigma = 0.0 if eps == "inf" else 1.0 / (1 + index)
-        plan = root / "privacy" / "toy" / f"eps_{eps}.json"
-        write_json(
-            plan,
-            {
-                "target_epsilon": float(eps),
-                "epsilon": float(eps) * 0.995,
-                "sigma": sigma,
-                "sample_rate": 0.1,
-                "steps": 50,
-                "delta": 1e-5,
-                "accountant": "none" if eps == "inf" else "prv",
-            },
-        )
-        files["plans"].append(plan)
+    """Plans, metrics, bounds and attack records for one dataset at three budgets.
+
+    Paths deliberately do not follow the workflow's layout: rows are keyed by content.
+    """
+    files = {key: [] for key in ("metrics", "plans", "bounds", "imprint", "prior_aware", "recon")}
+    plans = []
+    for index, target in enumerate(TARGETS):
+        plan = toy_plan(target, n=500, batch=50, epochs=5, sigma=1.0 / (1 + index))
+        plans.append(plan)
+        write_plan(root / f"plan{index}.json", plan)
+        files["plans"].append(root / f"plan{index}.json")
+        record = {"dataset": "toy", "target_epsilon": target, "plan": plan.to_dict()}
         for seed in seeds:
-            metrics = root / "train" / "toy" / f"eps_{eps}" / f"seed_{seed}" / "metrics.json"
+            metrics = root / f"run{index}-{seed}.json"
             score = 0.6 + 0.1 * index + 0.01 * seed
             write_json(
                 metrics,
-                {
+                record
+                | {
                     "seed": seed,
-                    "test": {
-                        "accuracy": score,
-                        "balanced_accuracy": score,
-                        "auroc": score,
-                        "mcc": score,
-                    },
-                    "epsilon_spent": {"epsilon": float(eps)},
+                    "test": {name: score for name in ("accuracy", "balanced_accuracy", "auroc")}
+                    | {"mcc": score},
+                    "epsilon_spent": {"epsilon": target, "accountant": "rdp"},
                 },
             )
             files["metrics"].append(metrics)
-        attack_dir = root / "attack" / "toy" / f"eps_{eps}"
-        write_json(
-            attack_dir / "imprint.json", {"success_rate": index / 2, "ci_low": 0.0, "ci_high": 1.0}
-        )
-        write_json(
-            attack_dir / "prior_aware.json",
-            {"success_rate": 0.2, "ci_low": 0.1, "ci_high": 0.3, "kappa": 0.125, "bound": 0.4},
-        )
+        imprint = record | {"success_rate": index / 2, "ci_low": 0.0, "ci_high": 1.0}
+        write_json(root / f"imprint{index}.json", imprint)
+        prior = {"success_rate": 0.2, "ci_low": 0.1, "ci_high": 0.3, "kappa": 0.125, "bound": 0.4}
+        write_json(root / f"prior{index}.json", record | prior)
         ssim = np.array([0.1, 0.9, 0.5]) * (index + 1) / 3
         save_npz(
-            attack_dir / "recon.npz",
+            root / f"recon{index}.npz",
             originals=np.random.default_rng(0).random((3, 1, 8, 8), dtype=np.float32),
             reconstructions=np.random.default_rng(index).random((3, 1, 8, 8), dtype=np.float32),
             ssim=ssim,
             mse=1 - ssim,
             batch_index=np.zeros(3, int),
+            dataset=np.str_("toy"),
+            target_epsilon=np.float64(target),
         )
-        files["imprint"].append(attack_dir / "imprint.json")
-        files["prior_aware"].append(attack_dir / "prior_aware.json")
-        files["recon"].append(attack_dir / "recon.npz")
-        for method, kind in (("rigorous", "upper bound"), ("edgeworth", "approximation")):
-            rows.append(
-                {
-                    "dataset": "toy",
-                    "eps": float(eps),  # the bounds table writes ε as a number
-                    "sigma": sigma,
-                    "q": 0.1,
-                    "steps": 50,
-                    "kappa": 0.01,
-                    "kappa_label": "1/N",
-                    "method": method,
-                    "kind": kind,
-                    "bound": 0.1 * (index + 1),
-                }
-            )
-    bounds = root / "bounds" / "toy.csv"
-    bounds.parent.mkdir(parents=True)
-    pd.DataFrame(rows).to_csv(bounds, index=False)
-    files["bounds"].append(bounds)
-    return files
-
-
-@pytest.mark.parametrize(
-    ("path", "expected"),
-    [
-        ("results/privacy/mni152/eps_1e3.json", ("mni152", "1e3")),
-        ("results/train/mni152/eps_inf/seed_0/metrics.json", ("mni152", "inf")),
-        ("results/attack/a-b/eps_0.5/recon.npz", ("a-b", "0.5")),
-    ],
-)
-def test_dataset_and_eps(path, expected):
-    assert dataset_and_eps(path) == expected
-
-
-def test_dataset_and_eps_rejects_other_paths():
-    with pytest.raises(ValueError, match="expected a path like"):
-        dataset_and_eps("results/summary.csv")
+        files["imprint"].append(root / f"imprint{index}.json")
+        files["prior_aware"].append(root / f"prior{index}.json")
+        files["recon"].append(root / f"recon{index}.npz")
+    table = bounds_table(plans, [("1/N", None)], ["rigorous", "gdp_clt"])
+    table.to_csv(root / "bounds.csv", index=False)
+    files["bounds"].append(root / "bounds.csv")
+    return files, table
 
 
 def test_summary_rows_and_statistics(tmp_path):
-    files = write_results(tmp_path)
+    files, bounds = write_results(tmp_path)
     table = summarise(
         files["metrics"], files["plans"], files["bounds"], files["imprint"], files["prior_aware"]
     )
-    assert table["eps"].tolist() == EPS
+    assert table["target_epsilon"].tolist() == TARGETS
+    assert "eps" not in table.columns
     first = table.iloc[0]
     assert first["n_seeds"] == 2
     assert first["accuracy_mean"] == pytest.approx(0.605)
     assert first["accuracy_sd"] == pytest.approx(np.std([0.6, 0.61], ddof=1))
-    assert first["rero_bound_kappa_1/N"] == pytest.approx(0.1)
+    rigorous = bounds[(bounds["method"] == "rigorous") & (bounds["target_epsilon"] == 1.0)]
+    assert first["rero_bound_kappa_1/N"] == rigorous["bound"].item()
     assert table.iloc[2]["imprint_success_rate"] == 1.0
     assert table.iloc[1]["prior_aware_bound"] == 0.4
-    assert math.isinf(table.iloc[2]["target_epsilon"])
+    assert table.iloc[1]["sigma"] == 0.5
+
+
+def test_summary_refuses_a_record_without_a_plan(tmp_path):
+    files, _ = write_results(tmp_path)
+    write_json(files["imprint"][0], {"dataset": "toy", "success_rate": 0.5})
+    with pytest.raises(ValueError, match=r"imprint0\.json: expected a record with .dataset. and"):
+        summarise(files["metrics"], files["plans"], imprint_files=files["imprint"])
 
 
 def test_cli_aggregate_and_figures(tmp_path):
-    files = write_results(tmp_path)
+    files, _ = write_results(tmp_path)
     summary = tmp_path / "summary.csv"
     argv = ["aggregate", "--out", str(summary)]
     for flag, key in (
@@ -148,17 +108,31 @@ def test_cli_aggregate_and_figures(tmp_path):
     ):
         argv += [flag, *map(str, files[key])]
     assert main(argv) == 0
-    assert len(pd.read_csv(summary)) == 3
+    assert pd.read_csv(summary)["target_epsilon"].tolist() == TARGETS
     out = tmp_path / "figures"
     argv = ["figures", "--summary", str(summary), "--out-dir", str(out)]
     for flag, key in (("--metrics", "metrics"), ("--bounds", "bounds"), ("--recon", "recon")):
         argv += [flag, *map(str, files[key])]
     assert main(argv) == 0
-    for name in ("utility_vs_eps", "bounds_vs_eps", "reconstructions", "risk_vs_eps"):
+    for name in figures.FIGURES:
         assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_reconstructions_orders_by_non_private_success(tmp_path):
-    files = write_results(tmp_path)
+    files, _ = write_results(tmp_path)
     figures.reconstructions(files["recon"], tmp_path / "r.png", num_images=2)
     assert (tmp_path / "r.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("value", "label"),
+    [
+        (8.0, "ε = 8"),
+        (1000.0, "ε = 1000"),
+        (1e9, "ε = 10⁹"),
+        (0.5, "ε = 0.5"),
+        (math.inf, "non-private"),
+    ],
+)
+def test_eps_label(value, label):
+    assert figures.eps_label(value) == label

@@ -14,91 +14,34 @@ from opacus.accountants import RDPAccountant
 from torch import nn
 from tqdm import tqdm
 
-import rero.train as train_module
+import rero.training.job as job_module
 from rero.commands import train as train_command
+from rero.data import load_split
 from rero.io import read_json, write_json
 from rero.models import build_model
-from rero.train import (
-    Schedule,
+from rero.privacy.plan import write_plan
+from rero.training import (
     TrainConfig,
     TrainingRun,
     classification_metrics,
     conv2d_grad_sample,
     load_trained_model,
     predict_probabilities,
-    schedule_from_plan,
     train_run,
 )
+from tests.conftest import prepare_toy_dataset, toy_plan
 
 SIZE = 12  # image side of the toy datasets
-
-
-def write_toy_dataset(
-    folder: Path, num_classes: int = 3, n_train: int = 48, n_eval: int = 24, seed: int = 0
-) -> Path:
-    """A learnable dataset in the data contract's format: class k brightens image row band k."""
-    rng = np.random.default_rng(seed)
-    splits = {}
-    for split, count in (("train", n_train), ("val", n_eval), ("test", n_eval)):
-        labels = np.arange(count, dtype=np.int64) % num_classes
-        images = rng.uniform(0.0, 0.5, size=(count, 1, SIZE, SIZE)).astype(np.float32)
-        band = SIZE // num_classes
-        for index, label in enumerate(labels):
-            images[index, 0, label * band : (label + 1) * band] += 0.5
-        np.savez(folder / f"{split}.npz", images=images, labels=labels)
-        splits[split] = {
-            "n": count,
-            "sha256": f"{split}-{seed}",
-            "class_counts": np.bincount(labels, minlength=num_classes).tolist(),
-        }
-        if split == "train":
-            mean, std = float(images.mean()), float(images.std())
-    write_json(
-        folder / "meta.json",
-        {
-            "dataset": "toy",
-            "loader": "medmnist",
-            "source": "synthetic test data",
-            "num_classes": num_classes,
-            "class_names": [f"c{k}" for k in range(num_classes)],
-            "shape": [1, SIZE, SIZE],
-            "num_train": n_train,
-            "splits": splits,
-            "mean": [mean],
-            "std": [std],
-            "options": {},
-            "provenance": {},
-        },
-    )
-    return folder
-
-
-def make_plan(target: float, n: int, batch: int, epochs: int, sigma: float = 1.0) -> dict:
-    """A privacy plan in the contract's format (σ given; not calibrated here)."""
-    private = math.isfinite(target)
-    return {
-        "target_epsilon": target if private else "inf",
-        "epsilon": target if private else "inf",
-        "epsilon_lower": None,
-        "sigma": sigma if private else 0.0,
-        "sample_rate": batch / n,
-        "steps": epochs * math.ceil(n / batch),
-        "delta": 1e-5,
-        "clip_norm": 1.0 if private else None,
-        "accountant": "rdp" if private else "none",
-        "dataset_size": n,
-        "batch_size": batch,
-        "epochs": epochs,
-        "note": "test plan",
-    }
-
+#: σ of the "noise-free" DP steps: a private plan needs σ > 0; this one adds noise of standard
+#: deviation σC/(qN) <= 1e-12·C, far below the tolerances of the exact-update checks.
+NEGLIGIBLE_SIGMA = 1e-12
 
 FAST = TrainConfig(physical_batch_size=8, progress=False, learning_rate=1e-2)
 
 
 @pytest.fixture(scope="module")
 def toy3(tmp_path_factory) -> Path:
-    return write_toy_dataset(tmp_path_factory.mktemp("toy3"), num_classes=3)
+    return prepare_toy_dataset(tmp_path_factory.mktemp("toy3") / "data", num_classes=3)
 
 
 # ------------------------------------------------------------------ per-sample gradients
@@ -147,18 +90,18 @@ def tiny_run(
     mode: str,
     count: int,
     clip: float,
-    sigma: float = 0.0,
-    q: float = 1.0,
-    steps: int = 1,
+    sigma: float = NEGLIGIBLE_SIGMA,
+    batch: int | None = None,
     physical_batch_size: int = 4,
     model: str = "small_cnn",
 ) -> tuple[TrainingRun, torch.Tensor, torch.Tensor]:
-    """A private TrainingRun on ``count`` toy images with SGD at learning rate 1."""
+    """A private TrainingRun on ``count`` toy images (expected batch ``batch``, default all),
+    with SGD at learning rate 1."""
     torch.manual_seed(1)
     images = torch.rand(count, 1, SIZE, SIZE)
     labels = torch.arange(count) % 3
     meta = {"shape": [1, SIZE, SIZE], "num_classes": 3, "mean": [0.5], "std": [0.3]}
-    schedule = Schedule(True, 1.0, q, steps, sigma, clip, 1e-5, max(1, round(q * count)), steps)
+    plan = toy_plan(1.0, count, batch or count, epochs=1, sigma=sigma, clip_norm=clip)
     config = TrainConfig(
         model=model,
         optimizer="sgd",
@@ -167,7 +110,7 @@ def tiny_run(
         grad_sample_mode=mode,
     )
     return (
-        TrainingRun(schedule, config, 0, meta, images, labels, torch.device("cpu")),
+        TrainingRun(plan, config, 0, meta, images, labels, torch.device("cpu")),
         images,
         labels,
     )
@@ -226,7 +169,7 @@ def test_layer_output_backward_handles_an_empty_poisson_batch():
 
 def test_update_is_divided_by_the_expected_not_the_realised_batch_size():
     # ten copies of one example: each sampled copy adds the same clipped gradient
-    run, images, labels = tiny_run("hooks", count=10, clip=0.05, q=0.5)
+    run, images, labels = tiny_run("hooks", count=10, clip=0.05, batch=5)
     run.dataset.images[:] = images[0]
     run.dataset.labels[:] = labels[0]
     before = build_model("small_cnn", 1, 3, SIZE)
@@ -258,9 +201,7 @@ def test_each_example_moves_the_model_by_at_most_the_clip_norm():
 
 
 def test_poisson_sampling_and_accounting_follow_the_plan():
-    run, _, _ = tiny_run(
-        "hooks", count=60, clip=1.0, sigma=1.0, q=0.3, steps=30, physical_batch_size=64
-    )
+    run, _, _ = tiny_run("hooks", count=60, clip=1.0, sigma=1.0, batch=18, physical_batch_size=64)
     run.run_epoch(30, tqdm(disable=True))
     sizes = np.asarray(run.batch_sizes)
     assert len(sizes) == 30 and len(set(sizes.tolist())) > 3  # sizes vary: Poisson, not fixed
@@ -292,32 +233,32 @@ def same_weights(first: dict, second: dict) -> bool:
 
 
 def test_resume_after_a_kill_equals_an_uninterrupted_run(toy3, tmp_path, monkeypatch):
-    plan = make_plan(4.0, 48, 12, epochs=3)
+    plan = toy_plan(4.0, 48, 12, 3)
     whole = train_run(toy3, plan, FAST, 0, tmp_path / "whole")
 
-    original_save = train_module._save_checkpoint
+    original_save = job_module._save_checkpoint
 
     def save_then_die(path, state):
         original_save(path, state)
         raise KeyboardInterrupt  # killed right after the first epoch's checkpoint
 
-    monkeypatch.setattr(train_module, "_save_checkpoint", save_then_die)
+    monkeypatch.setattr(job_module, "_save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         train_run(toy3, plan, FAST, 0, tmp_path / "killed")
     assert torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)["step"] == 4
     assert not (tmp_path / "killed" / "metrics.json").exists()
-    monkeypatch.setattr(train_module, "_save_checkpoint", original_save)
+    monkeypatch.setattr(job_module, "_save_checkpoint", original_save)
     resumed = train_run(toy3, plan, FAST, 0, tmp_path / "killed")
 
     assert same_weights(model_weights(tmp_path / "whole"), model_weights(tmp_path / "killed"))
     for key in ("test", "val", "loss_curve", "epsilon_spent", "sampling"):
         assert resumed[key] == whole[key], key
-    assert len(resumed["loss_curve"]) == plan["steps"]
+    assert len(resumed["loss_curve"]) == plan.steps
 
 
 def test_checkpoint_of_another_run_is_not_resumed(toy3, tmp_path):
-    first_plan = make_plan(4.0, 48, 12, epochs=1, sigma=1.0)
-    second_plan = make_plan(2.0, 48, 12, epochs=1, sigma=1.5)
+    first_plan = toy_plan(4.0, 48, 12, 1, sigma=1.0)
+    second_plan = toy_plan(2.0, 48, 12, 1, sigma=1.5)
     train_run(toy3, first_plan, FAST, 0, tmp_path / "shared")
     reused = train_run(toy3, second_plan, FAST, 0, tmp_path / "shared")
     fresh = train_run(toy3, second_plan, FAST, 0, tmp_path / "fresh")
@@ -326,7 +267,7 @@ def test_checkpoint_of_another_run_is_not_resumed(toy3, tmp_path):
 
 
 def test_same_seed_same_result_other_seed_other_result(toy3, tmp_path):
-    plan = make_plan(4.0, 48, 12, epochs=1)
+    plan = toy_plan(4.0, 48, 12, 1)
     first = train_run(toy3, plan, FAST, 3, tmp_path / "a")
     second = train_run(toy3, plan, FAST, 3, tmp_path / "b")
     train_run(toy3, plan, FAST, 4, tmp_path / "c")
@@ -336,7 +277,7 @@ def test_same_seed_same_result_other_seed_other_result(toy3, tmp_path):
 
 
 def test_private_run_writes_contract_outputs(toy3, tmp_path):
-    plan = make_plan(4.0, 48, 12, epochs=2, sigma=0.8)
+    plan = toy_plan(4.0, 48, 12, 2, sigma=0.8)
     metrics = train_run(toy3, plan, FAST, 0, tmp_path)
     assert {"model.pt", "metrics.json", "checkpoint.pt"} <= {p.name for p in tmp_path.iterdir()}
     on_disk = read_json(tmp_path / "metrics.json")
@@ -345,8 +286,9 @@ def test_private_run_writes_contract_outputs(toy3, tmp_path):
     for key in ("epsilon_spent", "plan", "config", "provenance", "wall_time_s"):
         assert key in on_disk
     assert set(on_disk["test"]) == {"accuracy", "balanced_accuracy", "auroc", "mcc"}
+    assert on_disk["plan"] == plan.to_dict() and on_disk["target_epsilon"] == 4.0
     spent = metrics["epsilon_spent"]
-    assert spent["accountant"] == "rdp" and spent["steps"] == plan["steps"] == 8
+    assert spent["accountant"] == "rdp" and spent["steps"] == plan.steps == 8
     reference = RDPAccountant()
     reference.history = [(0.8, 0.25, 8)]
     assert spent["epsilon"] == pytest.approx(reference.get_epsilon(1e-5))
@@ -359,12 +301,12 @@ def test_private_run_writes_contract_outputs(toy3, tmp_path):
     }
     # the saved plain model (no Opacus prefixes) reproduces the reported test metrics
     model = load_trained_model(tmp_path)
-    images, labels = np.load(toy3 / "test.npz")["images"], np.load(toy3 / "test.npz")["labels"]
+    images, labels = load_split(toy3, "test")
     assert classification_metrics(labels, predict_probabilities(model, images)) == metrics["test"]
 
 
 def test_non_private_run_learns_with_shuffled_batches(toy3, tmp_path):
-    plan = make_plan(math.inf, 48, 12, epochs=3)
+    plan = toy_plan(math.inf, 48, 12, 3)
     metrics = train_run(toy3, plan, FAST, 0, tmp_path)
     assert metrics["epsilon_spent"] == {
         "epsilon": math.inf,
@@ -377,16 +319,10 @@ def test_non_private_run_learns_with_shuffled_batches(toy3, tmp_path):
     assert metrics["loss_curve"][-1]["loss"] < metrics["loss_curve"][0]["loss"]
 
 
-def test_plan_is_checked_against_the_data():
-    plan = make_plan(1.0, 48, 12, epochs=1)
-    with pytest.raises(ValueError, match="dataset_size 48 differs"):
-        schedule_from_plan(plan, 50)
-    with pytest.raises(ValueError, match="clip_norm"):
-        schedule_from_plan(plan | {"clip_norm": None}, 48)
-    with pytest.raises(ValueError, match="sample_rate"):
-        schedule_from_plan(plan | {"sample_rate": 1.5}, 48)
-    schedule = schedule_from_plan(make_plan(math.inf, 50, 12, epochs=2), 50)
-    assert (schedule.private, schedule.steps, schedule.steps_per_epoch) == (False, 10, 5)
+def test_a_plan_for_another_training_set_is_refused_before_training(toy3, tmp_path):
+    with pytest.raises(ValueError, match="dataset_size 50 differs from the training set"):
+        train_run(toy3, toy_plan(1.0, 50, 10, 1), FAST, 0, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
 # ------------------------------------------------------------------ metrics
@@ -424,18 +360,16 @@ def test_perfect_predictions_score_one():
 # ------------------------------------------------------------------ command line
 
 
-def cli(argv: list[str]) -> int:
+def cli(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
     train_command.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    return args.handler(args)
+    args.handler(args)
 
 
-def test_cli_trains_one_epoch(tmp_path):
-    (tmp_path / "data").mkdir()
-    data = write_toy_dataset(tmp_path / "data", n_train=36, n_eval=12)
-    plan = make_plan(8.0, 36, 12, epochs=1)
-    write_json(tmp_path / "plan.json", plan)
+def test_cli_trains_one_epoch(tmp_path, capsys):
+    data = prepare_toy_dataset(tmp_path / "data", n_train=36, n_eval=12)
+    write_plan(tmp_path / "plan.json", toy_plan(8.0, 36, 12, 1))
     out = tmp_path / "run"
     argv = [
         "train",
@@ -463,7 +397,9 @@ def test_cli_trains_one_epoch(tmp_path):
         "1",
         "--no-progress",
     ]
-    assert cli(argv) == 0
+    cli(argv)
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 1 and printed[0].startswith("trained toy eps=8.0 seed=0: test accuracy")
     metrics = read_json(out / "metrics.json")
     assert metrics["epsilon_spent"]["steps"] == 3 and metrics["seed"] == 0
     assert metrics["config"]["physical_batch_size"] == 8
@@ -472,24 +408,19 @@ def test_cli_trains_one_epoch(tmp_path):
 
 def test_cli_reports_missing_files_and_bad_values(toy3, tmp_path):
     base = ["train", "--data-dir", str(toy3), "--seed", "0", "--out-dir", str(tmp_path)]
+    plan_file = str(tmp_path / "plan.json")
     with pytest.raises(FileNotFoundError, match=r"nope\.json"):
         cli([*base, "--plan", str(tmp_path / "nope.json")])
-    write_json(tmp_path / "plan.json", make_plan(1.0, 48, 12, epochs=1) | {"steps": 0})
-    with pytest.raises(ValueError, match=r"plan\.json: .*steps must be an integer >= 1"):
-        cli([*base, "--plan", str(tmp_path / "plan.json")])
-    write_json(tmp_path / "plan.json", make_plan(1.0, 48, 12, epochs=1))
+    write_json(plan_file, toy_plan(1.0, 48, 12, 1).to_dict() | {"steps": 0})  # a broken file
+    with pytest.raises(ValueError, match=r"--plan .*plan\.json: not a valid privacy plan .*steps"):
+        cli([*base, "--plan", plan_file])
+    write_plan(plan_file, toy_plan(1.0, 50, 10, 1))
+    with pytest.raises(ValueError, match=r"--plan .*plan\.json: .*dataset_size 50 differs"):
+        cli([*base, "--plan", plan_file])
+    write_plan(plan_file, toy_plan(1.0, 48, 12, 1))
     with pytest.raises(ValueError, match="learning_rate"):
-        cli([*base, "--plan", str(tmp_path / "plan.json"), "--learning-rate", "-1"])
+        cli([*base, "--plan", plan_file, "--learning-rate", "-1"])
     with pytest.raises(FileNotFoundError, match=r"meta\.json"):
-        cli(
-            [
-                *base[:1],
-                "--data-dir",
-                str(tmp_path / "none"),
-                *base[3:],
-                "--plan",
-                str(tmp_path / "plan.json"),
-            ]
-        )
+        cli([*base[:1], "--data-dir", str(tmp_path / "none"), *base[3:], "--plan", plan_file])
     with pytest.raises(SystemExit):
-        cli([*base, "--plan", str(tmp_path / "plan.json"), "--model", "vgg"])
+        cli([*base, "--plan", plan_file, "--model", "vgg"])

@@ -1,7 +1,9 @@
 """``python -m rero <subcommand> --named-flags``: a thin command line over the package's functions.
 
-Each subcommand lives in ``rero.commands.<module>`` and provides ``register(subparsers)``;
-the handler it registers parses nothing itself and calls one typed function.
+Each subcommand lives in ``rero.commands.<module>``, which provides ``register(subparsers)``; the
+handler it registers, ``run_<subcommand>(args) -> None``, reads the flags, calls one typed function
+and writes its outputs. A ValueError or FileNotFoundError is the user's mistake: printed as one
+line, exit status 2.
 """
 
 from __future__ import annotations
@@ -26,10 +28,6 @@ SUBCOMMANDS = {
 COMMAND_MODULES = tuple(dict.fromkeys(SUBCOMMANDS.values()))
 
 
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit status 2."""
-
-
 def build_parser(subcommand: str | None = None) -> argparse.ArgumentParser:
     """The parser with ``subcommand`` registered, or every subcommand when it is None/unknown."""
     parser = argparse.ArgumentParser(
@@ -49,8 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     try:
-        result = args.handler(args)
-    except (CliError, FileNotFoundError, ValueError) as error:
+        args.handler(args)
+    except (FileNotFoundError, ValueError) as error:
         print(f"rero {args.command}: error: {error}", file=sys.stderr)
         return 2
-    return int(result or 0)
+    return 0

@@ -1,11 +1,13 @@
-"""Study configuration: schema validation with one clear message per problem, and eps tokens.
+"""Study configuration: validation with one clear message per problem, defaults, ε tokens, κ specs.
 
-Snakemake's ``validate`` fills the schema defaults; this module runs first so that a bad
-config stops the workflow with messages that name the key and what was expected.
+:func:`validate_config` is the workflow's one validation pass: every schema violation and every
+cross-key problem in one error, then the schema's defaults filled in. The spellings of the config
+live here only: ε path tokens (``1``, ``1e3``, ``inf``) and κ specs (``1/N``, ``1/8``, ``0.01``).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -53,6 +55,44 @@ def schema_errors(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
 def load_schema(path: str | Path) -> dict[str, Any]:
     """Read the YAML schema file."""
     return yaml.safe_load(Path(path).read_text())
+
+
+def fill_defaults(instance: Any, schema: dict[str, Any]) -> None:
+    """Set, in place, every absent property that has a schema default, at every depth.
+
+    Follows ``properties`` and schema-valued ``additionalProperties`` (the datasets map); a
+    default is copied, then filled itself (``privacy: {}`` gets its keys' defaults).
+    """
+    if not isinstance(instance, dict):
+        return
+    properties = schema.get("properties", {})
+    for name, subschema in properties.items():
+        if name not in instance and "default" in subschema:
+            instance[name] = copy.deepcopy(subschema["default"])
+        if name in instance:
+            fill_defaults(instance[name], subschema)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for name, value in instance.items():
+            if name not in properties:
+                fill_defaults(value, extra)
+
+
+def validate_config(
+    config: dict[str, Any],
+    schema: dict[str, Any],
+    num_train_of: Callable[[str, dict[str, Any]], int | None],
+) -> None:
+    """Check ``config`` against the schema and across keys, then fill its defaults in place.
+
+    Raises one :class:`ConfigError` that lists every problem; nothing is filled then.
+    """
+    raise_if_errors(schema_errors(config, schema))
+    filled = copy.deepcopy(config)
+    fill_defaults(filled, schema)
+    raise_if_errors(study_errors(filled, num_train_of))
+    config.clear()
+    config.update(filled)
 
 
 def parse_eps_token(token: str) -> float:

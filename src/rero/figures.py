@@ -16,7 +16,7 @@ import pandas as pd
 import seaborn as sns
 
 from rero.io import atomic_path
-from rero.summary import METRICS, dataset_and_eps, training_table
+from rero.summary import METRICS, training_table
 
 METRIC_LABELS = {
     "accuracy": "accuracy",
@@ -33,16 +33,29 @@ def save_figure(figure: plt.Figure, path: str | Path) -> None:
     plt.close(figure)
 
 
-def _finite(frame: pd.DataFrame, column: str = "eps") -> pd.DataFrame:
-    values = frame[column].astype(float)
-    return frame[np.isfinite(values)].assign(eps_value=values[np.isfinite(values)])
+SUPERSCRIPTS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def eps_label(value: float) -> str:
+    """A target ε for a title: "non-private" for inf, powers of ten from 10⁴ on as 10ⁿ."""
+    if math.isinf(value):
+        return "non-private"
+    exponent = math.log10(value)
+    if value >= 1e4 and exponent.is_integer():
+        return "ε = 10" + str(int(exponent)).translate(SUPERSCRIPTS)
+    return f"ε = {value:g}"
+
+
+def _finite(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of private runs (finite target ε)."""
+    return frame[np.isfinite(frame["target_epsilon"].astype(float))]
 
 
 def utility_vs_eps(metric_files: Sequence[str | Path], path: str | Path) -> None:
     """Test metrics against ε (log-x), seed spread, and the non-private reference line."""
     runs = training_table(metric_files)
     long = runs.melt(
-        id_vars=["dataset", "eps", "seed"], value_vars=list(METRICS), var_name="metric"
+        id_vars=["dataset", "target_epsilon", "seed"], value_vars=list(METRICS), var_name="metric"
     )
     datasets = sorted(long["dataset"].unique())
     figure, axes = plt.subplots(
@@ -59,7 +72,7 @@ def utility_vs_eps(metric_files: Sequence[str | Path], path: str | Path) -> None
             if not private.empty:
                 sns.lineplot(
                     data=private,
-                    x="eps_value",
+                    x="target_epsilon",
                     y="value",
                     errorbar="sd",
                     marker="o",
@@ -68,7 +81,7 @@ def utility_vs_eps(metric_files: Sequence[str | Path], path: str | Path) -> None
                 )
                 sns.scatterplot(
                     data=private,
-                    x="eps_value",
+                    x="target_epsilon",
                     y="value",
                     ax=axis,
                     color="0.3",
@@ -76,7 +89,7 @@ def utility_vs_eps(metric_files: Sequence[str | Path], path: str | Path) -> None
                     alpha=0.6,
                     label="seeds",
                 )
-            reference = subset[subset["eps"] == "inf"]["value"]
+            reference = subset[np.isinf(subset["target_epsilon"])]["value"]
             if not reference.empty:
                 axis.axhline(reference.mean(), color="black", linestyle="--", label="non-private")
                 if len(reference) > 1:
@@ -102,8 +115,7 @@ def utility_vs_eps(metric_files: Sequence[str | Path], path: str | Path) -> None
 
 def bounds_vs_eps(bound_files: Sequence[str | Path], path: str | Path) -> None:
     """ReRo bounds per method against ε: upper bounds solid, approximations dashed."""
-    bounds = pd.concat([pd.read_csv(file, dtype={"eps": str}) for file in bound_files])
-    bounds = _finite(bounds)
+    bounds = _finite(pd.concat([pd.read_csv(file) for file in bound_files]))
     panels = (
         bounds[["dataset", "kappa_label"]].drop_duplicates().sort_values(["dataset", "kappa_label"])
     )
@@ -114,10 +126,10 @@ def bounds_vs_eps(bound_files: Sequence[str | Path], path: str | Path) -> None:
             & (bounds["kappa_label"] == panel["kappa_label"])
         ]
         for method, lines in subset.groupby("method"):
-            lines = lines.sort_values("eps_value")
+            lines = lines.sort_values("target_epsilon")
             upper = lines["kind"].iloc[0] == "upper bound"
             axis.plot(
-                lines["eps_value"],
+                lines["target_epsilon"],
                 lines["bound"],
                 marker="o",
                 markersize=3,
@@ -141,17 +153,18 @@ def reconstructions(
     recon_files: Sequence[str | Path], path: str | Path, num_images: int = 6
 ) -> None:
     """Rows: images; columns: the original, then its best reconstruction at each ε."""
-    by_dataset: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    by_dataset: dict[str, dict[float, dict[str, np.ndarray]]] = {}
     for file in recon_files:
-        dataset, eps = dataset_and_eps(file)
         with np.load(file) as archive:
-            by_dataset.setdefault(dataset, {})[eps] = {key: archive[key] for key in archive.files}
+            arrays = {key: archive[key] for key in archive.files}
+        dataset, target = str(arrays["dataset"]), float(arrays["target_epsilon"])
+        by_dataset.setdefault(dataset, {})[target] = arrays
     rows: list[tuple[str, int]] = []
     for dataset, runs in sorted(by_dataset.items()):
-        reference = runs.get("inf") or next(iter(runs.values()))
+        reference = runs.get(math.inf) or next(iter(runs.values()))
         best_first = np.argsort(-reference["ssim"], kind="stable")[:num_images]
         rows.extend((dataset, int(index)) for index in best_first)
-    columns = sorted({eps for runs in by_dataset.values() for eps in runs}, key=float)
+    columns = sorted({target for runs in by_dataset.values() for target in runs})
     figure, axes = plt.subplots(
         len(rows),
         len(columns) + 1,
@@ -163,11 +176,11 @@ def reconstructions(
         original = next(iter(runs.values()))["originals"][index]
         cells = [("original", original, None)] + [
             (
-                "non-private" if eps == "inf" else f"ε = {eps}",
-                runs[eps]["reconstructions"][index] if eps in runs else None,
-                runs[eps]["ssim"][index] if eps in runs else None,
+                eps_label(target),
+                runs[target]["reconstructions"][index] if target in runs else None,
+                runs[target]["ssim"][index] if target in runs else None,
             )
-            for eps in columns
+            for target in columns
         ]
         for col, (title, image, ssim) in enumerate(cells):
             axis = axes[row, col]
@@ -192,19 +205,21 @@ def reconstructions(
 
 def risk_vs_eps(summary: pd.DataFrame, bound_files: Sequence[str | Path], path: str | Path) -> None:
     """Bounds as lines, empirical attack success as points with 95 % CIs, against ε."""
-    bounds = _finite(pd.concat([pd.read_csv(file, dtype={"eps": str}) for file in bound_files]))
+    bounds = _finite(pd.concat([pd.read_csv(file) for file in bound_files]))
     rigorous = bounds[bounds["method"] == "rigorous"]
-    table = _finite(summary.astype({"eps": str}))
+    table = _finite(summary)
     datasets = sorted(summary["dataset"].unique())
     figure, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4.2), squeeze=False)
     for axis, dataset in zip(axes[0], datasets, strict=True):
         lines = rigorous[rigorous["dataset"] == dataset]
         for label, line in lines.groupby("kappa_label"):
-            line = line.sort_values("eps_value")
-            axis.plot(line["eps_value"], line["bound"], label=f"bound, training run, κ = {label}")
-        rows = table[table["dataset"] == dataset].sort_values("eps_value")
+            line = line.sort_values("target_epsilon")
+            axis.plot(
+                line["target_epsilon"], line["bound"], label=f"bound, training run, κ = {label}"
+            )
+        rows = table[table["dataset"] == dataset].sort_values("target_epsilon")
         axis.plot(
-            rows["eps_value"],
+            rows["target_epsilon"],
             rows["prior_aware_bound"],
             color="tab:red",
             linestyle="-.",
@@ -216,7 +231,7 @@ def risk_vs_eps(summary: pd.DataFrame, bound_files: Sequence[str | Path], path: 
         ):
             success = rows[f"{prefix}_success_rate"]
             axis.errorbar(
-                rows["eps_value"],
+                rows["target_epsilon"],
                 success,
                 yerr=[success - rows[f"{prefix}_ci_low"], rows[f"{prefix}_ci_high"] - success],
                 fmt="o",
@@ -225,7 +240,7 @@ def risk_vs_eps(summary: pd.DataFrame, bound_files: Sequence[str | Path], path: 
                 label=name,
             )
             non_private = summary[
-                (summary["dataset"] == dataset) & (summary["eps"].astype(str) == "inf")
+                (summary["dataset"] == dataset) & np.isinf(summary["target_epsilon"])
             ]
             if not non_private.empty and not math.isnan(
                 non_private[f"{prefix}_success_rate"].iloc[0]
@@ -244,3 +259,20 @@ def risk_vs_eps(summary: pd.DataFrame, bound_files: Sequence[str | Path], path: 
         axis.set_title(dataset)
         axis.legend(fontsize=7)
     save_figure(figure, path)
+
+
+FIGURES = ("utility_vs_eps", "bounds_vs_eps", "reconstructions", "risk_vs_eps")
+
+
+def draw_all(
+    summary_file: str | Path,
+    metric_files: Sequence[str | Path],
+    bound_files: Sequence[str | Path],
+    recon_files: Sequence[str | Path],
+    out_dir: Path,
+) -> None:
+    """Every figure of :data:`FIGURES` as ``out_dir/<name>.png``."""
+    utility_vs_eps(metric_files, out_dir / "utility_vs_eps.png")
+    bounds_vs_eps(bound_files, out_dir / "bounds_vs_eps.png")
+    reconstructions(recon_files, out_dir / "reconstructions.png")
+    risk_vs_eps(pd.read_csv(summary_file), bound_files, out_dir / "risk_vs_eps.png")

@@ -96,11 +96,6 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise ValueError(f"{file}: not valid JSON ({error})") from error
 
 
-def as_float(value: Any) -> float:
-    """Inverse of the JSON encoding above: accept numbers or "inf"/"-inf"/"nan" strings."""
-    return float(value)
-
-
 def save_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
     """Save arrays to a compressed ``.npz``, atomically."""
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:

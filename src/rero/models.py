@@ -101,8 +101,9 @@ class SmallCNN(nn.Module):
 
 
 class ResNet9(nn.Module):
-    """ResNet-9 with GroupNorm, as in the paper's DP models (Ziller et al. 2024, code
-    ``dptraining/models/resnet9.py``; paper-facts §3).
+    """ResNet-9 with GroupNorm, as in the paper's DP models (Ziller et al. 2024, Methods; after
+    Klause et al. 2022, "Differentially private training of residual networks with scale
+    normalisation").
 
     conv(64) - conv(128)+pool - residual[conv(128), conv(128)] - ScaleNorm - conv(256)+pool -
     conv(256)+pool - residual[conv(256), conv(256)] - ScaleNorm - adaptive avg-pool 2x2 - linear.

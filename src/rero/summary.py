@@ -1,12 +1,12 @@
 """The study's summary table: one row per dataset and target ε, from the per-job outputs.
 
-Paths follow the workflow's layout (``.../{dataset}/eps_{eps}...``); the dataset and ε of each
-file are read from its path, so every table can be rebuilt from ``results/`` alone.
+Every record names its own dataset and privacy plan, so rows are joined on (dataset, target ε)
+read from the files' contents, never from their paths; the one ε key is the float target ε
+(``inf`` for the non-private baseline).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,32 +15,34 @@ import numpy as np
 import pandas as pd
 
 from rero.io import read_json
+from rero.privacy.plan import PrivacyPlan, read_plan
 
 METRICS = ("accuracy", "balanced_accuracy", "auroc", "mcc")
-_RUN_PATH = re.compile(r"(?P<dataset>[^/]+)/eps_(?P<eps>[^/]+?)(\.json|/|$)")
+KEY = ["dataset", "target_epsilon"]
 
 
-def dataset_and_eps(path: str | Path) -> tuple[str, str]:
-    """(dataset, eps token) of a plan, training or attack output from its path."""
-    matches = list(_RUN_PATH.finditer(Path(path).as_posix()))
-    if not matches:
+def record_key(record: dict[str, Any], path: str | Path) -> tuple[str, float]:
+    """(dataset, target ε) of a training or attack record, from its own dataset and plan."""
+    try:
+        plan = PrivacyPlan.from_dict(record["plan"])
+        return str(record["dataset"]), plan.target_epsilon
+    except (KeyError, TypeError, ValueError) as error:
         raise ValueError(
-            f"{path}: expected a path like <dataset>/eps_<eps>/... or <dataset>/eps_<eps>.json"
-        )
-    return matches[-1]["dataset"], matches[-1]["eps"]
+            f"{path}: expected a record with 'dataset' and a valid 'plan' ({error})"
+        ) from None
 
 
 def training_table(metric_files: Sequence[str | Path]) -> pd.DataFrame:
-    """One row per training run: dataset, eps, seed, test metrics and the ε the training spent."""
+    """One row per training run: dataset, target ε, seed, test metrics and the ε it spent."""
     rows = []
     for file in metric_files:
-        dataset, eps = dataset_and_eps(file)
         metrics = read_json(file)
+        dataset, target = record_key(metrics, file)
         spent = metrics.get("epsilon_spent", {})
         rows.append(
             {
                 "dataset": dataset,
-                "eps": eps,
+                "target_epsilon": target,
                 "seed": int(metrics["seed"]),
                 **{name: float(metrics["test"][name]) for name in METRICS},
                 "epsilon_spent": float(spent.get("epsilon", "nan")),
@@ -54,19 +56,19 @@ def plan_table(plan_files: Sequence[str | Path]) -> pd.DataFrame:
     """One row per privacy plan: σ, q, T, δ, achieved ε and the accountant behind it."""
     rows = []
     for file in plan_files:
-        dataset, eps = dataset_and_eps(file)
-        plan = read_json(file)
+        plan = read_plan(file)
+        if plan.dataset is None:
+            raise ValueError(f"{file}: the plan names no dataset (calibrate it with --data-dir)")
         rows.append(
             {
-                "dataset": dataset,
-                "eps": eps,
-                "target_epsilon": float(plan["target_epsilon"]),
-                "epsilon": float(plan["epsilon"]),
-                "accountant": plan["accountant"],
-                "sigma": float(plan["sigma"]),
-                "sample_rate": float(plan["sample_rate"]),
-                "steps": int(plan["steps"]),
-                "delta": float(plan["delta"]),
+                "dataset": plan.dataset,
+                "target_epsilon": plan.target_epsilon,
+                "epsilon": plan.epsilon,
+                "accountant": plan.accountant,
+                "sigma": plan.sigma,
+                "sample_rate": plan.sample_rate,
+                "steps": plan.steps,
+                "delta": plan.delta,
             }
         )
     return pd.DataFrame(rows)
@@ -79,32 +81,23 @@ def attack_table(
     fields = ("success_rate", "ci_low", "ci_high", *extra)
     rows = []
     for file in files:
-        dataset, eps = dataset_and_eps(file)
         result: dict[str, Any] = read_json(file)
+        dataset, target = record_key(result, file)
         rows.append(
-            {"dataset": dataset, "eps": eps}
+            {"dataset": dataset, "target_epsilon": target}
             | {f"{prefix}_{field}": float(result[field]) for field in fields}
         )
-    return pd.DataFrame(
-        rows, columns=["dataset", "eps"] + [f"{prefix}_{field}" for field in fields]
-    )
+    return pd.DataFrame(rows, columns=[*KEY, *(f"{prefix}_{field}" for field in fields)])
 
 
 def bound_columns(bound_files: Sequence[str | Path]) -> pd.DataFrame:
-    """The rigorous bound at every κ of the bounds tables, one column per κ label.
-
-    Rows are keyed by the numeric target ε (the tables write ε as a number, paths as a token).
-    """
+    """The rigorous bound at every κ of the bounds tables, one column per κ label."""
     frames = [pd.read_csv(file) for file in bound_files]
     bounds = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if bounds.empty:
-        return pd.DataFrame(columns=["dataset", "target_epsilon"])
-    rigorous = bounds[bounds["method"] == "rigorous"].assign(
-        target_epsilon=lambda frame: frame["eps"].astype(float)
-    )
-    wide = rigorous.pivot_table(
-        index=["dataset", "target_epsilon"], columns="kappa_label", values="bound", aggfunc="first"
-    )
+        return pd.DataFrame(columns=KEY)
+    rigorous = bounds[bounds["method"] == "rigorous"]
+    wide = rigorous.pivot_table(index=KEY, columns="kappa_label", values="bound", aggfunc="first")
     wide.columns = [f"rero_bound_kappa_{label}" for label in wide.columns]
     return wide.reset_index()
 
@@ -118,7 +111,7 @@ def summarise(
 ) -> pd.DataFrame:
     """The summary table: metric mean ± sd over seeds beside σ, bounds and attack success."""
     runs = training_table(metric_files)
-    grouped = runs.groupby(["dataset", "eps"], sort=False)
+    grouped = runs.groupby(KEY, sort=False)
     stats = grouped[list(METRICS)].agg(["mean", "std"])
     stats.columns = [
         f"{metric}_{'sd' if stat == 'std' else stat}" for metric, stat in stats.columns
@@ -126,13 +119,11 @@ def summarise(
     stats["n_seeds"] = grouped.size()
     stats["epsilon_spent"] = grouped["epsilon_spent"].mean()
     stats["epsilon_spent_accountant"] = grouped["epsilon_spent_accountant"].first()
-    table = plan_table(plan_files).merge(stats.reset_index(), on=["dataset", "eps"], how="left")
-    table = table.merge(bound_columns(bound_files), on=["dataset", "target_epsilon"], how="left")
-    table = table.merge(attack_table(imprint_files, "imprint"), on=["dataset", "eps"], how="left")
+    table = plan_table(plan_files).merge(stats.reset_index(), on=KEY, how="left")
+    table = table.merge(bound_columns(bound_files), on=KEY, how="left")
+    table = table.merge(attack_table(imprint_files, "imprint"), on=KEY, how="left")
     table = table.merge(
-        attack_table(prior_aware_files, "prior_aware", extra=("kappa", "bound")),
-        on=["dataset", "eps"],
-        how="left",
+        attack_table(prior_aware_files, "prior_aware", extra=("kappa", "bound")), on=KEY, how="left"
     )
     order = np.lexsort((table["target_epsilon"].to_numpy(), table["dataset"].to_numpy()))
     return table.iloc[order].reset_index(drop=True)

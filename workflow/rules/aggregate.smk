@@ -20,7 +20,7 @@ rule aggregate:
             dataset=DATASETS,
             eps=EPS,
         ),
-        code=package_code("summary.py"),
+        code=command_code("aggregate"),
     output:
         summary=report(
             "results/summary.csv",
@@ -47,7 +47,7 @@ rule figures:
         recon=expand(
             "results/attack/{dataset}/eps_{eps}/recon.npz", dataset=DATASETS, eps=EPS
         ),
-        code=package_code("figures.py"),
+        code=command_code("figures"),
     output:
         utility=report(
             "results/figures/utility_vs_eps.png",

@@ -3,7 +3,7 @@ rule attack:
         train="results/data/{dataset}/train.npz",
         meta="results/data/{dataset}/meta.json",
         plan="results/privacy/{dataset}/eps_{eps}.json",
-        code=package_code("attacks", "privacy/bounds.py"),
+        code=command_code("attack"),
     output:
         imprint="results/attack/{dataset}/eps_{eps}/imprint.json",
         recon="results/attack/{dataset}/eps_{eps}/recon.npz",
@@ -31,10 +31,12 @@ rule attack:
         " --num-bins {params.imprint[num_bins]}"
         " --ssim-threshold {params.imprint[ssim_threshold]}"
         " --noise-calibration {params.imprint[noise_calibration]}"
+        " --reference-split {params.imprint[reference_split]}"
         " --prior-size {params.prior_aware[prior_size]}"
         " --known-size {params.prior_aware[known_size]}"
         " --attack-clip-norm {params.prior_aware[clip_norm]}"
         " --trials {params.prior_aware[trials]}"
         " --attack-steps {params.prior_aware[steps]}"
         " --attack-sample-rate {params.prior_aware[sample_rate]}"
+        " --attack-learning-rate {params.prior_aware[learning_rate]}"
         " --threads {threads} > {log} 2>&1"

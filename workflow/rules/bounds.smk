@@ -1,7 +1,7 @@
 rule bounds:
     input:
         plans=expand("results/privacy/{{dataset}}/eps_{eps}.json", eps=BOUND_EPS),
-        code=package_code("privacy/bounds.py"),
+        code=command_code("bounds"),
     output:
         table="results/bounds/{dataset}.csv",
     log:
@@ -17,5 +17,5 @@ rule bounds:
         kappas=bound_kappas,
         methods=lookup(dpath="bounds/methods", within=config),
     shell:
-        "python -m rero bounds --dataset {wildcards.dataset} --plans {input.plans}"
+        "python -m rero bounds --plans {input.plans}"
         " {params.kappas} --methods {params.methods} --out {output.table} > {log} 2>&1"

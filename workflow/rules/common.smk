@@ -3,21 +3,17 @@ import re
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 import rero.config as study_config
 from rero.data import expected_num_train
+from rero.sources import command_sources
 
-SCHEMA = "../schemas/config.schema.yaml"
+SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 
 try:
-    study_config.raise_if_errors(
-        study_config.schema_errors(
-            config, study_config.load_schema(workflow.source_path(SCHEMA))
-        )
+    study_config.validate_config(
+        config, study_config.load_schema(SCHEMA), expected_num_train
     )
-    validate(config, schema=SCHEMA)
-    study_config.raise_if_errors(study_config.study_errors(config, expected_num_train))
 except study_config.ConfigError as error:
     raise WorkflowError(str(error)) from None
 
@@ -29,17 +25,9 @@ CONDA_ENV = "../../envs/rero.yaml"
 PACKAGE = Path(workflow.basedir) / "src" / "rero"
 
 
-def package_code(*modules):
-    """Source files of the package modules a job runs; editing them reruns its jobs."""
-    files = []
-    for module in modules:
-        path = PACKAGE / module
-        files.extend(
-            sorted(str(file) for file in path.glob("*.py"))
-            if path.is_dir()
-            else [str(path)]
-        )
-    return files
+def command_code(subcommand):
+    """Every package file that `python -m rero <subcommand>` runs; editing one reruns its jobs."""
+    return [str(file) for file in command_sources(subcommand, PACKAGE)]
 
 
 wildcard_constraints:

@@ -1,7 +1,7 @@
 rule prepare_data:
     input:
         files=dataset_files,
-        code=package_code("data"),
+        code=command_code("prepare-data"),
     output:
         train="results/data/{dataset}/train.npz",
         val="results/data/{dataset}/val.npz",

@@ -1,7 +1,7 @@
 rule calibrate:
     input:
         meta="results/data/{dataset}/meta.json",
-        code=package_code("privacy/accounting.py"),
+        code=command_code("calibrate"),
     output:
         plan="results/privacy/{dataset}/eps_{eps}.json",
     log:
@@ -21,7 +21,7 @@ rule calibrate:
         accountant=lookup(dpath="privacy/accountant", within=config),
         tolerance=lookup(dpath="privacy/eps_tolerance", within=config),
     shell:
-        "python -m rero calibrate --eps {wildcards.eps} --meta {input.meta}"
+        "python -m rero calibrate --eps {wildcards.eps} --data-dir $(dirname {input.meta})"
         " --batch-size {params.batch_size} --epochs {params.epochs} --delta {params.delta}"
         " --clip-norm {params.clip_norm} --accountant {params.accountant}"
         " --rel-tol {params.tolerance} --out {output.plan} > {log} 2>&1"

@@ -5,7 +5,7 @@ rule train:
         test="results/data/{dataset}/test.npz",
         meta="results/data/{dataset}/meta.json",
         plan="results/privacy/{dataset}/eps_{eps}.json",
-        code=package_code("train.py", "models.py"),
+        code=command_code("train"),
     output:
         model="results/train/{dataset}/eps_{eps}/seed_{seed}/model.pt",
         metrics="results/train/{dataset}/eps_{eps}/seed_{seed}/metrics.json",

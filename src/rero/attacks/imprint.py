@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rero.attacks import check_labels, dp_sgd_gradient
+from rero.attacks.dp_step import check_labels, dp_sgd_gradient
 from rero.attacks.matching import (
     best_matches,
     clopper_pearson,
@@ -36,11 +36,6 @@ from rero.attacks.matching import (
 STATISTIC = "mean brightness"
 # Below the mean brightness of any image in [0, 1]: the first row fires for every image.
 FIRST_THRESHOLD = -1.0
-# Success threshold on SSIM. Among 262,144 pairs of distinct 28x28 MNI152 patches (centre masked)
-# 2e-5 reach SSIM 0.95 (0.03 % reach 0.9), and no image of a 16-batch has a distinct batch-mate at
-# >= 0.95; so >= 0.95 means "this image and no other", while noise of 3 % of the range per pixel
-# already brings the median SSIM of a patch to 0.94.
-DEFAULT_SSIM_THRESHOLD = 0.95
 CURVE_POINTS = 101
 # Rows compute gain * (h(x) - c_i) and the read-out multiplies by 1 / (gain K), as in breaching's
 # ImprintBlock (gain 1e-3): the block's output does not depend on the gain, but the imprint rows'

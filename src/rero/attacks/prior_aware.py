@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.nn import functional
 
-from rero.attacks import check_labels
+from rero.attacks.dp_step import check_labels
 from rero.attacks.matching import clopper_pearson
 
 MODEL = "linear softmax classifier on the standardised flattened image"

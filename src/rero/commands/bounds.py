@@ -1,15 +1,17 @@
-"""``python -m rero bound`` (one setting, every method) and ``bounds`` (a CSV per dataset)."""
+"""``python -m rero bound`` (one setting, every method) and ``bounds`` (a CSV of privacy plans)."""
 
 from __future__ import annotations
 
 import argparse
 
 from rero.config import parse_kappa
-from rero.io import atomic_path, dumps_json, read_json
-from rero.privacy.bounds import METHODS, all_bounds, bounds_table
+from rero.io import atomic_path, dumps_json
+from rero.privacy.plan import read_plan
+from rero.privacy.rero import METHODS, all_bounds, bounds_table
 
 
-def _bound(args: argparse.Namespace) -> int:
+def run_bound(args: argparse.Namespace) -> None:
+    """Print every method's gamma for one (sigma, q, T, kappa), as a table or JSON."""
     label, kappa = parse_kappa(args.kappa)
     if kappa is None:
         raise ValueError("--kappa 1/N needs a plan; give '1/<integer>' or a number here")
@@ -21,22 +23,21 @@ def _bound(args: argparse.Namespace) -> int:
             name: {"bound": b.value, "kind": b.kind, "note": b.note} for name, b in results.items()
         }
         print(dumps_json(fields))
-        return 0
+        return
     print(f"ReRo bound, sigma={args.sigma:g} q={args.sample_rate:g} T={args.steps} kappa={label}")
     print(f"{'method':<10} {'kind':<14} {'bound':>12}  note")
     for name, b in results.items():
         print(f"{name:<10} {b.kind:<14} {b.value:>12.6g}  {b.note}")
-    return 0
 
 
-def _bounds(args: argparse.Namespace) -> int:
-    plans = [read_json(path) for path in args.plans]
+def run_bounds(args: argparse.Namespace) -> None:
+    """Write the bounds table of the given plans as a CSV (atomically)."""
+    plans = [read_plan(path) for path in args.plans]
     kappas = [parse_kappa(spec) for spec in args.kappa or ["1/N"]]
-    table = bounds_table(plans, kappas, args.dataset, args.methods)
+    table = bounds_table(plans, kappas, args.methods)
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False)
     print(f"wrote {args.out}: {len(table)} rows")
-    return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,10 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     one.add_argument(
         "--json", action="store_true", help="print JSON: method -> {bound, kind, note}"
     )
-    one.set_defaults(handler=_bound)
+    one.set_defaults(handler=run_bound)
 
-    table = subparsers.add_parser("bounds", help="ReRo bounds per privacy plan, as a CSV")
-    table.add_argument("--dataset", required=True, help="dataset name (first CSV column)")
+    table = subparsers.add_parser(
+        "bounds", help="ReRo bounds per privacy plan, as a CSV (dataset column from each plan)"
+    )
     table.add_argument("--plans", nargs="+", required=True, help="privacy-plan JSON files")
     table.add_argument(
         "--kappa",
@@ -64,4 +66,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     table.add_argument(
         "--methods", nargs="+", default=list(METHODS), help=f"subset of {', '.join(METHODS)}"
     )
-    table.set_defaults(handler=_bounds)
+    table.set_defaults(handler=run_bounds)

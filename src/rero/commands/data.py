@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run_prepare_data)
 
 
-def run_prepare_data(args: argparse.Namespace) -> int:
+def run_prepare_data(args: argparse.Namespace) -> None:
     """Parse the options, prepare the dataset, print a one-line summary."""
     try:
         options = json.loads(args.options)
@@ -44,4 +44,3 @@ def run_prepare_data(args: argparse.Namespace) -> int:
         f"prepared {meta['dataset']} ({meta['loader']}): {counts}; shape {meta['shape']}, "
         f"{meta['num_classes']} classes -> {args.out_dir}"
     )
-    return 0

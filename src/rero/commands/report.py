@@ -5,30 +5,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
 from rero import figures
 from rero.io import atomic_path
 from rero.summary import summarise
 
 
-def _aggregate(args: argparse.Namespace) -> int:
+def run_aggregate(args: argparse.Namespace) -> None:
+    """Build the summary table from the per-job outputs and write it as CSV."""
     table = summarise(args.metrics, args.plans, args.bounds, args.imprint, args.prior_aware)
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False)
     print(table.to_string(index=False))
-    return 0
 
 
-def _figures(args: argparse.Namespace) -> int:
-    out = Path(args.out_dir)
-    summary = pd.read_csv(args.summary, dtype={"eps": str})
-    figures.utility_vs_eps(args.metrics, out / "utility_vs_eps.png")
-    figures.bounds_vs_eps(args.bounds, out / "bounds_vs_eps.png")
-    figures.reconstructions(args.recon, out / "reconstructions.png")
-    figures.risk_vs_eps(summary, args.bounds, out / "risk_vs_eps.png")
-    print(f"figures written to {out}")
-    return 0
+def run_figures(args: argparse.Namespace) -> None:
+    """Draw every figure of the study into --out-dir."""
+    figures.draw_all(args.summary, args.metrics, args.bounds, args.recon, Path(args.out_dir))
+    print(f"figures written to {args.out_dir}")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     aggregate.add_argument("--imprint", nargs="*", default=[], help="imprint.json files")
     aggregate.add_argument("--prior-aware", nargs="*", default=[], help="prior_aware.json files")
     aggregate.add_argument("--out", required=True, help="summary .csv to write")
-    aggregate.set_defaults(handler=_aggregate)
+    aggregate.set_defaults(handler=run_aggregate)
 
     draw = subparsers.add_parser("figures", help="the study's figures as PNG")
     draw.add_argument("--summary", required=True, help="summary.csv from `aggregate`")
@@ -50,4 +43,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     draw.add_argument("--bounds", nargs="+", required=True, help="bounds .csv files")
     draw.add_argument("--recon", nargs="+", required=True, help="attack recon.npz files")
     draw.add_argument("--out-dir", required=True, help="folder for the PNG files")
-    draw.set_defaults(handler=_figures)
+    draw.set_defaults(handler=run_figures)

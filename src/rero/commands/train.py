@@ -5,16 +5,9 @@ from __future__ import annotations
 import argparse
 
 from rero.data import read_meta
-from rero.io import read_json
 from rero.models import MODELS
-from rero.train import (
-    DEVICES,
-    GRAD_SAMPLE_MODES,
-    OPTIMIZERS,
-    TrainConfig,
-    schedule_from_plan,
-    train_run,
-)
+from rero.privacy.plan import PrivacyPlan, read_plan
+from rero.training import DEVICES, GRAD_SAMPLE_MODES, OPTIMIZERS, TrainConfig, train_run
 
 DEFAULTS = TrainConfig()
 
@@ -56,16 +49,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run_train)
 
 
-def run_train(args: argparse.Namespace) -> int:
+def _read_checked_plan(path: str, num_train: int) -> PrivacyPlan:
+    """The plan file ``path``, checked against a training set of ``num_train`` examples."""
+    try:
+        plan = read_plan(path)
+    except ValueError as error:
+        raise ValueError(f"--plan {error}") from None
+    try:
+        plan.check_dataset(num_train)
+    except ValueError as error:
+        raise ValueError(f"--plan {path}: {error}") from None
+    return plan
+
+
+def run_train(args: argparse.Namespace) -> None:
     """Check the inputs, train, print a one-line summary."""
     meta = read_meta(args.data_dir)
-    plan = read_json(args.plan)
-    try:
-        if not isinstance(plan, dict):
-            raise ValueError("expected a JSON object (a privacy plan)")
-        schedule_from_plan(plan, int(meta["num_train"]))
-    except ValueError as error:
-        raise ValueError(f"--plan {args.plan}: {error}") from None
+    plan = _read_checked_plan(args.plan, int(meta["num_train"]))
     config = TrainConfig(
         model=args.model,
         optimizer=args.optimizer,
@@ -79,8 +79,7 @@ def run_train(args: argparse.Namespace) -> int:
     metrics = train_run(args.data_dir, plan, config, args.seed, args.out_dir)
     spent = metrics["epsilon_spent"]
     print(
-        f"trained {metrics['dataset']} eps={plan['target_epsilon']} seed={args.seed}: test "
+        f"trained {metrics['dataset']} eps={plan.target_epsilon} seed={args.seed}: test "
         f"accuracy {metrics['test']['accuracy']:.4f}, AUROC {metrics['test']['auroc']:.4f}; "
         f"epsilon spent {spent['epsilon']} ({spent['accountant']}) -> {args.out_dir}"
     )
-    return 0

@@ -1,8 +1,10 @@
 """Datasets behind a registry: prepare train/val/test ``.npz`` splits and their ``meta.json``.
 
-A loader is a function ``loader(**options) -> DatasetSplits``; :data:`LOADERS` maps its name to it.
-:func:`prepare_dataset` runs one and writes ``results/data/{dataset}/`` in the layout of the
-data contract; :func:`load_split` and :func:`read_meta` read it back.
+:data:`LOADERS` maps a loader's name to its :class:`Loader`: the function
+``load(**options) -> DatasetSplits`` and, beside it, the function that tells the training-set size N
+from the options without preparing anything (so the workflow checks δ < 1/N and B ≤ N before any
+job starts). :func:`prepare_dataset` runs a loader and writes ``results/data/{dataset}/`` in the
+layout of the data contract; :func:`load_split` and :func:`read_meta` read it back.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import inspect
 import os
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +26,16 @@ from rero.data.base import (
     Split,
     check_splits,
     read_npz,
-    require_int,
 )
 from rero.data.medmnist import load_medmnist, medmnist_train_size
-from rero.data.mni152 import load_mni152
+from rero.data.mni152 import load_mni152, mni152_train_size
 from rero.io import provenance, read_json, save_npz, write_json
 
 __all__ = [
     "LOADERS",
     "SPLIT_NAMES",
     "DatasetSplits",
+    "Loader",
     "Split",
     "expected_num_train",
     "load_split",
@@ -40,9 +43,18 @@ __all__ = [
     "read_meta",
 ]
 
-LOADERS: dict[str, Callable[..., DatasetSplits]] = {
-    "mni152": load_mni152,
-    "medmnist": load_medmnist,
+
+@dataclass(frozen=True)
+class Loader:
+    """A registered dataset source: ``load(**options)`` and ``train_size(options)`` -> N."""
+
+    load: Callable[..., DatasetSplits]
+    train_size: Callable[[dict[str, Any]], int]
+
+
+LOADERS: dict[str, Loader] = {
+    "mni152": Loader(load_mni152, mni152_train_size),
+    "medmnist": Loader(load_medmnist, medmnist_train_size),
 }
 
 META_KEYS = (
@@ -72,14 +84,14 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def check_options(loader: str, options: dict[str, Any]) -> Callable[..., DatasetSplits]:
-    """The registered ``loader``; clear errors for an unknown name or unknown/missing options."""
+def loader_options(loader: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with the loader's defaults filled in; clear errors for an unknown loader,
+    unknown or missing options."""
     if loader not in LOADERS:
         raise ValueError(f"unknown loader {loader!r}; known loaders: {', '.join(sorted(LOADERS))}")
     if not isinstance(options, dict):
         raise ValueError(f"loader options must be a JSON object (dict), got {options!r}")
-    function = LOADERS[loader]
-    parameters = inspect.signature(function).parameters
+    parameters = inspect.signature(LOADERS[loader].load).parameters
     unknown = sorted(set(options) - set(parameters))
     if unknown:
         raise ValueError(
@@ -93,33 +105,17 @@ def check_options(loader: str, options: dict[str, Any]) -> Callable[..., Dataset
     ]
     if missing:
         raise ValueError(f"loader {loader!r}: missing required option(s) {', '.join(missing)}")
-    return function
-
-
-def run_loader(loader: str, options: dict[str, Any]) -> DatasetSplits:
-    """Call the registered ``loader`` with ``options``."""
-    return check_options(loader, options)(**options)
+    defaults = {
+        name: parameter.default
+        for name, parameter in parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+    return {**defaults, **options}
 
 
 def expected_num_train(loader: str, options: dict[str, Any]) -> int:
-    """The training-set size N that ``loader`` will produce, known without preparing the data.
-
-    Lets the workflow check δ < 1/N and B ≤ N before any job starts.
-    """
-    function = check_options(loader, options)
-    defaults = {
-        name: parameter.default
-        for name, parameter in inspect.signature(function).parameters.items()
-        if parameter.default is not inspect.Parameter.empty
-    }
-    chosen = {**defaults, **options}
-    requested = chosen.get("n_train")
-    if loader == "medmnist":
-        available = medmnist_train_size(chosen["path"])
-        if requested is None:
-            return available
-        return min(require_int("n_train", requested, 1), available)
-    return require_int("n_train", requested, 1)
+    """The training-set size N that ``loader`` will produce, known without preparing the data."""
+    return LOADERS[loader].train_size(loader_options(loader, options))
 
 
 def prepare_dataset(
@@ -135,7 +131,8 @@ def prepare_dataset(
             f"dataset name must be letters, digits, '_', '.', '-' (not starting with a "
             f"punctuation mark), got {name!r}"
         )
-    splits = run_loader(loader, options)
+    loader_options(loader, options)
+    splits = LOADERS[loader].load(**options)
     check_splits(splits)
     out = Path(out_dir)
     num_classes = len(splits.class_names)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -136,18 +137,21 @@ def stratified_subsample(part: Split, total: int, rng: np.random.Generator) -> S
     return Split(images=part.images[keep], labels=part.labels[keep])
 
 
-def medmnist_train_size(path: str) -> int:
-    """Number of training images in a MedMNIST file, read without loading the images."""
-    file = Path(path).expanduser()
+def medmnist_train_size(options: dict[str, Any]) -> int:
+    """N of :func:`load_medmnist` for ``options`` (defaults filled): the file's training images,
+    or ``n_train`` of them; read without loading the images."""
+    file = Path(options["path"]).expanduser()
     if not file.is_file():
         raise FileNotFoundError(f"{file}: file not found (expected {EXPECTED_FORMAT})")
     try:
         with np.load(file, allow_pickle=False) as archive:
-            return int(archive["train_labels"].shape[0])
+            available = int(archive["train_labels"].shape[0])
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
         raise ValueError(
             f"{file}: cannot read 'train_labels' ({error}); expected {EXPECTED_FORMAT}"
         ) from error
+    requested = options.get("n_train")
+    return available if requested is None else min(require_int("n_train", requested, 1), available)
 
 
 def load_medmnist(path: str, n_train: int | None = None, seed: int = 0) -> DatasetSplits:

@@ -12,6 +12,7 @@ two splits. The privacy unit is one patch, not one person: the template is a sin
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -145,6 +146,11 @@ def sample_voxels(
         chosen.append(rng.choice(candidates, size=count, replace=False))
     flat = rng.permutation(np.concatenate(chosen))
     return np.stack(np.unravel_index(flat, labels.shape), axis=1)
+
+
+def mni152_train_size(options: dict[str, Any]) -> int:
+    """N of :func:`load_mni152` for ``options`` (defaults filled): ``n_train`` itself."""
+    return require_int("n_train", options["n_train"], 1)
 
 
 def load_mni152(

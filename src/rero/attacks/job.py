@@ -1,0 +1,239 @@
+"""One attack job of the workflow: the imprint and prior-aware attacks at one privacy plan.
+
+Writes, into ``out_dir`` (``results/attack/{dataset}/eps_{eps}/``): ``imprint.json`` and
+``recon.npz`` (imprint attack on DP-SGD updates of real training batches, at the plan's σ and
+C) and ``prior_aware.json`` (informed adversary of Hayes et al. 2023 on its own DP-SGD run
+calibrated to the plan's target ε, beside the rigorous ReRo bound for that run's σ, q, T). Every
+setting comes from the caller (the workflow's config); the defaults live in the config schema only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rero.attacks.imprint import run_imprint_attack, summarise_imprint
+from rero.attacks.prior_aware import run_prior_aware_attack, summarise_prior_aware
+from rero.data import load_split, read_meta
+from rero.io import provenance, save_npz, write_json
+from rero.privacy.calibration import calibrate
+from rero.privacy.plan import PrivacyPlan
+from rero.privacy.rero import rero_bound
+
+ATTACKS = ("imprint", "prior_aware")
+NOISE_CALIBRATIONS = ("full", "one_step")
+REFERENCE_SPLITS = ("val", "test")
+
+
+@dataclass(frozen=True)
+class ImprintSettings:
+    """The imprint attack: ``num_batches`` updates of ``batch_size`` images, ``num_bins`` rows.
+
+    ``noise_calibration``: "full" attacks one update at the plan's σ (the paper's setting);
+    "one_step" at the σ whose single step alone spends the target ε. ``reference_split`` is the
+    split whose statistic quantiles place the bins (data the server plausibly holds).
+    """
+
+    batch_size: int
+    num_batches: int
+    num_bins: int
+    ssim_threshold: float
+    noise_calibration: str
+    reference_split: str
+
+    def __post_init__(self) -> None:
+        if self.noise_calibration not in NOISE_CALIBRATIONS:
+            raise ValueError(
+                f"noise calibration must be one of {NOISE_CALIBRATIONS}, "
+                f"got {self.noise_calibration!r}"
+            )
+        if self.reference_split not in REFERENCE_SPLITS:
+            raise ValueError(
+                f"reference split must be one of {REFERENCE_SPLITS}, got {self.reference_split!r}"
+            )
+
+
+@dataclass(frozen=True)
+class PriorAwareSettings:
+    """The prior-aware attack: M candidates, |D-| known records, its own DP-SGD run (q, T, C)."""
+
+    prior_size: int
+    known_size: int
+    trials: int
+    steps: int
+    sample_rate: float
+    clip_norm: float
+    learning_rate: float
+
+
+def imprint_noise(plan: PrivacyPlan, calibration: str) -> tuple[float, float | None]:
+    """(σ, C) of the attacked update: the plan's (whole training, the paper's default) or the σ
+    calibrated so that one step at the plan's q alone spends the target ε."""
+    if calibration not in NOISE_CALIBRATIONS:
+        raise ValueError(
+            f"noise calibration must be one of {NOISE_CALIBRATIONS}, got {calibration!r}"
+        )
+    if not plan.private or calibration == "full":
+        return plan.sigma, plan.clip_norm
+    one_step = calibrate(
+        plan.target_epsilon,
+        sample_rate=plan.sample_rate,
+        steps=1,
+        delta=plan.delta,
+        clip_norm=plan.clip_norm,
+    )
+    return one_step.sigma, plan.clip_norm
+
+
+def prior_aware_plan(plan: PrivacyPlan, settings: PriorAwareSettings) -> PrivacyPlan:
+    """The attack's own privacy plan: the σ at which its DP-SGD run (q, T, C of ``settings``)
+    spends the plan's target ε at the plan's δ (the non-private plan for a non-private ``plan``)."""
+    return calibrate(
+        plan.target_epsilon if plan.private else math.inf,
+        sample_rate=settings.sample_rate,
+        steps=settings.steps,
+        delta=plan.delta,
+        clip_norm=settings.clip_norm,
+    )
+
+
+def imprint_job(
+    train: tuple[np.ndarray, np.ndarray],
+    reference: np.ndarray,
+    num_classes: int,
+    plan: PrivacyPlan,
+    settings: ImprintSettings,
+    seed: int,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Run the imprint attack; return the JSON record and the arrays of ``recon.npz``."""
+    sigma, clip_norm = imprint_noise(plan, settings.noise_calibration)
+    result = run_imprint_attack(
+        *train,
+        reference,
+        num_classes=num_classes,
+        batch_size=settings.batch_size,
+        num_batches=settings.num_batches,
+        num_bins=settings.num_bins,
+        sigma=sigma,
+        clip_norm=clip_norm,
+        seed=seed,
+    )
+    record = summarise_imprint(result, settings.ssim_threshold) | {
+        "num_batches": settings.num_batches,
+        "batch_size": settings.batch_size,
+        "num_bins": settings.num_bins,
+        "sigma": sigma,
+        "clip_norm": clip_norm,
+        "noise_calibration": settings.noise_calibration,
+        "seed": seed,
+        "threshold_source": f"quantiles of the statistic on the {settings.reference_split} split",
+    }
+    arrays = {
+        "originals": result.originals.astype("float32"),
+        "reconstructions": result.reconstructions.astype("float32"),
+        "ssim": result.ssim,
+        "mse": result.mse,
+        "batch_index": result.batch_index,
+        "alone_in_bin": result.alone_in_bin,
+    }
+    return record, arrays
+
+
+def prior_aware_job(
+    train: tuple[np.ndarray, np.ndarray],
+    num_classes: int,
+    plan: PrivacyPlan,
+    settings: PriorAwareSettings,
+    seed: int,
+) -> dict[str, Any]:
+    """Run the prior-aware attack and put the rigorous ReRo bound (κ = 1/M) beside it."""
+    attack_plan = prior_aware_plan(plan, settings)
+    result = run_prior_aware_attack(
+        *train,
+        num_classes=num_classes,
+        prior_size=settings.prior_size,
+        known_size=settings.known_size,
+        trials=settings.trials,
+        steps=attack_plan.steps,
+        sample_rate=attack_plan.sample_rate,
+        sigma=attack_plan.sigma,
+        clip_norm=settings.clip_norm,
+        learning_rate=settings.learning_rate,
+        seed=seed,
+    )
+    bound = rero_bound(
+        "rigorous",
+        sigma=attack_plan.sigma,
+        sample_rate=attack_plan.sample_rate,
+        steps=attack_plan.steps,
+        kappa=result.kappa,
+    )
+    return summarise_prior_aware(result, float(bound.value)) | {
+        "sigma": attack_plan.sigma,
+        "sample_rate": attack_plan.sample_rate,
+        "steps": attack_plan.steps,
+        "bound_method": "rigorous",
+        "bound_note": bound.note,
+        "clip_norm": settings.clip_norm,
+        "known_size": settings.known_size,
+        "learning_rate": settings.learning_rate,
+        "seed": seed,
+        "attack_plan": attack_plan.to_dict(),
+        "noise": "sigma calibrated for the attack's own sample rate, steps and clip norm at the "
+        "plan's target epsilon and delta (0 for the non-private plan)",
+    }
+
+
+def run_attacks(
+    data_dir: str | Path,
+    plan: PrivacyPlan,
+    out_dir: str | Path,
+    *,
+    attacks: tuple[str, ...] | list[str],
+    imprint: ImprintSettings,
+    prior_aware: PriorAwareSettings,
+    seed: int,
+    threads: int = 1,
+) -> dict[str, dict[str, Any]]:
+    """Run ``attacks`` on the prepared dataset at ``plan``; write their outputs into ``out_dir``.
+
+    Returns the JSON records by attack name.
+    """
+    unknown = sorted(set(attacks) - set(ATTACKS))
+    if unknown:
+        raise ValueError(f"unknown attack(s) {unknown}; expected some of {', '.join(ATTACKS)}")
+    torch.set_num_threads(threads)
+    out = Path(out_dir)
+    meta = read_meta(data_dir)
+    train = load_split(data_dir, "train")
+    plan.check_dataset(len(train[1]))
+    num_classes = int(meta["num_classes"])
+    common = {
+        "dataset": meta["dataset"],
+        "target_epsilon": plan.target_epsilon,
+        "plan": plan.to_dict(),
+    }
+    records = {}
+    for attack in attacks:
+        start = time.perf_counter()
+        if attack == "imprint":
+            reference, _ = load_split(data_dir, imprint.reference_split)
+            record, arrays = imprint_job(train, reference, num_classes, plan, imprint, seed)
+            save_npz(
+                out / "recon.npz",
+                **arrays,
+                dataset=np.str_(meta["dataset"]),
+                target_epsilon=np.float64(plan.target_epsilon),
+            )
+        else:
+            record = prior_aware_job(train, num_classes, plan, prior_aware, seed)
+        wall = {"wall_time_s": time.perf_counter() - start, "provenance": provenance()}
+        records[attack] = record | common | wall
+        write_json(out / f"{attack}.json", records[attack])
+    return records

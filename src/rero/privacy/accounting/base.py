@@ -1,0 +1,44 @@
+"""What every accountant shares: the result record, the refusal error, the memory budget and
+the checks of the mechanism's parameters."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from rero.privacy.plan import require_positive_int
+
+MEMORY_BUDGET_BYTES = 1 << 30
+"""Largest working set one PRV or PLD evaluation may need (the process stays under 2 GiB)."""
+DEFAULT_RELATIVE_ERROR = 2e-3
+"""Default discretisation error of ``epsilon_for``, relative to ε."""
+MIN_EPSILON_SCALE = 1e-3
+"""Smallest ε used to scale a discretisation (absolute error floor for tiny ε)."""
+
+
+class AccountantUnavailableError(ValueError):
+    """An accountant cannot compute ε safely for these parameters (the message says why)."""
+
+
+@dataclass(frozen=True)
+class EpsilonResult:
+    """ε at δ: ``epsilon`` is an upper bound, ``lower`` a lower bound if the accountant has one."""
+
+    epsilon: float
+    lower: float | None
+    accountant: str
+    note: str
+
+
+def validate_mechanism(sample_rate: float, steps: int, delta: float) -> None:
+    """ValueError unless q ∈ (0, 1], T is a positive integer and 0 < δ < 1."""
+    if not (math.isfinite(sample_rate) and 0 < sample_rate <= 1):
+        raise ValueError(f"sample_rate={sample_rate}: expected q = B/N in (0, 1]")
+    require_positive_int("steps", steps)
+    if not 0 < delta < 1:
+        raise ValueError(f"delta={delta}: expected 0 < delta < 1")
+
+
+def join_notes(*parts: str) -> str:
+    """The non-empty notes joined by "; " (an accountant's note, then why others were refused)."""
+    return "; ".join(part for part in parts if part)

@@ -1,0 +1,144 @@
+"""The PRV accountant (Gopi, Lee & Wutschitz, NeurIPS 2021; prv-accountant 0.2.0), with the
+checks that refuse an evaluation before it can exhaust memory or return a wrong ε."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from functools import lru_cache
+
+import numpy as np
+from prv_accountant import PRVAccountant
+from prv_accountant.accountant import compute_safe_domain_size
+from prv_accountant.domain import Domain
+from prv_accountant.privacy_random_variables import (
+    PoissonSubsampledGaussianMechanism,
+    PrivacyRandomVariableTruncated,
+)
+from scipy import integrate
+
+from rero.privacy.accounting.base import (
+    MEMORY_BUDGET_BYTES,
+    AccountantUnavailableError,
+    EpsilonResult,
+)
+
+PRV_BYTES_PER_BIN = 400
+"""Peak bytes per PRV domain bin (measured 340: long-double grid, pmf, FFT, cumulative sums)."""
+PRV_DELTA_ERROR = 1e-3
+"""PRV delta_error as a fraction of δ (the value prv-accountant and Opacus use)."""
+PRV_MAX_HALF_WIDTH = 0.9 * float(np.log(np.finfo(np.longdouble).max))
+"""PRV domain half-width above which exp(t) overflows in its long-double arithmetic."""
+PRV_MEAN_TOLERANCE = 0.1
+"""Largest T·|mean error| of the truncated PRV, as a fraction of eps_error (``prv_epsilon``)."""
+
+
+def _remove_loss_mean(sigma: float, sample_rate: float) -> float:
+    """E[L] of the one-step REMOVE privacy loss L = ln((1-q) + q·exp((2x-1)/(2σ²))) under the
+    mixture x ~ (1-q)·N(0, σ²) + q·N(1, σ²), i.e. KL(mixture ‖ N(0, σ²)), by quadrature in x."""
+    log_keep = math.log1p(-sample_rate) if sample_rate < 1 else -math.inf
+    log_rate = math.log(sample_rate)
+    scale = 1.0 / (sigma * math.sqrt(2 * math.pi))
+
+    def weighted_loss(x: float, centre: float) -> float:
+        loss = np.logaddexp(log_keep, log_rate + (2 * x - 1) / (2 * sigma**2))
+        return scale * math.exp(-0.5 * ((x - centre) / sigma) ** 2) * float(loss)
+
+    mean = 0.0
+    for weight, centre in ((1 - sample_rate, 0.0), (sample_rate, 1.0)):
+        if weight == 0:
+            continue
+        value, _ = integrate.quad(
+            weighted_loss,
+            centre - 40 * sigma,
+            centre + 40 * sigma,
+            args=(centre,),
+            points=[centre],
+            limit=200,
+            epsabs=1e-14,
+            epsrel=1e-12,
+        )
+        mean += weight * value
+    return mean
+
+
+@lru_cache(maxsize=512)
+def prv_epsilon(
+    sigma: float, sample_rate: float, steps: int, delta: float, eps_error: float
+) -> tuple[float, float, float]:
+    """(lower, estimate, upper) from prv-accountant; the upper value is the rigorous bound
+    (Gopi et al. 2021, Thm 5.5). AccountantUnavailableError, before anything is allocated, when:
+
+    1. the domain half-width L (prv's own RDP-based choice) exceeds ``PRV_MAX_HALF_WIDTH``,
+       where exp(±t) overflows its long-double arithmetic;
+    2. the bin count 2L/mesh, times ``PRV_BYTES_PER_BIN``, exceeds ``MEMORY_BUDGET_BYTES``;
+    3. the mean of the truncated PRV that prv-accountant integrates (its discretisation is
+       shifted by that mean, T times) differs from the KL divergence computed here by more than
+       ``PRV_MEAN_TOLERANCE``·eps_error after ×T. This catches prv-accountant 0.2.0's quadrature
+       missing the loss mass on a wide domain, which otherwise gives a finite, wrong ε (σ = 0.05,
+       q = 0.005, T = 1000, eps_error 300: upper bound 2659 where the optimistic PLD gives 3288).
+
+    Also refused when prv-accountant itself fails or returns a non-finite value.
+    """
+    delta_error = PRV_DELTA_ERROR * delta
+    prv = PoissonSubsampledGaussianMechanism(
+        sampling_probability=sample_rate, noise_multiplier=sigma
+    )
+    half_width = float(
+        compute_safe_domain_size([prv], [steps], eps_error=eps_error, delta_error=delta_error)
+    )
+    if not half_width <= PRV_MAX_HALF_WIDTH:
+        raise AccountantUnavailableError(
+            f"PRV domain half-width {half_width:.3g} exceeds the long-double range "
+            f"({PRV_MAX_HALF_WIDTH:.0f})"
+        )
+    mesh = eps_error / math.sqrt(steps / 2 * math.log(12 / delta_error))
+    bins = 2 * half_width / mesh
+    if bins * PRV_BYTES_PER_BIN > MEMORY_BUDGET_BYTES:
+        raise AccountantUnavailableError(
+            f"PRV needs {bins:.3g} bins (~{bins * PRV_BYTES_PER_BIN / 2**30:.1f} GiB, budget "
+            f"{MEMORY_BUDGET_BYTES / 2**30:.1f} GiB) for eps_error={eps_error:.3g}"
+        )
+    domain = Domain.create_aligned(-half_width, half_width, mesh)
+    # prv's cdf at float64 points overflows exp(t) above t ~ 709 and then returns its limit 1.
+    with np.errstate(over="ignore"):
+        truncated = PrivacyRandomVariableTruncated(prv, domain.t_min(), domain.t_max())
+        truncated_mean = float(truncated.mean())
+    mean_gap = steps * abs(truncated_mean - _remove_loss_mean(sigma, sample_rate))
+    if mean_gap > PRV_MEAN_TOLERANCE * eps_error:
+        raise AccountantUnavailableError(
+            f"prv-accountant's mean of the privacy loss is off by {mean_gap:.3g} after {steps} "
+            f"compositions (allowed {PRV_MEAN_TOLERANCE * eps_error:.3g})"
+        )
+    try:
+        with warnings.catch_warnings(), np.errstate(over="ignore"):
+            # prv warns "Assuming that true epsilon < eps_max"; eps_max is its own domain choice.
+            warnings.simplefilter("ignore")
+            accountant = PRVAccountant(
+                prvs=[prv],
+                max_self_compositions=[steps],
+                eps_error=eps_error,
+                delta_error=delta_error,
+                eps_max=half_width,
+            )
+            lower, estimate, upper = accountant.compute_epsilon(
+                delta=delta, num_self_compositions=[steps]
+            )
+    except (RuntimeError, ValueError, FloatingPointError) as error:
+        raise AccountantUnavailableError(f"prv-accountant failed: {error}") from error
+    if not all(math.isfinite(value) for value in (lower, estimate, upper)):
+        raise AccountantUnavailableError(f"prv-accountant returned {(lower, estimate, upper)}")
+    return float(max(lower, 0.0)), float(estimate), float(upper)
+
+
+def evaluate_prv(
+    sigma: float, sample_rate: float, steps: int, delta: float, error: float
+) -> EpsilonResult:
+    """PRV upper and lower bounds on ε, eps_error = ``error`` (refusals: :func:`prv_epsilon`)."""
+    lower, _, upper = prv_epsilon(sigma, sample_rate, steps, delta, error)
+    note = (
+        "PRV accountant (Gopi, Lee & Wutschitz 2021): epsilon is its upper bound, "
+        f"epsilon_lower its lower bound (eps_error {error:.3g}, "
+        f"delta_error {PRV_DELTA_ERROR * delta:.3g})"
+    )
+    return EpsilonResult(upper, lower, "prv", note)

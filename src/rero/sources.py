@@ -1,0 +1,79 @@
+"""The package files a subcommand runs: the workflow lists them as each rule's code inputs.
+
+``python -m rero <subcommand>`` executes ``rero/__main__.py``, ``rero/cli.py`` and the command
+module that registers the subcommand; this module follows their imports of ``rero`` modules (at any
+depth, in function bodies too) by reading the source, so editing any file a job runs reruns the
+job, and the list cannot drift from the code. Parent packages' ``__init__.py`` count: importing
+``rero.privacy.plan`` executes ``rero/privacy/__init__.py``.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from rero.cli import SUBCOMMANDS
+
+PACKAGE = "rero"
+ENTRY_MODULES = ("rero", "rero.__main__", "rero.cli")
+
+
+def module_file(root: Path, module: str) -> Path | None:
+    """The source file of ``module`` under the package folder ``root`` (``.../src/rero``)."""
+    parts = module.split(".")[1:]
+    base = root.joinpath(*parts)
+    for candidate in (base / "__init__.py", base.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def imported_modules(source: Path, module: str) -> set[str]:
+    """Names of the ``rero`` modules that ``source`` (the file of ``module``) imports."""
+    tree = ast.parse(source.read_text(), filename=str(source))
+    package = module if source.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return {name for name in found if name == PACKAGE or name.startswith(PACKAGE + ".")}
+
+
+def with_parents(module: str) -> list[str]:
+    """``module`` and every package above it (``rero.a.b`` -> rero, rero.a, rero.a.b)."""
+    parts = module.split(".")
+    return [".".join(parts[:end]) for end in range(1, len(parts) + 1)]
+
+
+def module_closure(root: Path, modules: list[str]) -> list[Path]:
+    """Source files of ``modules`` and of every ``rero`` module they import, transitively."""
+    files: dict[str, Path] = {}
+    pending = [parent for module in modules for parent in with_parents(module)]
+    while pending:
+        module = pending.pop()
+        if module in files:
+            continue
+        source = module_file(root, module)
+        if source is None:  # a name imported from a module, not a module itself
+            continue
+        files[module] = source
+        for imported in imported_modules(source, module):
+            pending.extend(with_parents(imported))
+    return sorted(files.values())
+
+
+def command_sources(subcommand: str, root: Path) -> list[Path]:
+    """Every package file that ``python -m rero <subcommand>`` executes, under ``root``."""
+    if subcommand not in SUBCOMMANDS:
+        raise ValueError(
+            f"unknown subcommand {subcommand!r}; expected one of {', '.join(SUBCOMMANDS)}"
+        )
+    return module_closure(root, [*ENTRY_MODULES, SUBCOMMANDS[subcommand]])

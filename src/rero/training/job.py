@@ -1,0 +1,208 @@
+"""One training job: train under a privacy plan, checkpoint every epoch, evaluate, write outputs.
+
+Every epoch ends with an atomic checkpoint (model, optimiser, accountant, RNG states, losses); a
+restarted job continues from it when it belongs to the same plan, seed, data and settings and,
+on CPU, ends with the same result as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from rero.data import load_split, read_meta
+from rero.io import atomic_path, provenance, read_json, write_json
+from rero.models import build_model
+from rero.privacy.plan import PrivacyPlan
+from rero.training.config import RUNTIME_FIELDS, TrainConfig
+from rero.training.metrics import classification_metrics, loss_curve, predict_probabilities
+from rero.training.run import TrainingRun
+from rero.training.speedups import keep_freed_memory_in_process
+
+CHECKPOINT_FORMAT = 1
+
+
+def _resolve_device(requested: str) -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: 'cuda' requested but no CUDA device is available")
+    return torch.device(requested)
+
+
+@contextlib.contextmanager
+def _torch_settings(threads: int, deterministic: bool) -> Iterator[None]:
+    """Set torch's CPU threads and deterministic mode for a run; restore them afterwards."""
+    threads_before = torch.get_num_threads()
+    deterministic_before = torch.are_deterministic_algorithms_enabled()
+    warn_only_before = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads_before)
+        torch.use_deterministic_algorithms(deterministic_before, warn_only=warn_only_before)
+
+
+def _run_identity(
+    plan: PrivacyPlan, config: TrainConfig, seed: int, meta: dict[str, Any]
+) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: plan, seed, data and result-relevant config."""
+    settings = {k: v for k, v in asdict(config).items() if k not in RUNTIME_FIELDS}
+    data = {split: meta["splits"][split].get("sha256") for split in meta["splits"]}
+    return {"plan": plan.to_dict(), "config": settings, "seed": seed, "data": data}
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _resume(run: TrainingRun, path: Path, identity: dict[str, Any]) -> None:
+    """Load the checkpoint at ``path`` into ``run`` if it is one of this run (else ignore it)."""
+    if not path.is_file():
+        return
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("format") == CHECKPOINT_FORMAT and state.get("identity") == identity:
+        run.load(state)
+    else:
+        print(f"{path}: from another run; starting over", file=sys.stderr)
+
+
+def _train_to_end(
+    run: TrainingRun, checkpoint_path: Path, identity: dict[str, Any], description: str
+) -> None:
+    """Run epochs until the plan's T steps are done, checkpointing after each one."""
+    plan = run.plan
+    steps_per_epoch = plan.steps_per_epoch(len(run.dataset))
+    attempt_start = time.perf_counter()
+    already = run.elapsed_s
+    with tqdm(
+        total=plan.steps,
+        initial=run.step,
+        desc=description,
+        unit="step",
+        file=sys.stderr,
+        disable=not run.config.progress,
+        mininterval=2.0,
+    ) as progress:
+        while run.step < plan.steps:
+            run.run_epoch(min(steps_per_epoch, plan.steps - run.step), progress)
+            run.elapsed_s = already + time.perf_counter() - attempt_start
+            state = {"format": CHECKPOINT_FORMAT, "identity": identity, **run.state()}
+            _save_checkpoint(checkpoint_path, state)
+
+
+def train_run(
+    data_dir: str | Path,
+    plan: PrivacyPlan,
+    config: TrainConfig,
+    seed: int,
+    out_dir: str | Path,
+) -> dict[str, Any]:
+    """Train one model as the privacy ``plan`` says; write model.pt, metrics.json, checkpoint.pt.
+
+    Resumes from ``out_dir/checkpoint.pt`` when it belongs to the same plan, seed, data and
+    settings (a checkpoint of another run is ignored and overwritten). Returns the metrics dict.
+    """
+    started = time.perf_counter()
+    out = Path(out_dir)
+    meta = read_meta(data_dir)
+    train_images, train_labels = load_split(data_dir, "train")
+    plan.check_dataset(len(train_labels))
+    device = _resolve_device(config.device)
+    keep_freed_memory_in_process()
+    with (
+        _torch_settings(config.threads, deterministic=device.type == "cpu"),
+        warnings.catch_warnings(),
+    ):
+        warnings.filterwarnings("ignore", message="Secure RNG turned off")
+        warnings.filterwarnings("ignore", message="Full backward hook is firing")
+        run = TrainingRun(
+            plan,
+            config,
+            seed,
+            meta,
+            torch.from_numpy(train_images),
+            torch.from_numpy(train_labels),
+            device,
+        )
+        identity = _run_identity(plan, config, seed, meta)
+        checkpoint_path = out / "checkpoint.pt"
+        _resume(run, checkpoint_path, identity)
+        already = run.elapsed_s
+        description = f"train {meta['dataset']} eps={plan.target_epsilon} seed={seed}"
+        _train_to_end(run, checkpoint_path, identity, description)
+        metrics = _finish(run, data_dir, meta, seed, out)
+    metrics["wall_time_s"] = already + time.perf_counter() - started
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def _finish(
+    run: TrainingRun, data_dir: str | Path, meta: dict[str, Any], seed: int, out: Path
+) -> dict[str, Any]:
+    """Evaluate on val and test, save the plain model, assemble the metrics dict."""
+    results = {}
+    for split in ("val", "test"):
+        images, labels = load_split(data_dir, split)
+        probabilities = predict_probabilities(
+            run.model, images, run.config.eval_batch_size, str(run.device)
+        )
+        results[split] = classification_metrics(labels, probabilities)
+    with atomic_path(out / "model.pt") as tmp:
+        torch.save({k: v.cpu() for k, v in run.model.state_dict().items()}, tmp)
+    plan, num_train = run.plan, len(run.dataset)
+    sizes = np.asarray(run.batch_sizes)
+    return {
+        "dataset": meta["dataset"],
+        "seed": seed,
+        "target_epsilon": plan.target_epsilon,
+        "test": results["test"],
+        "val": results["val"],
+        "loss_curve": loss_curve(run.losses, plan.steps_per_epoch(num_train)),
+        "epsilon_spent": run.epsilon_spent(),
+        "sampling": {
+            "scheme": "poisson" if plan.private else "shuffled minibatches",
+            "sample_rate": plan.sample_rate,
+            "expected_batch_size": plan.expected_batch_size(num_train)
+            if plan.private
+            else plan.logical_batch_size(num_train),
+            "batch_size_mean": float(sizes.mean()),
+            "batch_size_min": int(sizes.min()),
+            "batch_size_max": int(sizes.max()),
+        },
+        "plan": plan.to_dict(),
+        "config": asdict(run.config),
+        "model_spec": run.model_spec,
+        "provenance": provenance(),
+    }
+
+
+def load_trained_model(run_dir: str | Path, map_location: str = "cpu") -> nn.Module:
+    """The trained plain model of a run directory (``metrics.json`` + ``model.pt``), eval mode.
+
+    It takes raw ``[0, 1]`` images: the z-scoring statistics are buffers inside the model.
+    """
+    run = Path(run_dir)
+    spec = read_json(run / "metrics.json").get("model_spec")
+    if not spec:
+        raise ValueError(f"{run / 'metrics.json'}: has no model_spec (not a training run?)")
+    weights = run / "model.pt"
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights}: file not found (expected the run's state_dict)")
+    model = build_model(**spec)
+    model.load_state_dict(torch.load(weights, map_location=map_location, weights_only=True))
+    return model.eval()

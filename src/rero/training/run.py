@@ -1,0 +1,233 @@
+"""One training run's state and epochs: DP-SGD with Opacus, or the matching non-private baseline.
+
+* private plan (finite target ε): Poisson sampling with rate ``q = plan.sample_rate``,
+  per-sample clipping to ``C = plan.clip_norm``, Gaussian noise ``N(0, σ²C²)`` on the summed
+  clipped gradients with ``σ = plan.sigma``, division by the expected batch size ``qN``
+  (Abadi et al. 2016; the setup of Ziller et al. 2024). Logical batches are split into physical
+  ones by Opacus' ``BatchMemoryManager``. The ε actually spent comes from the run's own Opacus
+  RDP accountant.
+* non-private plan (target ``inf``): the same model, shuffled minibatches of the plan's batch
+  size ``B``, no clipping, no noise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from opacus import PrivacyEngine
+from opacus.utils.batch_memory_manager import BatchMemoryManager
+from torch import nn
+from tqdm import tqdm
+
+from rero.models import build_model
+from rero.privacy.plan import PrivacyPlan
+from rero.training.batches import InMemoryBatches, poisson_loader, shuffled_batches
+from rero.training.config import OPTIMIZERS, TrainConfig
+from rero.training.speedups import LayerOutputBackward, use_fast_conv_grad_sampler
+
+
+def derived_seeds(seed: int) -> tuple[int, int, int]:
+    """Independent seeds for model initialisation, batch sampling and DP noise."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
+    init, sampling, noise = np.random.SeedSequence(seed).generate_state(3)
+    return int(init), int(sampling), int(noise)
+
+
+def model_spec(model: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """The ``build_model`` arguments of ``model`` for a dataset's ``meta.json``."""
+    channels, height, width = meta["shape"]
+    return {
+        "name": model,
+        "in_channels": int(channels),
+        "num_classes": int(meta["num_classes"]),
+        "image_size": [int(height), int(width)],
+        "mean": [float(value) for value in meta["mean"]],
+        "std": [float(value) for value in meta["std"]],
+    }
+
+
+def _loss_backward(loss: Any) -> None:
+    """``loss.backward()``; ghost clipping's loss object runs its two passes in it."""
+    loss.backward()
+
+
+class TrainingRun:
+    """The mutable state of one training run (model, optimiser, accountant, RNGs, history)."""
+
+    def __init__(
+        self,
+        plan: PrivacyPlan,
+        config: TrainConfig,
+        seed: int,
+        meta: dict[str, Any],
+        train_images: torch.Tensor,
+        train_labels: torch.Tensor,
+        device: torch.device,
+    ) -> None:
+        self.plan = plan
+        self.config = config
+        self.device = device
+        init_seed, sampling_seed, noise_seed = derived_seeds(seed)
+        torch.manual_seed(init_seed)
+        self.model_spec = model_spec(config.model, meta)
+        self.model = build_model(**self.model_spec).to(device)
+        self.optimizer = OPTIMIZERS[config.optimizer](
+            self.model.parameters(), lr=config.learning_rate
+        )
+        self.sampling_generator = torch.Generator().manual_seed(sampling_seed)
+        self.noise_generator = torch.Generator(device=device).manual_seed(noise_seed)
+        self.dataset = InMemoryBatches(train_images, train_labels)
+        self.criterion: Callable = nn.CrossEntropyLoss()
+        self.losses: list[float] = []
+        self.batch_sizes: list[int] = []
+        self.step = 0
+        self.elapsed_s = 0.0
+        self.engine: PrivacyEngine | None = None
+        self.backward: Callable[[Any], None] = _loss_backward
+        self.logical_step_done = False
+        self.trained_model: nn.Module = self.model
+        if plan.private:
+            self._make_private()
+
+    def _make_private(self) -> None:
+        """Wrap model and optimiser with Opacus (σ and C given, never calibrated here)."""
+        plan = self.plan
+        use_fast_conv_grad_sampler()
+        self.engine = PrivacyEngine(accountant="rdp")
+        wrapped = self.engine.make_private(
+            module=self.model,
+            optimizer=self.optimizer,
+            data_loader=poisson_loader(self.dataset, plan.sample_rate, 1, torch.Generator()),
+            criterion=nn.CrossEntropyLoss(),
+            noise_multiplier=plan.sigma,
+            max_grad_norm=plan.clip_norm,
+            poisson_sampling=False,  # our loader already samples with the plan's q
+            grad_sample_mode=self.config.grad_sample_mode,
+            noise_generator=self.noise_generator,
+        )
+        self.trained_model, self.dp_optimizer = wrapped[0], wrapped[1]
+        if self.config.grad_sample_mode == "ghost":
+            self.criterion = wrapped[2]
+        if self.config.grad_sample_mode == "hooks":
+            self.backward = LayerOutputBackward(self.trained_model)
+        # make_private derives q and the expected batch size from len(data_loader); the plan's q
+        # is what was accounted, so both are set from it.
+        self.dp_optimizer.expected_batch_size = plan.expected_batch_size(len(self.dataset))
+        account = self.engine.accountant.get_optimizer_hook_fn(sample_rate=plan.sample_rate)
+
+        def on_noisy_step(optimizer: torch.optim.Optimizer) -> None:
+            account(optimizer)
+            self.logical_step_done = True
+
+        self.dp_optimizer.attach_step_hook(on_noisy_step)
+        self.trained_model.forbid_grad_accumulation()  # as make_private does for Poisson
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Everything a resumed run needs: step, weights, optimiser, accountant, RNGs, history."""
+        return {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "accountant": self.engine.accountant.state_dict() if self.engine else None,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "sampling": self.sampling_generator.get_state(),
+                "noise": self.noise_generator.get_state(),
+            },
+            "losses": self.losses,
+            "batch_sizes": self.batch_sizes,
+            "elapsed_s": self.elapsed_s,
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`state` (the RNGs resume where they were)."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.engine is not None:
+            self.engine.accountant.load_state_dict(state["accountant"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.sampling_generator.set_state(state["rng"]["sampling"])
+        self.noise_generator.set_state(state["rng"]["noise"])
+        self.losses = list(state["losses"])
+        self.batch_sizes = list(state["batch_sizes"])
+        self.step = int(state["step"])
+        self.elapsed_s = float(state["elapsed_s"])
+
+    # -- training --------------------------------------------------------------------------------
+
+    def run_epoch(self, steps: int, progress: tqdm) -> None:
+        """``steps`` logical steps (private or not), recording loss and batch size per step."""
+        if self.plan.private:
+            self._private_epoch(steps, progress)
+        else:
+            self._non_private_epoch(steps, progress)
+
+    def _record(self, loss_sum: float, count: int, progress: tqdm) -> None:
+        self.losses.append(loss_sum / count if count else math.nan)
+        self.batch_sizes.append(count)
+        self.step += 1
+        progress.update(1)
+
+    def _private_epoch(self, steps: int, progress: tqdm) -> None:
+        loader = poisson_loader(self.dataset, self.plan.sample_rate, steps, self.sampling_generator)
+        self.trained_model.train()
+        loss_sum, count = 0.0, 0
+        with BatchMemoryManager(
+            data_loader=loader,
+            max_physical_batch_size=self.config.physical_batch_size,
+            optimizer=self.dp_optimizer,
+        ) as physical_loader:
+            for images, labels in physical_loader:
+                images, labels = images.to(self.device), labels.to(self.device)
+                loss = self.criterion(self.trained_model(images), labels)
+                self.backward(loss)
+                if len(labels):
+                    loss_sum += float(loss.item()) * len(labels)
+                    count += len(labels)
+                self.logical_step_done = False
+                self.dp_optimizer.step()  # a real step only after a logical batch's last part
+                self.dp_optimizer.zero_grad(set_to_none=True)
+                if self.logical_step_done:
+                    self._record(loss_sum, count, progress)
+                    loss_sum, count = 0.0, 0
+
+    def _non_private_epoch(self, steps: int, progress: tqdm) -> None:
+        self.model.train()
+        batch_size = self.plan.logical_batch_size(len(self.dataset))
+        for batch in shuffled_batches(
+            len(self.dataset), batch_size, steps, self.sampling_generator
+        ):
+            loss_sum = 0.0
+            for part in batch.split(self.config.physical_batch_size):
+                images, labels = self.dataset.__getitems__(part.tolist())
+                images, labels = images.to(self.device), labels.to(self.device)
+                loss = nn.functional.cross_entropy(self.model(images), labels, reduction="sum")
+                (loss / len(batch)).backward()
+                loss_sum += float(loss.item())
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            self._record(loss_sum, len(batch), progress)
+
+    def epsilon_spent(self) -> dict[str, Any]:
+        """ε of the steps taken, from this run's own RDP accountant (``inf`` if non-private)."""
+        if self.engine is None:
+            return {
+                "epsilon": math.inf,
+                "delta": self.plan.delta,
+                "accountant": "none",
+                "steps": self.step,
+            }
+        steps = sum(count for _, _, count in self.engine.accountant.history)
+        return {
+            "epsilon": float(self.engine.accountant.get_epsilon(delta=self.plan.delta)),
+            "delta": self.plan.delta,
+            "accountant": "rdp",
+            "steps": int(steps),
+        }

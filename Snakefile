@@ -5,7 +5,12 @@ from snakemake.utils import min_version
 min_version("9.20")
 
 
-configfile: "config.yaml"
+# The shipped default study, unless the user gives config files of their own: Snakemake would
+# deep-merge them into it (a user's datasets would run beside the shipped one). `--config k=v`
+# still adjusts whichever study runs.
+if not workflow.config_settings.configfiles:
+
+    configfile: "config.yaml"
 
 
 report: "workflow/report/workflow.rst"

@@ -46,11 +46,17 @@ def test_schema_fills_defaults():
 
 
 def test_defaults_are_filled_as_snakemake_fills_them():
-    """The one validation pass fills what snakemake.utils.validate would (it is not run)."""
+    """The one validation pass fills what snakemake.utils.validate would (it is not run), except
+    inside a dataset's own training/privacy/attack entries: those hold only the keys given, so
+    they override nothing they do not name."""
     minimal = {"datasets": {"d": {"loader": "mni152"}}, "eps": [8], "seeds": [0]}
     theirs = copy.deepcopy(minimal)
     snakemake_validate(theirs, schema=str(SCHEMA_PATH))
-    assert filled(minimal) == theirs
+    ours = filled(minimal)
+    for section in ("training", "privacy", "attack"):
+        assert ours["datasets"]["d"].pop(section) == {}
+        theirs["datasets"]["d"].pop(section)
+    assert ours == theirs
 
 
 def test_validate_config_fills_in_place_or_raises_with_every_problem():
@@ -158,3 +164,28 @@ def test_parse_kappa():
     assert study_config.parse_kappa("1/N") == ("1/N", None)  # 1/N: resolved per dataset
     assert study_config.parse_kappa("1/8")[1] == pytest.approx(0.125)
     assert study_config.parse_kappa(str(0.01)) == ("0.01", 0.01)
+
+
+def test_dataset_settings_merge_the_datasets_own_entry_over_the_section():
+    config = filled(default_config())
+    entry = config["datasets"]["mni152"]
+    entry["training"] = {"epochs": 3}
+    entry["attack"] = {"imprint": {"num_bins": 32}}
+    training = study_config.dataset_settings(config, "mni152", "training")
+    assert training["epochs"] == 3 and training["batch_size"] == 256
+    imprint = study_config.dataset_settings(config, "mni152", "attack")["imprint"]
+    assert imprint["num_bins"] == 32 and imprint["batch_size"] == 16  # merged, not replaced
+    assert config["attack"]["imprint"]["num_bins"] == 64  # the section itself is untouched
+
+
+def test_a_datasets_own_settings_are_checked_and_named():
+    config = filled(default_config())
+    config["datasets"]["mni152"]["privacy"] = {"delta": 1e-3}
+    config["datasets"]["mni152"]["training"] = {"batch_size": 9000}
+    errors = study_config.study_errors(config, num_train_8000)
+    assert any(error.startswith("datasets.mni152.privacy.delta: 0.001") for error in errors)
+    assert any(error.startswith("datasets.mni152.training.batch_size: 9000") for error in errors)
+    config["datasets"]["mni152"]["training"] = {"typo": 1}
+    assert any(
+        "datasets.mni152.training: unknown key(s) ['typo']" in e for e in schema_errors(config)
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, write_medmnist_file
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
@@ -232,3 +233,35 @@ def test_bad_config_stops_before_any_job(tmp_path, change, expected):
     assert result.returncode != 0
     assert expected in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
+
+
+@pytest.fixture
+def study_dir(tmp_path):
+    """A working directory holding the default config.yaml, as a user's checkout does."""
+    workdir = tmp_path / "study"
+    workdir.mkdir()
+    shutil.copy(REPO / "config.yaml", workdir / "config.yaml")
+    return workdir
+
+
+@pytest.mark.slow
+def test_a_users_config_file_replaces_the_default_study(study_dir, tmp_path):
+    source = write_medmnist_file(
+        tmp_path / "pneumoniamnist.npz", {"train": 60, "val": 20, "test": 20}
+    )
+    own = {
+        "datasets": {"pneumonia": {"loader": "medmnist", "options": {"path": str(source)}}},
+        "eps": [8],
+        "seeds": [0],
+        "privacy": {"delta": 1e-3},
+        "training": {"batch_size": 20},
+        "bounds": {"extra_eps": []},
+    }
+    (tmp_path / "own.yaml").write_text(yaml.safe_dump(own))
+    result = snakemake(study_dir, "--dry-run", "--configfile", str(tmp_path / "own.yaml"))
+    assert planned_jobs(result)["prepare_data"] == 1
+    assert "dataset=mni152" not in result.stdout + result.stderr
+    # Without config files of their own, --config still adjusts the shipped study.
+    default = snakemake(study_dir, "--dry-run", "--config", "eps=[8,inf]")
+    assert planned_jobs(default)["train"] == 4  # 2 budgets x the shipped 2 seeds
+    assert "dataset=mni152" in default.stdout + default.stderr

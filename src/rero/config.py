@@ -168,6 +168,30 @@ def parse_kappa(spec: str) -> tuple[str, float | None]:
     return text, value
 
 
+def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``override`` laid over it key by key, nested mappings merged the same way."""
+    result = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def dataset_settings(config: dict[str, Any], dataset: str, section: str) -> dict[str, Any]:
+    """The ``training``, ``privacy`` or ``attack`` settings that apply to ``dataset``: the top-level
+    section with the dataset's own entry (``datasets.<name>.<section>``) merged over it."""
+    return merged(config[section], config["datasets"][dataset].get(section, {}))
+
+
+def _setting_key(name: str, dataset: dict[str, Any], section: str, key: str) -> str:
+    """Where a setting of a dataset was given: its own override, else the top-level section."""
+    if key in dataset.get(section, {}):
+        return f"datasets.{name}.{section}.{key}"
+    return f"{section}.{key}"
+
+
 def study_errors(
     config: dict[str, Any], num_train_of: Callable[[str, dict[str, Any]], int | None]
 ) -> list[str]:
@@ -181,9 +205,9 @@ def study_errors(
             eps_tokens(values)
         except ConfigError as error:
             errors.append(str(error).replace("eps:", f"{key}:", 1))
-    delta = config["privacy"]["delta"]
-    batch = config["training"]["batch_size"]
     for name, dataset in config["datasets"].items():
+        delta = dataset_settings(config, name, "privacy")["delta"]
+        batch = dataset_settings(config, name, "training")["batch_size"]
         try:
             num_train = num_train_of(dataset["loader"], dataset.get("options", {}))
         except (ValueError, FileNotFoundError) as error:
@@ -193,13 +217,14 @@ def study_errors(
             continue
         if delta >= 1.0 / num_train:
             errors.append(
-                f"privacy.delta: {delta:g} is not below 1/N = {1 / num_train:.3g} for dataset "
-                f"{name!r} (N = {num_train}); expected δ < 1/N"
+                f"{_setting_key(name, dataset, 'privacy', 'delta')}: {delta:g} is not below "
+                f"1/N = {1 / num_train:.3g} for dataset {name!r} (N = {num_train}); "
+                "expected δ < 1/N"
             )
         if batch > num_train:
             errors.append(
-                f"training.batch_size: {batch} exceeds the {num_train} training examples of "
-                f"dataset {name!r} (expected B ≤ N)"
+                f"{_setting_key(name, dataset, 'training', 'batch_size')}: {batch} exceeds "
+                f"the {num_train} training examples of dataset {name!r} (expected B ≤ N)"
             )
         for spec in config["bounds"]["kappa"]:
             try:

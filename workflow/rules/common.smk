@@ -59,10 +59,24 @@ def dataset_files(wildcards):
     return [path] if path else []
 
 
+def dataset_setting(section, *keys):
+    """Input function: the value of `<section>.<keys>` for the job's dataset (its own
+    `datasets.<name>.<section>` entry merged over the top-level section)."""
+
+    def value(wildcards):
+        node = study_config.dataset_settings(config, wildcards.dataset, section)
+        for key in keys:
+            node = node[key]
+        return node
+
+    return value
+
+
 def bound_kappas(wildcards):
-    """--kappa flags: the configured κ specs plus 1/M of the prior-aware attack."""
+    """--kappa flags: the configured κ specs plus 1/M of the dataset's prior-aware attack."""
     specs = [str(spec) for spec in config["bounds"]["kappa"]]
-    prior = f"1/{config['attack']['prior_aware']['prior_size']}"
+    attack = study_config.dataset_settings(config, wildcards.dataset, "attack")
+    prior = f"1/{attack['prior_aware']['prior_size']}"
     if prior not in specs:
         specs.append(prior)
     return " ".join(f"--kappa {spec}" for spec in specs)

@@ -14,12 +14,12 @@ rule calibrate:
         mem_mb=3000,
         runtime=20,
     params:
-        batch_size=lookup(dpath="training/batch_size", within=config),
-        epochs=lookup(dpath="training/epochs", within=config),
-        delta=lookup(dpath="privacy/delta", within=config),
-        clip_norm=lookup(dpath="privacy/clip_norm", within=config),
-        accountant=lookup(dpath="privacy/accountant", within=config),
-        tolerance=lookup(dpath="privacy/eps_tolerance", within=config),
+        batch_size=dataset_setting("training", "batch_size"),
+        epochs=dataset_setting("training", "epochs"),
+        delta=dataset_setting("privacy", "delta"),
+        clip_norm=dataset_setting("privacy", "clip_norm"),
+        accountant=dataset_setting("privacy", "accountant"),
+        tolerance=dataset_setting("privacy", "eps_tolerance"),
     shell:
         "python -m rero calibrate --eps {wildcards.eps} --data-dir $(dirname {input.meta})"
         " --batch-size {params.batch_size} --epochs {params.epochs} --delta {params.delta}"

@@ -41,6 +41,7 @@ __all__ = [
     "load_split",
     "prepare_dataset",
     "read_meta",
+    "unit_float",
 ]
 
 
@@ -163,6 +164,17 @@ def prepare_dataset(
     }
     write_json(out / "meta.json", meta)
     return meta
+
+
+def unit_float(images: np.ndarray) -> np.ndarray:
+    """float32 pixels in [0, 1] of a gathered batch: uint8 storage is divided by 255, float32
+    storage (already in [0, 1]) is returned as it is. Gather from a memory-mapped split first
+    (``images[indices]``), then convert, so only the batch is ever in memory as floats."""
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) / np.float32(255)
+    if images.dtype == np.float32:
+        return np.asarray(images)
+    raise ValueError(f"prepared images must be uint8 or float32, got {images.dtype}")
 
 
 def load_split(data_dir: str | os.PathLike[str], split: str) -> tuple[np.ndarray, np.ndarray]:

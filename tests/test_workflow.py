@@ -257,9 +257,15 @@ def test_a_users_config_file_replaces_the_default_study(study_dir, tmp_path):
         "training": {"batch_size": 20},
         "bounds": {"extra_eps": []},
     }
+    own["datasets"]["pneumonia"]["training"] = {"learning_rate": 0.01, "epochs": 2}
+    own["datasets"]["pneumonia"]["attack"] = {"imprint": {"num_bins": 8}}
     (tmp_path / "own.yaml").write_text(yaml.safe_dump(own))
-    result = snakemake(study_dir, "--dry-run", "--configfile", str(tmp_path / "own.yaml"))
+    result = snakemake(study_dir, "--dry-run", "-p", "--configfile", str(tmp_path / "own.yaml"))
     assert planned_jobs(result)["prepare_data"] == 1
+    commands = result.stdout + result.stderr
+    # The dataset's own settings reach its jobs, over the top-level sections.
+    assert "--learning-rate 0.01" in commands and "--epochs 2" in commands
+    assert "--num-bins 8" in commands and "--batch-size 20" in commands
     assert "dataset=mni152" not in result.stdout + result.stderr
     # Without config files of their own, --config still adjusts the shipped study.
     default = snakemake(study_dir, "--dry-run", "--config", "eps=[8,inf]")

@@ -20,9 +20,9 @@ rule attack:
         runtime=60,
         gpu=0,
     params:
-        seed=lookup(dpath="attack/seed", within=config),
-        imprint=lookup(dpath="attack/imprint", within=config),
-        prior_aware=lookup(dpath="attack/prior_aware", within=config),
+        seed=dataset_setting("attack", "seed"),
+        imprint=dataset_setting("attack", "imprint"),
+        prior_aware=dataset_setting("attack", "prior_aware"),
     shell:
         "python -m rero attack --data-dir $(dirname {input.meta}) --plan {input.plan}"
         " --out-dir $(dirname {output.imprint}) --seed {params.seed}"

@@ -21,12 +21,12 @@ rule train:
         runtime=120,
         gpu=0,
     params:
-        model=lookup(dpath="training/model", within=config),
-        optimizer=lookup(dpath="training/optimizer", within=config),
-        learning_rate=lookup(dpath="training/learning_rate", within=config),
-        physical_batch_size=lookup(dpath="training/physical_batch_size", within=config),
-        grad_sample_mode=lookup(dpath="training/grad_sample_mode", within=config),
-        device=lookup(dpath="training/device", within=config),
+        model=dataset_setting("training", "model"),
+        optimizer=dataset_setting("training", "optimizer"),
+        learning_rate=dataset_setting("training", "learning_rate"),
+        physical_batch_size=dataset_setting("training", "physical_batch_size"),
+        grad_sample_mode=dataset_setting("training", "grad_sample_mode"),
+        device=dataset_setting("training", "device"),
     shell:
         "python -m rero train --data-dir $(dirname {input.meta}) --plan {input.plan}"
         " --seed {wildcards.seed} --out-dir $(dirname {output.metrics})"

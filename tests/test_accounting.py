@@ -319,3 +319,20 @@ def test_huge_epsilon_stays_under_2_gib():
     assert accountants == "['pld', 'pld', 'rdp']"
     assert float(pld_epsilon) == pytest.approx(17 / (2 * 3e-4**2), rel=0.02)
     assert int(peak_kib) * 1024 < 2 * 2**30
+
+
+@pytest.mark.parametrize("target", [1e-3, 1e-300])
+def test_a_target_below_the_rdp_floor_is_refused_with_the_range_that_works(target):
+    """At δ = 1e-4 no σ brings RDP below ~1.25e-3; the message says so instead of overflowing."""
+    with pytest.raises(ValueError, match=r"target_epsilon=[0-9.e-]+: below 0\.00125.*> 0\.00125"):
+        calibrate(target, 0.25, 4, 1e-4)
+
+
+def test_rdp_floor_is_what_rdp_reaches_at_huge_sigma():
+    from rero.privacy.accounting.rdp import rdp_epsilon, rdp_epsilon_floor
+
+    floor = rdp_epsilon_floor(1e-4)
+    assert rdp_epsilon(1e200, 0.25, 4, 1e-4) == pytest.approx(floor, rel=1e-12)
+    assert 0.0012 < floor < 0.0013
+    plan = calibrate(0.002, 0.25, 4, 1e-4)  # just above the floor: solvable
+    assert 0.99 * 0.002 <= plan.epsilon <= 0.002

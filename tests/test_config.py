@@ -144,7 +144,7 @@ def test_raise_if_errors_lists_all():
 
 @pytest.mark.parametrize(
     ("value", "token"),
-    [(1, "1"), (8.0, "8"), ("1e3", "1e3"), (float("inf"), "inf"), ("inf", "inf"), (0.5, "0.5")],
+    [(1, "1"), (8.0, "8"), ("1e3", "1e3"), ("inf", "inf"), (0.5, "0.5")],
 )
 def test_eps_token(value, token):
     assert study_config.eps_token(value) == token
@@ -189,3 +189,13 @@ def test_a_datasets_own_settings_are_checked_and_named():
     assert any(
         "datasets.mni152.training: unknown key(s) ['typo']" in e for e in schema_errors(config)
     )
+
+
+def test_a_budget_that_overflowed_to_infinity_is_not_the_non_private_run():
+    config = yaml.safe_load("eps: [8, 1.0e+400]")  # YAML reads it as float inf
+    with pytest.raises(study_config.ConfigError, match=r"too large for a float.*'inf'"):
+        study_config.eps_tokens(config["eps"])
+    errors = study_config.study_errors(
+        {**filled(default_config()), "eps": config["eps"]}, num_train_8000
+    )
+    assert any(error.startswith("eps: inf is a number too large") for error in errors), errors

@@ -116,7 +116,10 @@ def eps_token(value: Any) -> str:
     if isinstance(value, str):
         token = value.strip()
     elif isinstance(value, float) and math.isinf(value):
-        token = "inf"
+        raise ConfigError(
+            f"eps: {value!r} is a number too large for a float (YAML reads e.g. 1e400 as "
+            "infinity); write the string 'inf' for the non-private run, or a finite budget"
+        )
     elif isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
         token = str(int(value))
     else:

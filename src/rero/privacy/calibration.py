@@ -20,7 +20,7 @@ from rero.privacy.accounting.base import (
     join_notes,
     validate_mechanism,
 )
-from rero.privacy.accounting.rdp import RDP_NOTE, rdp_epsilon
+from rero.privacy.accounting.rdp import RDP_NOTE, rdp_epsilon, rdp_epsilon_floor
 from rero.privacy.plan import (
     NON_PRIVATE_ACCOUNTANT,
     PrivacyPlan,
@@ -93,6 +93,15 @@ def calibrate_grid(
         if math.isnan(target) or target <= 0:
             raise ValueError(f"target_epsilon={target}: expected a positive number or inf")
     validate_mechanism(sample_rate, steps, delta)
+    floor = rdp_epsilon_floor(delta)
+    for target in targets:
+        if target <= floor:
+            raise ValueError(
+                f"target_epsilon={target:g}: below {floor:.3g}, the smallest ε the RDP accountant "
+                f"certifies at delta={delta:g} however large σ is (its conversion term); the σ "
+                f"search starts from RDP, so it needs target_epsilon > {floor:.3g} here (a larger "
+                "δ lowers this floor)"
+            )
     registry.require_accountant(accountant)
     if not 0 < rel_tol < 1:
         raise ValueError(f"rel_tol={rel_tol}: expected a value in (0, 1)")

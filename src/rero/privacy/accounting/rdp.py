@@ -29,9 +29,17 @@ def _log_moment_integer_order(sigma: float, sample_rate: float, order: int) -> f
         - special.gammaln(order - k + 1)
         + k * math.log(sample_rate)
         + (order - k) * math.log1p(-sample_rate)
-        + (k * k - k) / (2 * sigma**2)
+        + (k * k - k) / (2 * sigma**2 if sigma < 1e150 else math.inf)  # σ² overflows above
     )
     return float(special.logsumexp(log_terms))
+
+
+def rdp_epsilon_floor(delta: float) -> float:
+    """The smallest ε that :func:`rdp_epsilon` can return at ``delta``: as σ → ∞ the RDP terms
+    vanish and the (ε, δ) conversion term is left (Canonne, Kamath & Steinke 2020, Prop. 12)."""
+    orders = np.array(RDP_ORDERS, dtype=float)
+    conversion = np.log1p(-1 / orders) - np.log(delta * orders) / (orders - 1)
+    return float(max(np.min(conversion), 0.0))
 
 
 @lru_cache(maxsize=4096)

@@ -10,12 +10,23 @@
    dataset (8,000 train / 1,000 val images, 28x28x1) at epsilon = 8 with the default study's
    schedule (batch 256, 8 epochs, delta 1e-5): the handler's wall time in this process, per
    attack, plus the import time of a fresh interpreter; the default study runs 5 such jobs.
+3. Paper-scale imprint jobs at 224 px (``run_imprint_attack`` on uint8 memory-mapped splits, as
+   prepared): HAM10000 (3 channels, batch 16, 32 bins, 5 batches, 2 classes) and RadImageNet
+   (1 channel, batch 128, 256 bins, 5 batches, 165 classes; on the CPU batch 32 with 64 bins
+   unless ``--full``), each in a fresh process: wall time, peak RSS above the process's start
+   (imports, mapped splits) and, on CUDA, the peak of allocated GPU memory; beside each, the
+   prior-aware attack with the schema's defaults on the same split.
+4. Matching memory: ``best_matches`` of 128 originals against reconstructions at 224 x 224 x 3
+   (256 of them with ``--full`` or on CUDA, else 8) in a fresh process: peak RSS above the inputs.
 
-Usage: .venv/bin/python benchmarks/bench_attacks.py
+Usage: .venv/bin/python benchmarks/bench_attacks.py [--device auto|cpu|cuda] [--full]
+       [--only matching|job|paper]
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 import statistics
 import subprocess
@@ -31,8 +42,17 @@ from scipy import ndimage
 from skimage.metrics import structural_similarity
 
 from rero import config as study_config
-from rero.attacks.job import ATTACKS, ImprintSettings, PriorAwareSettings, run_attacks
-from rero.attacks.matching import normalise_for_matching, ssim_matrix
+from rero.attacks.imprint import run_imprint_attack, summarise_imprint
+from rero.attacks.job import (
+    ATTACKS,
+    DEVICES,
+    ImprintSettings,
+    PriorAwareSettings,
+    resolve_device,
+    run_attacks,
+)
+from rero.attacks.matching import best_matches, normalise_for_matching, ssim_matrix
+from rero.attacks.prior_aware import run_prior_aware_attack
 from rero.data import prepare_dataset
 from rero.privacy.calibration import calibrate
 
@@ -42,6 +62,13 @@ NUM_ORIGINALS, NUM_RECONSTRUCTIONS, SIDE = 16, 64, 28
 ROUNDS = 5
 DATASET_SIZES = {"train": 8000, "val": 1000, "test": 1000}
 STUDY_BATCH, STUDY_EPOCHS, STUDY_DELTA, STUDY_JOBS = 256, 8, 1e-5, 5
+PAPER_SIDE, PAPER_BATCHES, PAPER_TRAIN, PAPER_REFERENCE = 224, 5, 700, 1024
+# name: channels, classes, clip norm, the paper's physical batch, the CPU's reduced batch
+PAPER_JOBS = {
+    "HAM10000": (3, 2, 9.0, 16, 16),
+    "RadImageNet": (1, 165, 5.66, 128, 32),
+}
+MATCHING_ORIGINALS, MATCHING_RECONSTRUCTIONS, MATCHING_CPU_RECONSTRUCTIONS = 128, 256, 8
 
 
 def _smooth_images(count: int, rng: np.random.Generator) -> np.ndarray:
@@ -74,8 +101,8 @@ def _skimage_loop(originals: np.ndarray, reconstructions: np.ndarray) -> np.ndar
 def bench_matching(print_fn: Callable[[str], None]) -> dict[str, float]:
     """Median seconds per 1,000 SSIM pairs, vectorised and skimage loop, side by side."""
     rng = np.random.default_rng(0)
-    originals = normalise_for_matching(_smooth_images(NUM_ORIGINALS, rng))
-    reconstructions = normalise_for_matching(_smooth_images(NUM_RECONSTRUCTIONS, rng))
+    originals = normalise_for_matching(_smooth_images(NUM_ORIGINALS, rng)).numpy()
+    reconstructions = normalise_for_matching(_smooth_images(NUM_RECONSTRUCTIONS, rng)).numpy()
     pairs = NUM_ORIGINALS * NUM_RECONSTRUCTIONS
     times: dict[str, list[float]] = {"vectorised": [], "skimage loop": []}
     for _ in range(ROUNDS):
@@ -84,7 +111,7 @@ def bench_matching(print_fn: Callable[[str], None]) -> dict[str, float]:
             function(originals, reconstructions)
             times[name].append((time.perf_counter() - start) / pairs * 1000)
     difference = np.abs(
-        ssim_matrix(originals, reconstructions) - _skimage_loop(originals, reconstructions)
+        ssim_matrix(originals, reconstructions).numpy() - _skimage_loop(originals, reconstructions)
     ).max()
     medians = {name: statistics.median(values) for name, values in times.items()}
     print_fn(f"SSIM all-vs-all, {NUM_ORIGINALS} x {NUM_RECONSTRUCTIONS} pairs of {SIDE}x{SIDE}:")
@@ -158,11 +185,165 @@ def bench_job(print_fn: Callable[[str], None]) -> dict[str, float]:
     return {"job_s": job, "imports_s": imports, **per_attack}
 
 
-def run(print_fn: Callable[[str], None] = print) -> dict[str, object]:
-    """Both measurements; returns their numbers."""
+def _memory_mb(field: str) -> float:
+    """``VmRSS`` (resident now) or ``VmHWM`` (peak resident) of this process's memory, MB, from
+    /proc (Linux; ``ru_maxrss`` would count the parent's memory before ``exec``)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _write_split(path: Path, count: int, channels: int, rng: np.random.Generator) -> None:
+    """Smooth 224 px images written as uint8 .npy, a hundred at a time (a prepared split)."""
+    stored = np.lib.format.open_memmap(
+        path, mode="w+", dtype=np.uint8, shape=(count, channels, PAPER_SIDE, PAPER_SIDE)
+    )
+    for start in range(0, count, 100):
+        size = min(100, count - start)
+        fields = ndimage.gaussian_filter(
+            rng.standard_normal((size * channels, PAPER_SIDE, PAPER_SIDE)), sigma=(0, 4, 4)
+        )
+        low = fields.min(axis=(1, 2), keepdims=True)
+        fields = (fields - low) / (fields.max(axis=(1, 2), keepdims=True) - low)
+        stored[start : start + size] = np.round(fields * 255).reshape(
+            size, channels, *fields.shape[1:]
+        )
+    stored.flush()
+
+
+def _child(spec: dict) -> dict[str, float]:
+    """One measurement in this (fresh) process: a paper-scale imprint job or one matching."""
+    device = resolve_device(spec["device"])
     torch.set_num_threads(1)
-    return {"matching": bench_matching(print_fn), "job": bench_job(print_fn)}
+    folder = Path(spec["folder"])
+    start_rss = _memory_mb("VmRSS")
+    start = time.perf_counter()
+    if spec["kind"] == "imprint":
+        images = np.load(folder / "train_images.npy", mmap_mode="r")
+        result = run_imprint_attack(
+            images,
+            np.arange(len(images)) % spec["classes"],
+            np.load(folder / "val_images.npy", mmap_mode="r"),
+            num_classes=spec["classes"],
+            batch_size=spec["batch"],
+            num_batches=PAPER_BATCHES,
+            num_bins=2 * spec["batch"],
+            sigma=1.0,
+            clip_norm=spec["clip_norm"],
+            seed=0,
+            device=device,
+        )
+        outcome = {"success": summarise_imprint(result, 0.95)["success_rate"]}
+    elif spec["kind"] == "prior_aware":
+        images = np.load(folder / "train_images.npy", mmap_mode="r")
+        settings = default_attack_settings()[2]
+        result = run_prior_aware_attack(
+            images,
+            np.arange(len(images)) % spec["classes"],
+            num_classes=spec["classes"],
+            prior_size=settings.prior_size,
+            known_size=settings.known_size,
+            trials=settings.trials,
+            steps=settings.steps,
+            sample_rate=settings.sample_rate,
+            sigma=1.0,
+            clip_norm=settings.clip_norm,
+            learning_rate=settings.learning_rate,
+            seed=0,
+            device=device,
+        )
+        outcome = {"success": result.success_rate}
+    else:
+        rng = np.random.default_rng(0)
+        shape = (3, PAPER_SIDE, PAPER_SIDE)
+        originals = torch.from_numpy(rng.random((MATCHING_ORIGINALS, *shape))).to(device)
+        candidates = torch.from_numpy(rng.random((spec["reconstructions"], *shape))).to(device)
+        start_rss = _memory_mb("VmRSS")
+        best_matches(originals, candidates)
+        outcome = {}
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        outcome["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return outcome | {
+        "wall_s": time.perf_counter() - start,
+        "rss_above_start_mb": _memory_mb("VmHWM") - start_rss,
+    }
+
+
+def _in_fresh_process(spec: dict) -> dict[str, float]:
+    command = [sys.executable, __file__, "--child", json.dumps(spec)]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def bench_paper_scale(
+    print_fn: Callable[[str], None], device: str, full: bool
+) -> dict[str, dict[str, float]]:
+    """Paper-scale imprint jobs and the matching's memory, each in a fresh process."""
+    on_cuda = resolve_device(device).type == "cuda"
+    results = {}
+    print_fn(f"Paper-scale imprint jobs at {PAPER_SIDE} px, {PAPER_BATCHES} batches, on {device}:")
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, (channels, classes, clip_norm, batch, cpu_batch) in PAPER_JOBS.items():
+            folder = Path(scratch) / name
+            folder.mkdir()
+            rng = np.random.default_rng(2)
+            _write_split(folder / "train_images.npy", PAPER_TRAIN, channels, rng)
+            _write_split(folder / "val_images.npy", PAPER_REFERENCE, channels, rng)
+            batch = batch if full or on_cuda else cpu_batch
+            spec = {"kind": "imprint", "folder": str(folder), "device": device, "batch": batch,
+                    "classes": classes, "clip_norm": clip_norm}  # fmt: skip
+            results[name] = measured = _in_fresh_process(spec)
+            gpu = f", GPU peak {measured['cuda_peak_mb']:.0f} MB" if on_cuda else ""
+            print_fn(
+                f"  {name:<12} {channels} ch, batch {batch:>3}, {2 * batch:>3} bins: "
+                f"{measured['wall_s']:7.1f} s, RSS +{measured['rss_above_start_mb']:.0f} MB{gpu}"
+            )
+            spec["kind"] = "prior_aware"
+            results[f"{name} prior-aware"] = measured = _in_fresh_process(spec)
+            print_fn(
+                f"  {'':<12} prior-aware (the schema's defaults, pooled to 32 px):       "
+                f"{measured['wall_s']:7.1f} s, RSS +{measured['rss_above_start_mb']:.0f} MB"
+            )
+        count = MATCHING_RECONSTRUCTIONS if full or on_cuda else MATCHING_CPU_RECONSTRUCTIONS
+        spec = {"kind": "matching", "folder": scratch, "device": device, "reconstructions": count}
+        results["matching"] = measured = _in_fresh_process(spec)
+    inputs = (MATCHING_ORIGINALS + count) * 3 * PAPER_SIDE**2 * 8 / 2**20
+    gpu = f", GPU peak {measured['cuda_peak_mb']:.0f} MB" if on_cuda else ""
+    print_fn(
+        f"  matching {MATCHING_ORIGINALS} x {count} at {PAPER_SIDE}x{PAPER_SIDE}x3 (inputs "
+        f"{inputs:.0f} MB): {measured['wall_s']:.1f} s, RSS +{measured['rss_above_start_mb']:.0f} "
+        f"MB above the inputs{gpu}"
+    )
+    return results
+
+
+def run(
+    print_fn: Callable[[str], None] = print,
+    *,
+    device: str = "auto",
+    full: bool = False,
+    only: str | None = None,
+) -> dict[str, object]:
+    """The measurements (all, or ``only`` one); returns their numbers."""
+    torch.set_num_threads(1)
+    benches = {
+        "matching": lambda: bench_matching(print_fn),
+        "job": lambda: bench_job(print_fn),
+        "paper": lambda: bench_paper_scale(print_fn, device, full),
+    }
+    return {name: bench() for name, bench in benches.items() if only in (None, name)}
 
 
 if __name__ == "__main__":
-    run(print_fn=print)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", choices=DEVICES, default="auto")
+    parser.add_argument("--full", action="store_true", help="paper batches on the CPU too")
+    parser.add_argument("--only", choices=("matching", "job", "paper"))
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.child:
+        print(json.dumps(_child(json.loads(arguments.child))))
+    else:
+        run(print_fn=print, device=arguments.device, full=arguments.full, only=arguments.only)

@@ -7,7 +7,13 @@ DP / non-private for each mode. rero's training loop runs "hooks" with the group
 sampler, the backward pass w.r.t. layer outputs only (``LayerOutputBackward``) and glibc keeping
 freed memory (``keep_freed_memory_in_process``); ``--default-allocator`` leaves glibc's default
 behaviour, to measure what that setting is worth (it is process-wide, so it needs its own run).
-Run: ``.venv/bin/python benchmarks/bench_dp_step.py [--default-allocator]``.
+
+A second table times the paper's setting: ResNet-9 (weight-centred convolutions) on 64x64x3
+inputs, one logit, summed loss, NAdam, augmentation multiplicity K = 4 (flips and shifts; the
+DP step averages each sample's K view gradients before clipping), DP against the non-private
+step on the same K views, for each grad-sample mode that runs it (ew cannot differentiate the
+weight centring; ghost clipping cannot average views). ``--device cuda`` runs it on a GPU.
+Run: ``.venv/bin/python benchmarks/bench_dp_step.py [--default-allocator] [--device cuda]``.
 """
 
 from __future__ import annotations
@@ -29,9 +35,12 @@ from tqdm import tqdm
 from rero.models import build_model
 from rero.privacy.plan import PrivacyPlan, sampling_schedule
 from rero.training import (
+    Augmentation,
+    ClassificationLoss,
     LayerOutputBackward,
     TrainConfig,
     TrainingRun,
+    average_views,
     keep_freed_memory_in_process,
     use_fast_conv_grad_sampler,
 )
@@ -193,7 +202,9 @@ def _training_loop_ratio(print_fn: Callable[[str], None], rounds: int, steps: in
     runs = {}
     for private in (False, True):
         plan = _long_plan(private, num_examples)
-        run = TrainingRun(plan, TrainConfig(), 0, meta, images, labels, torch.device("cpu"))
+        run = TrainingRun(
+            plan, TrainConfig(), 0, meta, images.numpy(), labels.numpy(), torch.device("cpu")
+        )
         run.run_epoch(1, tqdm(disable=True))
         runs[private] = run
     times: dict[bool, list[float]] = {False: [], True: []}
@@ -211,6 +222,100 @@ def _training_loop_ratio(print_fn: Callable[[str], None], rounds: int, steps: in
     return private_s / plain_s
 
 
+#: (label, Opacus grad_sample_mode, backward w.r.t. layer outputs only?) of the ResNet-9 table
+RESNET9_VARIANTS = (
+    ("hooks", "hooks", True),
+    ("hooks, loss.backward", "hooks", False),
+    ("functorch", "functorch", False),
+)
+RESNET9_SHAPE = (3, 64, 64)
+RESNET9_MULTIPLICITY = 4
+PAPER_AUGMENTATION = Augmentation(RESNET9_MULTIPLICITY, flip_probability=0.2, max_shift=4)
+
+
+def _resnet9_step(
+    model: nn.Module, mode: str | None, output_backward: bool, batch: int
+) -> Callable[[torch.Tensor, torch.Tensor], None]:
+    """One step of ResNet-9 on the K views of a batch: DP under ``mode``, or non-private."""
+    model = copy.deepcopy(model)
+    optimizer = torch.optim.NAdam(model.parameters(), lr=2e-3)
+    criterion = ClassificationLoss(single_logit=True, reduction="sum")
+    generator = torch.Generator().manual_seed(0)
+    backward: Callable[[torch.Tensor], None] = torch.Tensor.backward
+    if mode is not None:
+        images = torch.zeros(batch, *RESNET9_SHAPE)
+        loader = DataLoader(TensorDataset(images, torch.zeros(batch)), batch_size=batch)
+        model, optimizer, _ = PrivacyEngine(accountant="rdp").make_private(
+            module=model,
+            optimizer=optimizer,
+            data_loader=loader,
+            criterion=criterion,
+            noise_multiplier=1.0,
+            max_grad_norm=1.0,
+            poisson_sampling=False,
+            grad_sample_mode=mode,
+            loss_reduction="sum",
+        )
+        if output_backward:
+            backward = LayerOutputBackward(model)
+
+    def step(images: torch.Tensor, labels: torch.Tensor) -> None:
+        views = PAPER_AUGMENTATION.views(images, generator)
+        loss = criterion(model(views), PAPER_AUGMENTATION.labels(labels))
+        if mode is None:
+            backward(loss / RESNET9_MULTIPLICITY)  # the mean over each sample's views
+        else:
+            backward(loss)
+            average_views(optimizer.params, RESNET9_MULTIPLICITY)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if images.is_cuda:
+            torch.cuda.synchronize()
+
+    return step
+
+
+def resnet9_multiplicity(
+    print_fn: Callable[[str], None] = print, rounds: int = 5, batch: int = 8, device: str = "cpu"
+) -> dict[str, float]:
+    """DP / non-private step time of ResNet-9 at 64 px with K = 4, every working mode side by
+    side, interleaved; prints and returns the median ratio per mode."""
+    if rounds < 1:
+        raise ValueError(f"rounds: expected an integer >= 1, got {rounds}")
+    warnings.filterwarnings("ignore", message="Secure RNG turned off")
+    warnings.filterwarnings("ignore", message="Full backward hook is firing")
+    use_fast_conv_grad_sampler(True)
+    torch.manual_seed(0)
+    images = torch.rand(batch, *RESNET9_SHAPE, device=device)
+    labels = torch.randint(0, 2, (batch,), device=device)
+    base = build_model("resnet9", RESNET9_SHAPE[0], 2, RESNET9_SHAPE[1:], single_logit=True)
+    base = base.to(device)
+    steps = {"non-private": _resnet9_step(base, None, False, batch)}
+    for label, mode, output_backward in RESNET9_VARIANTS:
+        steps[label] = _resnet9_step(base, mode, output_backward, batch)
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for round_index in range(rounds + 1):  # round 0 warms up
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step(images, labels)
+            if round_index:
+                times[name].append(time.perf_counter() - start)
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    reference = medians["non-private"]
+    print_fn(
+        f"resnet9, batch {batch} x K={RESNET9_MULTIPLICITY} views, "
+        f"{'x'.join(map(str, RESNET9_SHAPE))}, one logit, summed loss, NAdam, {device}, "
+        f"{torch.get_num_threads()} thread(s), {rounds} interleaved rounds, medians"
+    )
+    print_fn(f"  non-private: {reference * 1e3:7.1f} ms/step")
+    for name, value in medians.items():
+        if name != "non-private":
+            print_fn(f"  DP {name:20s}: {value * 1e3:7.1f} ms/step  ratio {value / reference:.2f}x")
+    print_fn("  DP ew: not usable (expanded weights cannot differentiate the weight centring)")
+    print_fn("  DP ghost: not usable (it computes per-sample norms only; views need averaging)")
+    return {name: value / reference for name, value in medians.items()}
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
@@ -219,5 +324,13 @@ if __name__ == "__main__":
         action="store_true",
         help="do not let glibc keep freed memory (measures what that setting is worth)",
     )
+    parser.add_argument("--resnet9-rounds", type=int, default=5)
+    parser.add_argument("--resnet9-batch", type=int, default=8, help="samples (K = 4 views each)")
+    parser.add_argument("--device", default="cpu", help="device of the ResNet-9 table")
+    parser.add_argument("--skip-small-cnn", action="store_true", help="only the ResNet-9 table")
     arguments = parser.parse_args()
-    run(rounds=arguments.rounds, keep_freed_memory=not arguments.default_allocator)
+    if not arguments.skip_small_cnn:
+        run(rounds=arguments.rounds, keep_freed_memory=not arguments.default_allocator)
+    resnet9_multiplicity(
+        rounds=arguments.resnet9_rounds, batch=arguments.resnet9_batch, device=arguments.device
+    )

@@ -8,6 +8,7 @@ Both go through the project's own code: a dataset is a MedMNIST-layout file prep
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,15 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 def repo() -> Path:
     """The repository root."""
     return REPO
+
+
+@pytest.fixture
+def study_dir(tmp_path):
+    """A working directory holding the default config.yaml, as a user's checkout does."""
+    workdir = tmp_path / "study"
+    workdir.mkdir()
+    shutil.copy(REPO / "config.yaml", workdir / "config.yaml")
+    return workdir
 
 
 def band_images(labels: np.ndarray, size: int, num_classes: int, seed: int) -> np.ndarray:

@@ -13,7 +13,7 @@ from scipy import integrate, ndimage, stats
 from skimage.metrics import structural_similarity
 
 from rero.attacks.dp_step import (
-    clip_per_sample,
+    clip_factors,
     dp_sgd_gradient,
     per_sample_gradients,
     per_sample_norms,
@@ -27,7 +27,7 @@ from rero.attacks.imprint import (
     run_imprint_attack,
     summarise_imprint,
 )
-from rero.attacks.job import imprint_noise
+from rero.attacks.job import DEVICES, imprint_noise, resolve_device
 from rero.attacks.matching import (
     best_matches,
     clopper_pearson,
@@ -38,12 +38,18 @@ from rero.attacks.matching import (
     ssim_matrix,
 )
 from rero.attacks.prior_aware import (
+    NumpySource,
+    TorchSource,
+    _dp_sgd_scores,
     pool_images,
+    pooled_features,
+    random_source,
     run_prior_aware_attack,
     softmax_residuals,
     summarise_prior_aware,
 )
 from rero.cli import main
+from rero.data import unit_float
 from rero.privacy.plan import PrivacyPlan, write_plan
 from tests.conftest import prepare_toy_dataset, toy_plan
 
@@ -59,6 +65,43 @@ def realistic_images(count: int, seed: int, size: int = 28) -> np.ndarray:
     contrast = rng.uniform(0.3, 0.7, (count, 1, 1))
     offset = rng.uniform(0.0, 1.0 - contrast)
     return (offset + contrast * fields)[:, None].astype(np.float32)
+
+
+def rgb_images(count: int, seed: int, size: int) -> np.ndarray:
+    """Three independent smooth fields per image: (count, 3, size, size) float32 in [0, 1]."""
+    channels = [realistic_images(count, seed + channel, size) for channel in range(3)]
+    return np.concatenate(channels, axis=1)
+
+
+def uint8_memmap(path: Path, images: np.ndarray) -> np.memmap:
+    """``images`` in [0, 1] rounded to uint8, written as a .npy and opened read-only mapped, as a
+    prepared split is read."""
+    stored = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=images.shape)
+    stored[:] = np.round(images * 255)
+    stored.flush()
+    del stored
+    return np.load(path, mmap_mode="r")
+
+
+class GatherOnly:
+    """A split that can only be gathered from, a slice or an index array at a time: converting it
+    whole fails, and the largest gather is recorded."""
+
+    def __init__(self, array: np.ndarray):
+        self.array, self.largest = array, 0
+        self.shape, self.ndim, self.dtype = array.shape, array.ndim, array.dtype
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, key: slice | np.ndarray) -> np.ndarray:
+        part = self.array[key]
+        assert part.ndim == self.ndim, f"gathers whole images only, got key {key!r}"
+        self.largest = max(self.largest, len(part))
+        return part
+
+    def __array__(self, *args, **kwargs) -> np.ndarray:
+        raise AssertionError("the whole split was converted")
 
 
 def skimage_ssim(x: np.ndarray, y: np.ndarray) -> float:
@@ -90,14 +133,14 @@ def test_ssim_matrix_equals_skimage_on_random_pairs(shape: tuple[int, ...]) -> N
     originals = rng.random((4, *shape))
     reconstructions = np.concatenate([rng.random((4, *shape)), originals[:1] * 0.5 + 0.2])
     reference = np.array([[skimage_ssim(x, y) for y in reconstructions] for x in originals])
-    np.testing.assert_allclose(ssim_matrix(originals, reconstructions), reference, atol=1e-6)
-    chunked = ssim_matrix(originals, reconstructions, max_chunk_bytes=1)
-    np.testing.assert_allclose(chunked, reference, atol=1e-6)
+    np.testing.assert_allclose(
+        ssim_matrix(originals, reconstructions).numpy(), reference, atol=1e-6
+    )
 
 
 def test_ssim_of_an_image_with_itself_is_one_and_small_images_are_refused() -> None:
     images = realistic_images(3, seed=2)
-    np.testing.assert_allclose(np.diag(ssim_matrix(images, images)), 1.0, atol=1e-12)
+    np.testing.assert_allclose(np.diag(ssim_matrix(images, images).numpy()), 1.0, atol=1e-12)
     with pytest.raises(ValueError, match="at least 11x11"):
         ssim_matrix(np.zeros((1, 1, 8, 8)), np.zeros((1, 1, 8, 8)))
 
@@ -106,13 +149,23 @@ def test_mse_matrix_matches_a_loop() -> None:
     rng = np.random.default_rng(3)
     originals, reconstructions = rng.random((5, 2, 12, 12)), rng.random((7, 2, 12, 12))
     expected = [[np.mean((x - y) ** 2) for y in reconstructions] for x in originals]
-    np.testing.assert_allclose(mse_matrix(originals, reconstructions), expected, rtol=1e-12)
-    chunked = mse_matrix(originals, reconstructions, max_chunk_bytes=1)
-    np.testing.assert_allclose(chunked, expected, rtol=1e-12)
+    np.testing.assert_allclose(mse_matrix(originals, reconstructions).numpy(), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("budget", [1, 40_000, 300_000])
+def test_matching_in_blocks_equals_matching_at_once(budget: int) -> None:
+    """Blocks of pairs (one pair, a few reconstructions, several originals per block) give
+    exactly the values of one block of all pairs."""
+    rng = np.random.default_rng(15)
+    originals, reconstructions = rng.random((5, 3, 20, 24)), rng.random((9, 3, 20, 24))
+    for matrix in (ssim_matrix, mse_matrix):
+        at_once = matrix(originals, reconstructions, max_chunk_bytes=2**40).numpy()
+        blocks = matrix(originals, reconstructions, max_chunk_bytes=budget).numpy()
+        np.testing.assert_array_equal(blocks, at_once)
 
 
 def test_best_matches_finds_the_planted_copies() -> None:
-    originals = normalise_for_matching(realistic_images(6, seed=4))
+    originals = normalise_for_matching(realistic_images(6, seed=4)).numpy()
     rng = np.random.default_rng(5)
     decoys = rng.random((10, 1, 28, 28))
     reconstructions = np.concatenate([decoys, originals[::-1]])
@@ -128,7 +181,7 @@ def test_normalise_for_matching_clips_then_stretches_each_image() -> None:
     normalised = normalise_for_matching(images)
     assert normalised[0].min() == 0 and normalised[0].max() == 1
     np.testing.assert_array_equal(normalised[1], 0.0)
-    np.testing.assert_array_equal(normalise_for_matching(normalised), normalised)
+    np.testing.assert_array_equal(normalise_for_matching(normalised).numpy(), normalised.numpy())
 
 
 def test_success_curves_and_clopper_pearson() -> None:
@@ -158,8 +211,9 @@ def test_dp_sgd_gradient_clips_each_sample_over_all_parameters_and_adds_noise() 
     for value, expected in zip(raw.values(), manual, strict=True):
         torch.testing.assert_close(value[0], expected)
     norms = per_sample_norms(raw)
-    clipped_norms = per_sample_norms(clip_per_sample(raw, 0.5))
-    torch.testing.assert_close(clipped_norms, torch.clamp(norms, max=0.5))
+    factors = clip_factors(raw, 0.5)
+    torch.testing.assert_close(norms * factors, torch.clamp(norms, max=0.5))
+    assert clip_factors(raw, None) is None
     generator = torch.Generator().manual_seed(1)
     noisy = dp_sgd_gradient(model, inputs, labels, sigma=1e3, clip_norm=0.5, generator=generator)
     stacked = torch.cat([value.flatten() for value in noisy.values()])
@@ -179,9 +233,11 @@ def test_imprint_readout_recovers_each_bin_from_cumulative_rows() -> None:
     active = np.arange(4)[:, None] <= bins[None]
     weight = active.astype(float) @ (scales[:, None] * samples)
     bias = active.astype(float) @ scales
-    reconstructions, nonempty = reconstruct_from_imprint(weight, bias)
-    np.testing.assert_array_equal(nonempty, bins)
-    np.testing.assert_allclose(reconstructions, samples, rtol=1e-12)
+    reconstructions, nonempty = reconstruct_from_imprint(
+        torch.from_numpy(weight), torch.from_numpy(bias)
+    )
+    np.testing.assert_array_equal(nonempty.numpy(), bins)
+    np.testing.assert_allclose(reconstructions.numpy(), samples, rtol=1e-12)
 
 
 def test_imprint_thresholds_split_the_reference_into_equal_bins() -> None:
@@ -200,20 +256,22 @@ def test_imprint_thresholds_split_the_reference_into_equal_bins() -> None:
     )
 
 
-def _imprint(sigma: float, clip_norm: float | None, seed: int = 0):
+def _imprint(sigma: float, clip_norm: float | None, seed: int = 0, **changes):
     images = realistic_images(160, seed=8)
-    labels = np.random.default_rng(9).integers(0, 3, len(images))
+    settings = {
+        "num_classes": 3,
+        "batch_size": 16,
+        "num_batches": 3,
+        "num_bins": 32,
+        "sigma": sigma,
+        "clip_norm": clip_norm,
+        "seed": seed,
+    }
     return run_imprint_attack(
-        images,
-        labels,
-        realistic_images(800, seed=10),
-        num_classes=3,
-        batch_size=16,
-        num_batches=3,
-        num_bins=32,
-        sigma=sigma,
-        clip_norm=clip_norm,
-        seed=seed,
+        changes.pop("images", images),
+        np.random.default_rng(9).integers(0, 3, len(images)),
+        changes.pop("reference", realistic_images(800, seed=10)),
+        **settings | changes,
     )
 
 
@@ -254,10 +312,116 @@ def test_imprint_refuses_more_images_than_the_split_has() -> None:
         )
 
 
+def test_imprint_noise_is_seeded_and_the_same_on_every_run() -> None:
+    first, second = _imprint(sigma=1.0, clip_norm=1.0), _imprint(sigma=1.0, clip_norm=1.0)
+    np.testing.assert_array_equal(first.reconstructions, second.reconstructions)
+    np.testing.assert_array_equal(first.ssim, second.ssim)
+    assert not np.array_equal(first.ssim, _imprint(sigma=1.0, clip_norm=1.0, seed=1).ssim)
+
+
+def test_imprint_on_a_uint8_memmap_equals_the_converted_arrays(tmp_path: Path) -> None:
+    images = uint8_memmap(tmp_path / "train_images.npy", realistic_images(160, seed=8))
+    reference = uint8_memmap(tmp_path / "val_images.npy", realistic_images(800, seed=10))
+    assert isinstance(images, np.memmap) and images.dtype == np.uint8
+    mapped = _imprint(sigma=0.5, clip_norm=1.0, images=images, reference=reference)
+    in_memory = _imprint(
+        sigma=0.5,
+        clip_norm=1.0,
+        images=unit_float(np.asarray(images)),
+        reference=unit_float(np.asarray(reference)),
+    )
+    for field in ("originals", "reconstructions", "ssim", "mse", "alone_in_bin"):
+        np.testing.assert_array_equal(getattr(mapped, field), getattr(in_memory, field))
+
+
+def test_imprint_gathers_only_the_batches_and_reference_chunks() -> None:
+    images, reference = (
+        GatherOnly(realistic_images(160, seed=8)),
+        GatherOnly(realistic_images(800, seed=10)),
+    )
+    # 28 x 28 float64 statistics: 6,272 bytes an image, so 100 reference images a chunk
+    result = _imprint(0.0, None, images=images, reference=reference, max_chunk_bytes=627_200)
+    assert images.largest == 16 and reference.largest == 100
+    # (one sample's gradients at a time too: the sums differ from one batch-wide sum by rounding)
+    np.testing.assert_allclose(result.ssim, _imprint(0.0, None).ssim, atol=1e-5)
+
+
+def test_imprint_reconstructs_rgb_images_at_224_pixels() -> None:
+    images = rgb_images(8, seed=30, size=224)
+    result = run_imprint_attack(
+        images,
+        np.arange(8) % 2,
+        rgb_images(64, seed=40, size=224),
+        num_classes=2,
+        batch_size=4,
+        num_batches=2,
+        num_bins=8,
+        sigma=0.0,
+        clip_norm=1.0,
+        seed=0,
+        max_chunk_bytes=2**24,  # one sample's gradients (29 MB) per chunk, matching in blocks
+    )
+    assert result.originals.shape == result.reconstructions.shape == (8, 3, 224, 224)
+    assert result.alone_in_bin.sum() >= 4
+    assert np.all(result.ssim[result.alone_in_bin] > 0.99)
+
+
+def test_dp_sgd_gradient_in_sample_chunks_and_for_released_parameters() -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 5), torch.nn.Linear(5, 3))
+    inputs, labels = torch.randn(6, 1, 4, 4) * 10, torch.tensor([0, 1, 2, 0, 1, 2])
+
+    def release(**options) -> dict[str, torch.Tensor]:
+        generator = torch.Generator().manual_seed(1)
+        return dp_sgd_gradient(
+            model, inputs, labels, sigma=0.5, clip_norm=0.5, generator=generator, **options
+        )
+
+    whole = release()
+    for name, value in release(max_chunk_bytes=1).items():  # one sample at a time
+        torch.testing.assert_close(value, whole[name], rtol=1e-6, atol=1e-7)
+    # the first layer is read: clipped over all parameters, with the same noise as in ``whole``
+    first = release(released=("1.weight", "1.bias"))
+    assert list(first) == ["1.weight", "1.bias"]
+    for name, value in first.items():
+        torch.testing.assert_close(value, whole[name], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="released parameters"):
+        release(released=("2.kernel",))
+
+
+def test_device_choices_are_trainings_and_cpu_resolves() -> None:
+    from rero.training import DEVICES as TRAINING_DEVICES
+
+    assert DEVICES == TRAINING_DEVICES
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="device: expected one of"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        assert resolve_device("auto") == torch.device("cpu")
+        with pytest.raises(ValueError, match="no CUDA device"):
+            resolve_device("cuda")
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_imprint_on_cuda_succeeds_as_on_the_cpu_and_is_seeded() -> None:
+    for clip_norm in (None, 1e-3):
+        cpu = _imprint(sigma=0.0, clip_norm=clip_norm)
+        cuda = _imprint(sigma=0.0, clip_norm=clip_norm, device="cuda")
+        np.testing.assert_array_equal(cuda.alone_in_bin, cpu.alone_in_bin)
+        np.testing.assert_allclose(cuda.ssim, cpu.ssim, atol=1e-5)
+        assert (
+            summarise_imprint(cuda, SSIM_THRESHOLD)["success_rate"]
+            == (summarise_imprint(cpu, SSIM_THRESHOLD)["success_rate"])
+        )
+    noisy = [_imprint(sigma=1.0, clip_norm=1.0, device="cuda") for _ in range(2)]
+    np.testing.assert_array_equal(noisy[0].reconstructions, noisy[1].reconstructions)
+
+
 # -------------------------------------------------------------------------------- prior-aware
 
 SMOOTH_IMAGES = realistic_images(200, seed=11, size=12)
-NOISE_IMAGES = np.random.default_rng(14).random((400, 1, 16, 16))
+NOISE_IMAGES = np.random.default_rng(14).random((400, 1, 16, 16), dtype=np.float32)
 
 
 def _prior_aware(
@@ -289,15 +453,10 @@ def test_softmax_residuals_give_the_autograd_per_sample_gradients() -> None:
     inputs, labels = torch.randn(5, 7, dtype=torch.float64), torch.tensor([0, 3, 1, 1, 2])
     expected = per_sample_gradients(model, inputs, labels)
     residuals = softmax_residuals(
-        model.weight.detach().numpy()[None],
-        model.bias.detach().numpy()[None],
-        inputs.numpy()[None],
-        labels.numpy()[None],
+        model.weight.detach()[None], model.bias.detach()[None], inputs[None], labels[None]
     )[0]
-    np.testing.assert_allclose(
-        expected["weight"].numpy(), residuals[:, :, None] * inputs.numpy()[:, None]
-    )
-    np.testing.assert_allclose(expected["bias"].numpy(), residuals)
+    torch.testing.assert_close(expected["weight"], residuals[:, :, None] * inputs[:, None])
+    torch.testing.assert_close(expected["bias"], residuals)
 
 
 def test_pool_images_averages_blocks_and_keeps_small_images() -> None:
@@ -368,6 +527,90 @@ def test_prior_aware_matches_the_orthogonal_signal_closed_form(sigma: float) -> 
     assert expected <= summary["bound"]
 
 
+def test_prior_aware_draws_from_numpy_on_the_cpu_and_from_torch_elsewhere() -> None:
+    source = random_source(np.random.default_rng(3), torch.device("cpu"))
+    assert isinstance(source, NumpySource)
+    np.testing.assert_array_equal(
+        source.normal((2, 3)).numpy(), np.random.default_rng(3).standard_normal((2, 3))
+    )
+    # the torch-generator path of other devices, exercised on the CPU: seeded and reproducible
+    draws = [TorchSource(torch.Generator().manual_seed(5)) for _ in range(2)]
+    assert torch.equal(draws[0].normal((4,)), draws[1].normal((4,)))
+    assert draws[0].uniform((3,)).dtype == torch.float64
+    inputs = torch.randn(6, 24, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    targets = torch.arange(6) % 8
+    scores = _dp_sgd_scores(
+        inputs,
+        torch.arange(6 * 24).reshape(6, 24) % 3,
+        targets,
+        draws[0],
+        num_classes=3,
+        prior_size=8,
+        steps=5,
+        sample_rate=1.0,
+        sigma=0.0,
+        clip_norm=0.1,
+        learning_rate=0.1,
+    )
+    assert scores.shape == (6, 8) and torch.equal(scores.argmax(dim=1), targets)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_prior_aware_on_cuda_is_seeded_and_finds_the_target_without_noise() -> None:
+    def attack(sigma: float):
+        return run_prior_aware_attack(
+            SMOOTH_IMAGES,
+            np.random.default_rng(12).integers(0, 3, len(SMOOTH_IMAGES)),
+            num_classes=3,
+            prior_size=8,
+            known_size=16,
+            trials=200,
+            steps=10,
+            sample_rate=1.0,
+            sigma=sigma,
+            clip_norm=0.1,
+            learning_rate=0.1,
+            seed=13,
+            device="cuda",
+        )
+
+    assert attack(0.0).success_rate == 1.0 == _prior_aware(sigma=0.0, trials=200).success_rate
+    np.testing.assert_array_equal(attack(1.0).guesses, attack(1.0).guesses)
+
+
+def test_prior_aware_on_a_uint8_memmap_equals_the_converted_arrays(tmp_path: Path) -> None:
+    mapped = uint8_memmap(tmp_path / "train_images.npy", SMOOTH_IMAGES)
+    converted = unit_float(np.asarray(mapped))
+    first = _prior_aware(sigma=1.0, trials=50, images=mapped)
+    second = _prior_aware(sigma=1.0, trials=50, images=converted)
+    np.testing.assert_array_equal(first.guesses, second.guesses)
+    np.testing.assert_array_equal(first.targets, second.targets)
+
+
+def test_prior_aware_pools_rgb_images_in_chunks() -> None:
+    images = GatherOnly(rgb_images(60, seed=50, size=64))
+    indices = np.arange(0, 60, 2)
+    pooled = pooled_features(images, indices, max_chunk_bytes=16 * 3 * 64 * 64 * 7)
+    assert images.largest == 7 and pooled.shape == (30, 3, 32, 32)
+    np.testing.assert_array_equal(pooled, pool_images(images.array[indices]))
+    result = run_prior_aware_attack(
+        images,
+        np.arange(60) % 3,
+        num_classes=3,
+        prior_size=4,
+        known_size=8,
+        trials=20,
+        steps=3,
+        sample_rate=1.0,
+        sigma=0.0,
+        clip_norm=0.1,
+        learning_rate=0.1,
+        seed=0,
+    )
+    assert result.success_rate == 1.0
+
+
 # ---------------------------------------------------------------------------------------- CLI
 
 
@@ -416,8 +659,9 @@ def test_cli_writes_the_attack_outputs_of_the_contract(
 ) -> None:
     data_dir, plan, out_dir = _prepared(tmp_path), tmp_path / "plan.json", tmp_path / "out"
     write_plan(plan, toy_plan(target, n=120, batch=30, epochs=10, sigma=sigma, delta=1e-3))
-    assert _run_cli(data_dir, plan, out_dir) == 0
+    assert _run_cli(data_dir, plan, out_dir, device="cpu") == 0
     imprint = json.loads((out_dir / "imprint.json").read_text())
+    assert imprint["device"] == "cpu"
     for key in ("success_rate", "ci_low", "ci_high", "ssim_threshold", "num_images", "num_batches",
                 "batch_size", "num_bins", "sigma", "clip_norm", "noise_calibration", "mean_ssim",
                 "median_mse", "curve", "dataset", "target_epsilon", "plan"):  # fmt: skip

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import rero.cli
-from rero.data import LOADERS, load_split, prepare_dataset, read_meta
+from rero.data import LOADERS, load_split, prepare_dataset, read_meta, unit_float
 from rero.data.medmnist import load_medmnist
 from rero.data.mni152 import (
     GUARD_SLICES,
@@ -31,8 +31,10 @@ META_KEYS = {
     "num_classes",
     "class_names",
     "shape",
+    "dtype",
     "num_train",
     "splits",
+    "skipped",
     "mean",
     "std",
     "options",
@@ -84,6 +86,7 @@ def test_mni152_split_files_follow_the_contract(mni_dir: Path) -> None:
     meta = read_meta(mni_dir)
     assert set(meta) >= META_KEYS
     assert meta["shape"] == [1, 28, 28] and meta["num_classes"] == 3 and meta["num_train"] == 300
+    assert meta["dtype"] == "float32" and meta["skipped"] == 0
     assert meta["class_names"] == ["grey matter", "white matter", "cerebrospinal fluid"]
     assert meta["options"] == {
         **SMALL_MNI,
@@ -93,10 +96,12 @@ def test_mni152_split_files_follow_the_contract(mni_dir: Path) -> None:
         "seed": 0,
     }
     train_images, _ = load_split(mni_dir, "train")
-    assert meta["mean"] == pytest.approx([train_images.astype(np.float64).mean()], rel=1e-9)
-    assert meta["std"] == pytest.approx([train_images.astype(np.float64).std()], rel=1e-9)
+    # numpy's own float64 statistics of the whole split, to the bit (the default study's numbers)
+    assert meta["mean"] == train_images.mean(axis=(0, 2, 3), dtype=np.float64).tolist()
+    assert meta["std"] == train_images.std(axis=(0, 2, 3), dtype=np.float64).tolist()
     for split, n in (("train", 300), ("val", 60), ("test", 90)):
         images, labels = load_split(mni_dir, split)
+        assert isinstance(images, np.memmap) and not images.flags.writeable
         assert images.shape == (n, 1, 28, 28) and images.dtype == np.float32
         assert labels.shape == (n,) and labels.dtype == np.int64
         assert images.min() >= 0.0 and images.max() <= 1.0 and images.max() > 0.5
@@ -104,8 +109,12 @@ def test_mni152_split_files_follow_the_contract(mni_dir: Path) -> None:
         assert counts.tolist() == [n // 3] * 3  # class-balanced
         assert meta["splits"][split] == {
             "n": n,
-            "sha256": sha256(mni_dir / f"{split}.npz"),
+            "sha256": {
+                name: sha256(mni_dir / name)
+                for name in (f"{split}_images.npy", f"{split}_labels.npy", f"{split}_voxel.npy")
+            },
             "class_counts": counts.tolist(),
+            "skipped": 0,
         }
         assert not images[:, :, 10:18, 10:18].any()  # central 8x8 zeroed
         assert images[:, :, [9, 18], 10:18].any() and images[:, :, 10:18, [9, 18]].any()
@@ -117,8 +126,8 @@ def test_mni152_patches_sit_on_labelled_voxels_of_disjoint_slices(mni_dir: Path)
     roles = slice_splits(t1.shape[2])
     slices = {}
     for index, split in enumerate(("train", "val", "test")):
-        with np.load(mni_dir / f"{split}.npz") as archive:
-            voxel, labels, images = archive["voxel"], archive["labels"], archive["images"]
+        images, labels = load_split(mni_dir, split)
+        voxel = np.load(mni_dir / f"{split}_voxel.npy")
         x, y, z = voxel.T
         assert (labels_volume[x, y, z] == labels).all()
         assert (roles[z] == index).all()
@@ -177,15 +186,15 @@ def test_mni152_rejects_bad_options(options: dict, message: str) -> None:
 # ---------------------------------------------------------------- MedMNIST .npz loader
 
 
-def test_medmnist_grayscale_scaled_and_channel_first(tmp_path: Path) -> None:
+def test_medmnist_grayscale_kept_uint8_and_channel_first(tmp_path: Path) -> None:
     path = write_medmnist(tmp_path / "toy.npz")
     splits = load_medmnist(str(path))
     with np.load(path) as raw:
         for split in ("train", "val", "test"):
             part = splits.split(split)
-            assert part.images.dtype == np.float32 and part.labels.dtype == np.int64
+            assert part.images.dtype == np.uint8 and part.labels.dtype == np.int64
             assert part.images.shape == (len(raw[f"{split}_images"]), 1, 8, 8)
-            np.testing.assert_array_equal(part.images[:, 0] * 255.0, raw[f"{split}_images"])
+            np.testing.assert_array_equal(part.images[:, 0], raw[f"{split}_images"])
             np.testing.assert_array_equal(part.labels, raw[f"{split}_labels"][:, 0])
     assert splits.class_names == ["0", "1", "2"]
     assert splits.options == {"path": str(path), "n_train": None, "seed": 0}
@@ -197,7 +206,7 @@ def test_medmnist_rgb_moves_channels_first(tmp_path: Path) -> None:
     with np.load(path) as raw:
         images = raw["test_images"]
     assert splits.test.images.shape == (12, 3, 8, 8)
-    assert splits.test.images[5, 2, 3, 4] == np.float32(images[5, 3, 4, 2] / 255.0)
+    assert splits.test.images[5, 2, 3, 4] == images[5, 3, 4, 2]
     assert splits.test.labels.tolist() == (np.arange(12) % 3).tolist()
 
 
@@ -276,7 +285,7 @@ def test_real_pneumoniamnist(tmp_path: Path) -> None:
     assert [meta["splits"][split]["n"] for split in ("train", "val", "test")] == [3882, 524, 624]
     images, labels = load_split(tmp_path, "val")
     with np.load(PNEUMONIAMNIST) as raw:
-        np.testing.assert_array_equal(np.rint(images[:, 0] * 255.0), raw["val_images"])
+        np.testing.assert_array_equal(images[:, 0], raw["val_images"])
         np.testing.assert_array_equal(labels, raw["val_labels"][:, 0])
         assert (
             meta["splits"]["test"]["class_counts"] == np.bincount(raw["test_labels"][:, 0]).tolist()
@@ -287,8 +296,10 @@ def test_real_pneumoniamnist(tmp_path: Path) -> None:
 
 
 def test_registry_errors(tmp_path: Path) -> None:
-    assert {"mni152", "medmnist"} <= set(LOADERS)
-    with pytest.raises(ValueError, match="unknown loader 'ham'; known loaders: medmnist, mni152"):
+    assert {"mni152", "medmnist", "ham10000", "radimagenet"} <= set(LOADERS)
+    with pytest.raises(
+        ValueError, match="unknown loader 'ham'; known loaders: ham10000, medmnist, mni152, radim"
+    ):
         prepare_dataset("x", "ham", {}, tmp_path)
     with pytest.raises(ValueError, match=r"unknown option\(s\) patch; allowed: patch_size"):
         prepare_dataset("x", "mni152", {"patch": 28}, tmp_path)
@@ -304,31 +315,68 @@ def test_prepare_and_load_roundtrip(tmp_path: Path) -> None:
     out = tmp_path / "prepared"
     meta = prepare_dataset("toy", "medmnist", {"path": str(source)}, out)
     assert read_meta(out) == json.loads(json.dumps(meta))
-    assert meta["shape"] == [3, 8, 8] and meta["num_classes"] == 3
+    assert meta["shape"] == [3, 8, 8] and meta["num_classes"] == 3 and meta["dtype"] == "uint8"
     images, labels = load_split(out, "train")
-    expected = load_medmnist(str(source)).train
-    np.testing.assert_array_equal(images, expected.images)
-    np.testing.assert_array_equal(labels, expected.labels)
-    np.testing.assert_allclose(meta["mean"], images.mean(axis=(0, 2, 3), dtype=np.float64))
-    np.testing.assert_allclose(meta["std"], images.std(axis=(0, 2, 3), dtype=np.float64))
+    assert isinstance(images, np.memmap) and images.dtype == np.uint8
+    with np.load(source) as raw:
+        # the float32 pixels the loader gave before it stored uint8: raw / 255 in float32
+        before = raw["train_images"].astype(np.float32).transpose(0, 3, 1, 2) / 255.0
+    np.testing.assert_array_equal(unit_float(images[np.arange(30)]), before)
+    np.testing.assert_array_equal(labels, load_medmnist(str(source)).train.labels)
+    np.testing.assert_allclose(meta["mean"], before.mean(axis=(0, 2, 3), dtype=np.float64))
+    np.testing.assert_allclose(meta["std"], before.std(axis=(0, 2, 3), dtype=np.float64))
     assert meta["splits"]["train"]["class_counts"] == [10, 10, 10]
+    for name, digest in meta["splits"]["val"]["sha256"].items():
+        assert sha256(out / name) == digest
+    assert not [path.name for path in out.iterdir() if path.name.startswith(".")]
+
+
+def test_prepare_replaces_meta_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed preparation leaves no meta.json behind (it was removed first), so no reader
+    takes half-written splits for a dataset."""
+    source = write_medmnist(tmp_path / "toy.npz")
+    out = tmp_path / "prepared"
+    prepare_dataset("toy", "medmnist", {"path": str(source)}, out)
+    import rero.data as data
+
+    def fail(*args, **kwargs):
+        raise ValueError("disk full")
+
+    monkeypatch.setattr(data, "write_split", fail)
+    with pytest.raises(ValueError, match="disk full"):
+        prepare_dataset("toy", "medmnist", {"path": str(source)}, out)
+    assert not (out / "meta.json").exists()
+
+
+def test_unit_float() -> None:
+    stored = np.array([[[[0, 1, 128, 255]]]], dtype=np.uint8)
+    assert unit_float(stored).dtype == np.float32
+    np.testing.assert_array_equal(unit_float(stored), stored.astype(np.float32) / 255.0)
+    floats = np.full((1, 1, 2, 2), 0.25, dtype=np.float32)
+    assert unit_float(floats) is floats
+    with pytest.raises(ValueError, match="must be uint8 or float32, got float64"):
+        unit_float(floats.astype(np.float64))
 
 
 def test_load_split_and_read_meta_errors(tmp_path: Path) -> None:
     with pytest.raises(
-        FileNotFoundError, match=re.escape(f"{tmp_path / 'val.npz'}: file not found")
+        FileNotFoundError, match=re.escape(f"{tmp_path / 'val_images.npy'}: file not found")
     ):
         load_split(tmp_path, "val")
     with pytest.raises(ValueError, match="split must be one of train, val, test"):
         load_split(tmp_path, "dev")
-    (tmp_path / "train.npz").write_bytes(b"garbage")
-    with pytest.raises(ValueError, match=r"train\.npz: not a readable \.npz"):
+    (tmp_path / "train_images.npy").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match=r"train_images\.npy: not a readable \.npy"):
         load_split(tmp_path, "train")
-    np.savez(tmp_path / "test.npz", images=np.zeros((2, 1, 4, 4), np.float32))
-    with pytest.raises(ValueError, match=r"test\.npz: has keys \['images'\]; expected a \.npz"):
+    np.save(tmp_path / "test_images.npy", np.zeros((2, 1, 4, 4), np.float32))
+    with pytest.raises(FileNotFoundError, match=r"test_labels\.npy: file not found"):
         load_split(tmp_path, "test")
-    np.savez(tmp_path / "val.npz", images=np.zeros((2, 4, 4)), labels=np.zeros(2, np.int64))
-    with pytest.raises(ValueError, match=r"val\.npz: images float64"):
+    np.save(tmp_path / "test_labels.npy", np.zeros(3, np.int64))
+    with pytest.raises(ValueError, match=r"test_labels\.npy: labels int64 \(3,\) for 2 images"):
+        load_split(tmp_path, "test")
+    np.save(tmp_path / "val_images.npy", np.zeros((2, 4, 4)))
+    np.save(tmp_path / "val_labels.npy", np.zeros(2, np.int64))
+    with pytest.raises(ValueError, match=r"val_images\.npy: images float64"):
         load_split(tmp_path, "val")
     with pytest.raises(FileNotFoundError, match=r"meta\.json: file not found"):
         read_meta(tmp_path)
@@ -357,7 +405,7 @@ def test_cli_prepare_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert rero.cli.main([*argv, "--options", "{oops"]) == 2
     assert "--options must be a JSON object" in capsys.readouterr().err
     assert rero.cli.main([*argv[:4], "nope", *argv[5:]]) == 2
-    assert "known loaders: medmnist, mni152" in capsys.readouterr().err
+    assert "known loaders: ham10000, medmnist, mni152, radimagenet" in capsys.readouterr().err
 
 
 def test_expected_num_train_before_preparing(tmp_path):
@@ -385,3 +433,16 @@ def test_expected_num_train_before_preparing(tmp_path):
         expected_num_train("medmnist", {"path": str(tmp_path / "missing.npz")})
     with pytest.raises(ValueError, match="unknown option"):
         expected_num_train("mni152", {"colour": 1})
+
+
+@pytest.mark.parametrize("bad", [np.nan, 1.5, -0.1])
+def test_float_images_outside_unit_range_are_refused(tmp_path: Path, bad: float) -> None:
+    from rero.data.base import Split
+    from rero.data.store import write_split
+
+    images = np.full((3, 1, 2, 2), 0.5, dtype=np.float32)
+    images[1, 0, 1, 1] = bad
+    part = Split(images, np.zeros(3, dtype=np.int64))
+    with pytest.raises(ValueError, match=r"train images must lie in \[0, 1\]"):
+        write_split(tmp_path, "train", part, 2)
+    assert not list(tmp_path.iterdir())

@@ -1,4 +1,5 @@
-"""Models: Opacus compatibility, output shapes, parameter count, built-in z-scoring."""
+"""Models: Opacus compatibility, output shapes, parameter count, built-in z-scoring, the
+weight-centred convolution and its per-sample gradients."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import pytest
 import torch
 from opacus.validators import ModuleValidator
 
-from rero.models import MODELS, Standardize, build_model
+from rero.models import MODELS, CentredConv2d, Standardize, build_model
+from rero.training import centred_conv2d_grad_sample
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -27,7 +29,8 @@ def test_resnet9_has_the_papers_channels_and_groupnorm():
     model = build_model("resnet9", 1, 3, 28)
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [c.out_channels for c in convs] == [64, 128, 128, 128, 256, 256, 256, 256]
-    assert all(c.bias is None for c in convs)
+    assert all(type(c) is CentredConv2d and c.bias is None for c in convs)
+    assert sum(isinstance(m, torch.nn.MaxPool2d) for m in model.modules()) == 3
     norms = [m for m in model.modules() if isinstance(m, torch.nn.GroupNorm)]
     assert {n.num_groups for n in norms} == {32}
     assert any(isinstance(m, torch.nn.Mish) for m in model.modules())
@@ -66,3 +69,58 @@ def test_bad_arguments_are_rejected(kwargs, message):
     arguments = {"name": "small_cnn", "in_channels": 1, "num_classes": 3, "image_size": 28}
     with pytest.raises(ValueError, match=message):
         build_model(**(arguments | kwargs))
+
+
+def test_single_logit_model_has_one_output_and_needs_two_classes():
+    model = build_model("resnet9", 3, 2, 16, single_logit=True)
+    with torch.no_grad():
+        assert model(torch.rand(4, 3, 16, 16)).shape == (4, 1)
+    with pytest.raises(ValueError, match="single_logit needs num_classes = 2, got 3"):
+        build_model("small_cnn", 1, 3, 16, single_logit=True)
+
+
+def test_centred_conv_convolves_with_the_filters_minus_their_fan_in_mean():
+    torch.manual_seed(0)
+    conv = CentredConv2d(3, 4, 3, padding=1, bias=False)
+    images = torch.rand(2, 3, 6, 6)
+    weight = conv.weight.detach()
+    centred = weight - weight.mean(dim=(1, 2, 3), keepdim=True)
+    assert torch.allclose(centred.sum(dim=(1, 2, 3)), torch.zeros(4), atol=1e-6)
+    want = torch.nn.functional.conv2d(images, centred, padding=1)
+    assert torch.allclose(conv(images), want, atol=1e-6)
+    with torch.no_grad():
+        conv.weight += torch.arange(4.0).view(4, 1, 1, 1)  # a constant per filter changes nothing
+    assert torch.allclose(conv(images), want, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "conv",
+    [
+        CentredConv2d(3, 5, 3, padding=1, bias=False),
+        CentredConv2d(4, 6, (3, 1), stride=2, padding=(1, 0), groups=2),
+    ],
+)
+def test_centred_conv_grad_sample_matches_torch_func_per_example(conv):
+    torch.manual_seed(0)
+    images = torch.randn(5, conv.in_channels, 7, 8)
+    backprops = torch.randn_like(conv(images))
+    grads = centred_conv2d_grad_sample(conv, [images], backprops)
+    params = dict(conv.named_parameters())
+
+    def output_dot(parameters, image, backprop):
+        output = torch.func.functional_call(conv, parameters, (image[None],))
+        return (output * backprop[None]).sum()
+
+    want = torch.func.vmap(torch.func.grad(output_dot), in_dims=(None, 0, 0))(
+        {k: v.detach() for k, v in params.items()}, images, backprops
+    )
+    assert grads.keys() == set(params.values())
+    for name, parameter in params.items():
+        assert torch.allclose(grads[parameter], want[name], atol=1e-5), name
+    empty = centred_conv2d_grad_sample(conv, [images[:0]], backprops[:0])
+    assert empty[conv.weight].shape == (0, *conv.weight.shape)
+
+
+def test_centred_conv_refuses_padding_its_sampler_cannot_fold():
+    with pytest.raises(ValueError, match="expected integer zero padding, got padding 'same'"):
+        CentredConv2d(2, 2, 3, padding="same")

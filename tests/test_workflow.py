@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -233,15 +232,6 @@ def test_bad_config_stops_before_any_job(tmp_path, change, expected):
     assert result.returncode != 0
     assert expected in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
-
-
-@pytest.fixture
-def study_dir(tmp_path):
-    """A working directory holding the default config.yaml, as a user's checkout does."""
-    workdir = tmp_path / "study"
-    workdir.mkdir()
-    shutil.copy(REPO / "config.yaml", workdir / "config.yaml")
-    return workdir
 
 
 @pytest.mark.slow

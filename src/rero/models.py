@@ -10,6 +10,7 @@ training fed them. Metrics and attacks therefore pass un-normalised images to ev
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -35,19 +36,38 @@ class Standardize(nn.Module):
         return (images - self.mean) / self.std
 
 
+class CentredConv2d(nn.Conv2d):
+    """``Conv2d`` with weight centring: each filter's weights minus their mean over its fan-in
+    (input channels x kernel) before the convolution, no rescaling (the "weight-centred"
+    convolutions of Ziller et al. 2024; weight standardisation without the division, Qiao et al.
+    2019). The stored ``weight`` is the raw one; the convolution sees ``W - mean(W)``.
+    Its Opacus per-sample gradient is :func:`rero.training.centred_conv2d_grad_sample`.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if isinstance(self.padding, str) or self.padding_mode != "zeros":
+            raise ValueError(
+                f"CentredConv2d: expected integer zero padding, got padding {self.padding!r}, "
+                f"padding_mode {self.padding_mode!r}"
+            )
+
+    def centred_weight(self) -> torch.Tensor:
+        """The weight the convolution uses: every filter with its fan-in mean subtracted."""
+        return self.weight - self.weight.mean(dim=(1, 2, 3), keepdim=True)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(images, self.centred_weight(), self.bias)
+
+
 def _conv_norm_act(
-    in_channels: int,
-    out_channels: int,
-    num_groups: int,
-    activation: Callable[[], nn.Module],
-    pool: bool = False,
-    bias: bool = True,
+    in_channels: int, out_channels: int, num_groups: int, pool: bool
 ) -> nn.Sequential:
-    """3x3 convolution -> GroupNorm -> activation (-> 2x2 max-pool)."""
+    """Centred 3x3 convolution (no bias) -> GroupNorm -> Mish (-> 2x2 max-pool)."""
     layers: list[nn.Module] = [
-        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=bias),
+        CentredConv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
         nn.GroupNorm(min(num_groups, out_channels), out_channels),
-        activation(),
+        nn.Mish(),
     ]
     if pool:
         layers.append(nn.MaxPool2d(2))
@@ -107,10 +127,9 @@ class ResNet9(nn.Module):
 
     conv(64) - conv(128)+pool - residual[conv(128), conv(128)] - ScaleNorm - conv(256)+pool -
     conv(256)+pool - residual[conv(256), conv(256)] - ScaleNorm - adaptive avg-pool 2x2 - linear.
-    Convolutions have no bias; GroupNorm with min(32, channels) groups; Mish activations;
-    ScaleNorm = a GroupNorm after each residual addition (Klause et al. 2022). The paper's
-    weight-centred convolutions are replaced by plain ones (Opacus computes their per-sample
-    gradients in closed form).
+    Weight-centred convolutions (:class:`CentredConv2d`) without bias; GroupNorm with
+    min(32, channels) groups; Mish activations; 2x2 max-pooling after the activation;
+    ScaleNorm = a GroupNorm after each residual addition (Klause et al. 2022).
     """
 
     def __init__(
@@ -126,7 +145,7 @@ class ResNet9(nn.Module):
         c1, c2, c3, c4 = channels
 
         def block(cin: int, cout: int, pool: bool = False) -> nn.Sequential:
-            return _conv_norm_act(cin, cout, num_groups, nn.Mish, pool=pool, bias=False)
+            return _conv_norm_act(cin, cout, num_groups, pool)
 
         self.standardize = Standardize(mean, std)
         self.conv1 = block(in_channels, c1)
@@ -177,12 +196,14 @@ def build_model(
     image_size: int | Sequence[int],
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
+    single_logit: bool = False,
 ) -> nn.Module:
     """Build model ``name`` for ``in_channels`` x ``image_size`` inputs and ``num_classes`` logits.
 
     ``mean``/``std`` (per channel, default 0 and 1) are the z-scoring statistics stored in the
     model; pass ``meta["mean"]``/``meta["std"]`` when training. Loading a saved ``state_dict``
-    overwrites them with the trained model's values.
+    overwrites them with the trained model's values. ``single_logit`` (two classes only) gives
+    one output, the logit of class 1 (for a binary cross-entropy loss).
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
@@ -190,6 +211,8 @@ def build_model(
         raise ValueError(
             f"need in_channels >= 1 and num_classes >= 2, got {in_channels} and {num_classes}"
         )
+    if single_logit and num_classes != 2:
+        raise ValueError(f"single_logit needs num_classes = 2, got {num_classes}")
     sides = [image_size] * 2 if isinstance(image_size, int) else list(image_size)
     factory, min_side = MODELS[name]
     if min(sides) < min_side:
@@ -200,4 +223,4 @@ def build_model(
         raise ValueError(
             f"mean/std need one value per input channel ({in_channels}), got {mean} and {std}"
         )
-    return factory(in_channels, num_classes, mean, std)
+    return factory(in_channels, 1 if single_logit else num_classes, mean, std)

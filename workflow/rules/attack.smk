@@ -1,6 +1,11 @@
 rule attack:
     input:
-        train="results/data/{dataset}/train.npz",
+        train_images="results/data/{dataset}/train_images.npy",
+        train_labels="results/data/{dataset}/train_labels.npy",
+        val_images="results/data/{dataset}/val_images.npy",
+        val_labels="results/data/{dataset}/val_labels.npy",
+        test_images="results/data/{dataset}/test_images.npy",
+        test_labels="results/data/{dataset}/test_labels.npy",
         meta="results/data/{dataset}/meta.json",
         plan="results/privacy/{dataset}/eps_{eps}.json",
         code=command_code("attack"),
@@ -23,6 +28,7 @@ rule attack:
         seed=dataset_setting("attack", "seed"),
         imprint=dataset_setting("attack", "imprint"),
         prior_aware=dataset_setting("attack", "prior_aware"),
+        device=dataset_setting("training", "device"),
     shell:
         "python -m rero attack --data-dir $(dirname {input.meta}) --plan {input.plan}"
         " --out-dir $(dirname {output.imprint}) --seed {params.seed}"
@@ -39,4 +45,4 @@ rule attack:
         " --attack-steps {params.prior_aware[steps]}"
         " --attack-sample-rate {params.prior_aware[sample_rate]}"
         " --attack-learning-rate {params.prior_aware[learning_rate]}"
-        " --threads {threads} > {log} 2>&1"
+        " --device {params.device} --threads {threads} > {log} 2>&1"

@@ -5,7 +5,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 import rero.config as study_config
-from rero.data import expected_num_train
+from rero.data import expected_num_train, source_files
 from rero.sources import command_sources
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
@@ -54,9 +54,10 @@ def dataset_options(wildcards):
 
 
 def dataset_files(wildcards):
-    """Files on disk a dataset is read from (so that a changed file reruns its jobs)."""
-    path = config["datasets"][wildcards.dataset].get("options", {}).get("path")
-    return [path] if path else []
+    """Files on disk a dataset's loader reads (a .npz, the split CSVs; not every image), so
+    that a changed one reruns its preparation."""
+    dataset = config["datasets"][wildcards.dataset]
+    return source_files(dataset["loader"], dataset.get("options", {}))
 
 
 def dataset_setting(section, *keys):

@@ -3,9 +3,12 @@ rule prepare_data:
         files=dataset_files,
         code=command_code("prepare-data"),
     output:
-        train="results/data/{dataset}/train.npz",
-        val="results/data/{dataset}/val.npz",
-        test="results/data/{dataset}/test.npz",
+        train_images="results/data/{dataset}/train_images.npy",
+        train_labels="results/data/{dataset}/train_labels.npy",
+        val_images="results/data/{dataset}/val_images.npy",
+        val_labels="results/data/{dataset}/val_labels.npy",
+        test_images="results/data/{dataset}/test_images.npy",
+        test_labels="results/data/{dataset}/test_labels.npy",
         meta="results/data/{dataset}/meta.json",
     log:
         "results/logs/prepare_data/{dataset}.log",

@@ -2,7 +2,9 @@
 
 Per-sample gradients over all parameters, each clipped to L2 norm C, summed, plus N(0, sigma^2 C^2)
 on every coordinate. Written out with ``torch.func`` (independent of Opacus, which ``rero.training``
-uses), so an attack sees exactly the release the privacy analysis assumes.
+uses), so an attack sees exactly the release the privacy analysis assumes. Runs on the device of the
+model and inputs; the per-sample gradients of a batch are held for as many samples at a time as fit
+a byte budget (a 224 x 224 imprint model has ~10^8 parameters per sample).
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from torch.func import functional_call, grad, vmap
 from torch.nn import functional
 
 Gradients = dict[str, torch.Tensor]
+DEFAULT_MAX_CHUNK_BYTES = 256 * 2**20
+# copies of a sample's whole gradient held at once: the gradient, the squares of its largest
+# parameter for the norm, the clipped copy of the released parameters
+GRADIENT_COPIES = 3
 
 
 def check_labels(labels: np.ndarray, num_classes: int) -> None:
@@ -47,18 +53,18 @@ def per_sample_norms(gradients: Gradients) -> torch.Tensor:
     return torch.stack(squares).sum(dim=0).sqrt()
 
 
-def clip_per_sample(gradients: Gradients, clip_norm: float | None) -> Gradients:
-    """Scale each sample's whole gradient by min(1, C / norm); ``None`` leaves it unclipped."""
+def clip_factors(gradients: Gradients, clip_norm: float | None) -> torch.Tensor | None:
+    """Each sample's factor min(1, C / norm) over its whole gradient; ``None`` for no clipping."""
     if clip_norm is None:
-        return gradients
+        return None
     if clip_norm <= 0:
         raise ValueError(f"clip_norm must be positive or None, got {clip_norm}")
     norms = per_sample_norms(gradients)
-    factors = torch.where(norms > clip_norm, clip_norm / norms, torch.ones_like(norms))
-    return {
-        name: value * factors.view(-1, *([1] * (value.dim() - 1)))
-        for name, value in gradients.items()
-    }
+    return torch.where(norms > clip_norm, clip_norm / norms, torch.ones_like(norms))
+
+
+def _scaled(value: torch.Tensor, factors: torch.Tensor | None) -> torch.Tensor:
+    return value if factors is None else value * factors.view(-1, *([1] * (value.dim() - 1)))
 
 
 def add_gaussian_noise(
@@ -80,6 +86,12 @@ def add_gaussian_noise(
     }
 
 
+def samples_per_chunk(model: nn.Module, max_chunk_bytes: int) -> int:
+    """How many samples' per-sample gradients fit ``max_chunk_bytes`` (at least one)."""
+    sample_bytes = sum(value.numel() * value.element_size() for value in model.parameters())
+    return max(1, int(max_chunk_bytes // max(1, GRADIENT_COPIES * sample_bytes)))
+
+
 def dp_sgd_gradient(
     model: nn.Module,
     inputs: torch.Tensor,
@@ -88,11 +100,29 @@ def dp_sgd_gradient(
     sigma: float,
     clip_norm: float | None,
     generator: torch.Generator,
+    released: tuple[str, ...] | None = None,
+    max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
 ) -> Gradients:
     """One DP-SGD gradient release: clipped per-sample gradients, summed, Gaussian noise added.
 
-    ``sigma = 0`` and ``clip_norm = None`` is the non-private gradient sum.
+    ``sigma = 0`` and ``clip_norm = None`` is the non-private gradient sum. ``released``: the
+    parameters an observer reads (all by default); each sample is still clipped over all of them,
+    and the noise of the others, independent and unread, is not drawn. Samples are taken in chunks
+    of :func:`samples_per_chunk`; a batch that fits one chunk is summed in one reduction.
     """
-    clipped = clip_per_sample(per_sample_gradients(model, inputs, labels), clip_norm)
-    summed = {name: value.sum(dim=0) for name, value in clipped.items()}
+    names = [name for name, _ in model.named_parameters() if released is None or name in released]
+    if released is not None and len(names) != len(set(released)):
+        known = [name for name, _ in model.named_parameters()]
+        raise ValueError(f"released parameters {sorted(released)} are not all among {known}")
+    chunk = samples_per_chunk(model, max_chunk_bytes)
+    summed: Gradients = {}
+    for start in range(0, len(inputs), chunk):
+        gradients = per_sample_gradients(
+            model, inputs[start : start + chunk], labels[start : start + chunk]
+        )
+        factors = clip_factors(gradients, clip_norm)
+        for name in names:
+            part = _scaled(gradients[name], factors).sum(dim=0)
+            summed[name] = summed[name] + part if name in summed else part
+        del gradients
     return add_gaussian_noise(summed, sigma, clip_norm, generator)

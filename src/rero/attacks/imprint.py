@@ -14,6 +14,10 @@ is exact for an image alone in its bin. The per-sample clip factor multiplies bo
 cancels; the DP noise (sigma C per coordinate on the sum) does not. Thresholds are quantiles of h
 on data the server plausibly holds (a split it does not attack), so each bin holds about 1/K of
 the images.
+
+Splits may be memory-mapped (uint8 or float32 storage): only the attacked batches are gathered and
+converted (``rero.data.unit_float``), the reference statistic is computed in chunks. The model, the
+per-sample gradients, the noise, the read-out and the matching run on one torch device.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rero.attacks.dp_step import check_labels, dp_sgd_gradient
+from rero.attacks.dp_step import DEFAULT_MAX_CHUNK_BYTES, check_labels, dp_sgd_gradient
 from rero.attacks.matching import (
     best_matches,
     clopper_pearson,
@@ -32,6 +36,7 @@ from rero.attacks.matching import (
     share_at_least,
     share_at_most,
 )
+from rero.data import unit_float
 
 STATISTIC = "mean brightness"
 # Below the mean brightness of any image in [0, 1]: the first row fires for every image.
@@ -42,6 +47,8 @@ CURVE_POINTS = 101
 # gradients scale with 1 / gain and the read-out's with gain, so the imprint rows carry almost all
 # of each sample's gradient norm, the server's best choice against per-sample clipping.
 IMPRINT_GAIN = 1e-3
+# The parameters the server reads; the rest of the release (independent noise) is not drawn.
+IMPRINT_PARAMETERS = ("imprint.weight", "imprint.bias")
 
 
 def mean_brightness(images: np.ndarray) -> np.ndarray:
@@ -49,7 +56,26 @@ def mean_brightness(images: np.ndarray) -> np.ndarray:
     return np.asarray(images, dtype=np.float64).reshape(len(images), -1).mean(axis=1)
 
 
-def imprint_thresholds(reference_images: np.ndarray, num_bins: int) -> np.ndarray:
+def reference_brightness(
+    reference_images: np.ndarray, max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES
+) -> np.ndarray:
+    """h of every image of a (memory-mapped) split, gathered and converted a chunk at a time."""
+    image_bytes = 8 * int(np.prod(reference_images.shape[1:]))
+    chunk = max(1, int(max_chunk_bytes // max(1, image_bytes)))
+    return np.concatenate(
+        [
+            mean_brightness(unit_float(reference_images[start : start + chunk]))
+            for start in range(0, len(reference_images), chunk)
+        ]
+    )
+
+
+def imprint_thresholds(
+    reference_images: np.ndarray,
+    num_bins: int,
+    *,
+    max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
+) -> np.ndarray:
     """K ascending row thresholds: FIRST_THRESHOLD, then the i/K quantiles of h on the reference.
 
     Under the reference distribution every bin then holds 1/K of the images (Fowl et al. 2022).
@@ -62,7 +88,7 @@ def imprint_thresholds(reference_images: np.ndarray, num_bins: int) -> np.ndarra
             f"{num_bins} to estimate the bin quantiles"
         )
     levels = np.arange(1, num_bins) / num_bins
-    quantiles = np.quantile(mean_brightness(reference_images), levels)
+    quantiles = np.quantile(reference_brightness(reference_images, max_chunk_bytes), levels)
     return np.concatenate([[FIRST_THRESHOLD], quantiles])
 
 
@@ -97,23 +123,25 @@ class ImprintedClassifier(nn.Module):
 
 
 def reconstruct_from_imprint(
-    weight_gradient: np.ndarray, bias_gradient: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+    weight_gradient: torch.Tensor, bias_gradient: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Server read-out: per bin, (dW_i - dW_{i+1}) / (db_i - db_{i+1}); the last bin uses row K.
 
-    Returns the reconstructions of bins whose bias difference is non-zero, and those bins' indices.
+    Returns the float64 reconstructions of bins whose bias difference is non-zero, and those bins'
+    indices, on the gradients' device.
     """
-    weights = np.asarray(weight_gradient, dtype=np.float64)
-    biases = np.asarray(bias_gradient, dtype=np.float64)
-    weight_bins = weights - np.concatenate([weights[1:], np.zeros_like(weights[:1])])
-    bias_bins = biases - np.concatenate([biases[1:], [0.0]])
-    nonempty = np.flatnonzero(bias_bins != 0)
+    weights = weight_gradient.to(torch.float64)
+    biases = bias_gradient.to(torch.float64)
+    weight_bins = weights - torch.cat([weights[1:], torch.zeros_like(weights[:1])])
+    bias_bins = biases - torch.cat([biases[1:], torch.zeros_like(biases[:1])])
+    nonempty = torch.nonzero(bias_bins != 0).flatten()
     return weight_bins[nonempty] / bias_bins[nonempty, None], nonempty
 
 
 @dataclass(frozen=True)
 class ImprintResult:
-    """Per attacked image: normalised original, best reconstruction by SSIM, best SSIM and MSE."""
+    """Per attacked image: normalised original, best reconstruction by SSIM (both float32),
+    best SSIM and MSE."""
 
     originals: np.ndarray
     reconstructions: np.ndarray
@@ -128,6 +156,52 @@ def _noise_seed(seed: int, batch: int) -> int:
     return int(np.random.SeedSequence([seed, batch]).generate_state(1)[0])
 
 
+@dataclass(frozen=True)
+class _Release:
+    """One attacked update: the imprinted model, the DP-SGD noise, the device and memory budget."""
+
+    model: ImprintedClassifier
+    thresholds: np.ndarray
+    sigma: float
+    clip_norm: float | None
+    device: torch.device
+    max_chunk_bytes: int
+
+
+def _attack_batch(
+    release: _Release, images: np.ndarray, labels: np.ndarray, noise_seed: int
+) -> tuple[dict[str, np.ndarray], int]:
+    """Release one noised update of ``images``, read out the bins, match; the per-image arrays
+    and the number of reconstructions."""
+    device = release.device
+    inputs = torch.from_numpy(images).to(device)
+    gradients = dp_sgd_gradient(
+        release.model,
+        inputs,
+        torch.as_tensor(np.asarray(labels), dtype=torch.int64, device=device),
+        sigma=release.sigma,
+        clip_norm=release.clip_norm,
+        generator=torch.Generator(device=device).manual_seed(noise_seed),
+        released=IMPRINT_PARAMETERS,
+        max_chunk_bytes=release.max_chunk_bytes,
+    )
+    flat, _ = reconstruct_from_imprint(gradients["imprint.weight"], gradients["imprint.bias"])
+    del gradients
+    candidates = normalise_for_matching(flat.reshape(-1, *images.shape[1:]))
+    originals = normalise_for_matching(inputs)
+    matches = best_matches(originals, candidates, max_chunk_bytes=release.max_chunk_bytes)
+    best = candidates[torch.from_numpy(matches.ssim_index).to(device)]
+    bins = bin_of(images, release.thresholds)
+    arrays = {
+        "originals": originals.cpu().numpy().astype(np.float32),
+        "reconstructions": best.cpu().numpy().astype(np.float32),
+        "ssim": matches.ssim,
+        "mse": matches.mse,
+        "alone_in_bin": np.bincount(bins, minlength=len(release.thresholds))[bins] == 1,
+    }
+    return arrays, len(candidates)
+
+
 def run_imprint_attack(
     images: np.ndarray,
     labels: np.ndarray,
@@ -140,11 +214,16 @@ def run_imprint_attack(
     sigma: float,
     clip_norm: float | None,
     seed: int,
+    device: torch.device | str = "cpu",
+    max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
 ) -> ImprintResult:
     """Attack ``num_batches`` DP-SGD updates of ``batch_size`` training images each.
 
     The batches are a seeded choice without replacement from ``images`` that does not depend on
-    sigma, so every privacy level attacks the same images; the noise is seeded per batch.
+    sigma, so every privacy level attacks the same images; the noise is seeded per batch (the same
+    on every run of one device type). ``images`` and ``reference_images`` may be memory-mapped
+    uint8 or float32 (N, C, H, W) splits; per-sample gradients and the matching hold about
+    ``max_chunk_bytes`` at a time.
     """
     if images.ndim != 4:
         raise ValueError(f"images must be (N, C, H, W), got shape {images.shape}")
@@ -155,41 +234,22 @@ def run_imprint_attack(
             f"the split has {len(images)}"
         )
     check_labels(labels, num_classes)
-    thresholds = imprint_thresholds(reference_images, num_bins)
+    thresholds = imprint_thresholds(reference_images, num_bins, max_chunk_bytes=max_chunk_bytes)
     chosen = np.random.default_rng(seed).choice(len(images), needed, replace=False)
     with torch.random.fork_rng():  # seeded head initialisation, global RNG left as it was
         torch.manual_seed(seed)
         model = ImprintedClassifier(thresholds, images.shape[1:], num_classes)
+    release = _Release(
+        model.to(device), thresholds, sigma, clip_norm, torch.device(device), max_chunk_bytes
+    )
     per_batch: list[dict[str, np.ndarray]] = []
     total_reconstructions = 0
     for batch, indices in enumerate(chosen.reshape(num_batches, batch_size)):
-        batch_images = np.asarray(images[indices], dtype=np.float32)
-        gradients = dp_sgd_gradient(
-            model,
-            torch.from_numpy(batch_images),
-            torch.as_tensor(labels[indices], dtype=torch.int64),
-            sigma=sigma,
-            clip_norm=clip_norm,
-            generator=torch.Generator().manual_seed(_noise_seed(seed, batch)),
+        arrays, count = _attack_batch(
+            release, unit_float(images[indices]), labels[indices], _noise_seed(seed, batch)
         )
-        flat, _ = reconstruct_from_imprint(
-            gradients["imprint.weight"].numpy(), gradients["imprint.bias"].numpy()
-        )
-        total_reconstructions += len(flat)
-        candidates = normalise_for_matching(flat.reshape(-1, *batch_images.shape[1:]))
-        originals = normalise_for_matching(batch_images)
-        matches = best_matches(originals, candidates)
-        bins = bin_of(batch_images, thresholds)
-        per_batch.append(
-            {
-                "originals": originals,
-                "reconstructions": candidates[matches.ssim_index],
-                "ssim": matches.ssim,
-                "mse": matches.mse,
-                "batch_index": np.full(batch_size, batch),
-                "alone_in_bin": np.bincount(bins, minlength=num_bins)[bins] == 1,
-            }
-        )
+        per_batch.append(arrays | {"batch_index": np.full(batch_size, batch)})
+        total_reconstructions += count
     stacked = {key: np.concatenate([part[key] for part in per_batch]) for key in per_batch[0]}
     return ImprintResult(**stacked, num_reconstructions=total_reconstructions)
 

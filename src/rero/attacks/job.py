@@ -5,6 +5,7 @@ Writes, into ``out_dir`` (``results/attack/{dataset}/eps_{eps}/``): ``imprint.js
 C) and ``prior_aware.json`` (informed adversary of Hayes et al. 2023 on its own DP-SGD run
 calibrated to the plan's target ε, beside the rigorous ReRo bound for that run's σ, q, T). Every
 setting comes from the caller (the workflow's config); the defaults live in the config schema only.
+Both attacks run on the job's device (``auto``: CUDA where there is one, as training).
 """
 
 from __future__ import annotations
@@ -29,6 +30,19 @@ from rero.privacy.rero import rero_bound
 ATTACKS = ("imprint", "prior_aware")
 NOISE_CALIBRATIONS = ("full", "one_step")
 REFERENCE_SPLITS = ("val", "test")
+#: the choices of training's ``device`` (``rero.training.DEVICES``), which the workflow passes
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(requested: str) -> torch.device:
+    """``auto``: CUDA where available, else the CPU; ``cuda`` without a CUDA device is an error."""
+    if requested not in DEVICES:
+        raise ValueError(f"device: expected one of {', '.join(DEVICES)}, got {requested!r}")
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: 'cuda' requested but no CUDA device is available")
+    return torch.device(requested)
 
 
 @dataclass(frozen=True)
@@ -110,8 +124,10 @@ def imprint_job(
     plan: PrivacyPlan,
     settings: ImprintSettings,
     seed: int,
+    device: torch.device,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Run the imprint attack; return the JSON record and the arrays of ``recon.npz``."""
+    """Run the imprint attack on ``device``; return the JSON record and the arrays of
+    ``recon.npz``."""
     sigma, clip_norm = imprint_noise(plan, settings.noise_calibration)
     result = run_imprint_attack(
         *train,
@@ -123,6 +139,7 @@ def imprint_job(
         sigma=sigma,
         clip_norm=clip_norm,
         seed=seed,
+        device=device,
     )
     record = summarise_imprint(result, settings.ssim_threshold) | {
         "num_batches": settings.num_batches,
@@ -132,11 +149,12 @@ def imprint_job(
         "clip_norm": clip_norm,
         "noise_calibration": settings.noise_calibration,
         "seed": seed,
+        "device": device.type,
         "threshold_source": f"quantiles of the statistic on the {settings.reference_split} split",
     }
     arrays = {
-        "originals": result.originals.astype("float32"),
-        "reconstructions": result.reconstructions.astype("float32"),
+        "originals": result.originals,
+        "reconstructions": result.reconstructions,
         "ssim": result.ssim,
         "mse": result.mse,
         "batch_index": result.batch_index,
@@ -151,8 +169,9 @@ def prior_aware_job(
     plan: PrivacyPlan,
     settings: PriorAwareSettings,
     seed: int,
+    device: torch.device,
 ) -> dict[str, Any]:
-    """Run the prior-aware attack and put the rigorous ReRo bound (κ = 1/M) beside it."""
+    """Run the prior-aware attack on ``device``; put the rigorous ReRo bound (κ = 1/M) beside it."""
     attack_plan = prior_aware_plan(plan, settings)
     result = run_prior_aware_attack(
         *train,
@@ -166,6 +185,7 @@ def prior_aware_job(
         clip_norm=settings.clip_norm,
         learning_rate=settings.learning_rate,
         seed=seed,
+        device=device,
     )
     bound = rero_bound(
         "rigorous",
@@ -184,6 +204,7 @@ def prior_aware_job(
         "known_size": settings.known_size,
         "learning_rate": settings.learning_rate,
         "seed": seed,
+        "device": device.type,
         "attack_plan": attack_plan.to_dict(),
         "noise": "sigma calibrated for the attack's own sample rate, steps and clip norm at the "
         "plan's target epsilon and delta (0 for the non-private plan)",
@@ -200,14 +221,17 @@ def run_attacks(
     prior_aware: PriorAwareSettings,
     seed: int,
     threads: int = 1,
+    device: str = "auto",
 ) -> dict[str, dict[str, Any]]:
     """Run ``attacks`` on the prepared dataset at ``plan``; write their outputs into ``out_dir``.
 
-    Returns the JSON records by attack name.
+    ``device`` (one of :data:`DEVICES`) is where the attacks run. Returns the JSON records by
+    attack name.
     """
     unknown = sorted(set(attacks) - set(ATTACKS))
     if unknown:
         raise ValueError(f"unknown attack(s) {unknown}; expected some of {', '.join(ATTACKS)}")
+    torch_device = resolve_device(device)
     torch.set_num_threads(threads)
     out = Path(out_dir)
     meta = read_meta(data_dir)
@@ -224,7 +248,9 @@ def run_attacks(
         start = time.perf_counter()
         if attack == "imprint":
             reference, _ = load_split(data_dir, imprint.reference_split)
-            record, arrays = imprint_job(train, reference, num_classes, plan, imprint, seed)
+            record, arrays = imprint_job(
+                train, reference, num_classes, plan, imprint, seed, torch_device
+            )
             save_npz(
                 out / "recon.npz",
                 **arrays,
@@ -232,7 +258,7 @@ def run_attacks(
                 target_epsilon=np.float64(plan.target_epsilon),
             )
         else:
-            record = prior_aware_job(train, num_classes, plan, prior_aware, seed)
+            record = prior_aware_job(train, num_classes, plan, prior_aware, seed, torch_device)
         wall = {"wall_time_s": time.perf_counter() - start, "provenance": provenance()}
         records[attack] = record | common | wall
         write_json(out / f"{attack}.json", records[attack])

@@ -14,12 +14,18 @@ does not change what is audited. Its inputs are centred by the per-pixel mean im
 the pixel std of the images drawn for the trials (statistics trainer and adversary both know):
 centring makes the candidates' gradients far less aligned than raw images in [0, 1] would, so the
 attack gets closer to the worst case the bound assumes.
+The images of the trials are gathered from the (memory-mapped, uint8 or float32) split and pooled a
+chunk at a time. The DP-SGD runs are torch float64 on the job's device: the CPU draws its random
+numbers from numpy's generator (the stream of the numpy releases), other devices from a torch
+generator seeded from it (reproducible per device). Its cost grows with the number of classes
+(165 for RadImageNet: minutes on one CPU core, see ``benchmarks/bench_attacks.py``).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -27,6 +33,7 @@ from torch.nn import functional
 
 from rero.attacks.dp_step import check_labels
 from rero.attacks.matching import clopper_pearson
+from rero.data import unit_float
 
 MODEL = "linear softmax classifier on the standardised flattened image"
 MAX_SIDE = 32  # larger images are average-pooled to 32 pixels a side for this CPU-sized audit
@@ -61,16 +68,62 @@ class PriorAwareResult:
 
 
 def softmax_residuals(
-    weights: np.ndarray, biases: np.ndarray, inputs: np.ndarray, labels: np.ndarray
-) -> np.ndarray:
+    weights: torch.Tensor, biases: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
     """p - e_y of linear softmax models: weights (R, K, D), biases (R, K), inputs (R, n, D),
     labels (R, n) -> (R, n, K). A sample's cross-entropy gradient is the rank-one matrix
     (p - e_y) [x, 1]^T, of L2 norm ||p - e_y|| ||[x, 1]||: no per-sample gradient is stored."""
-    logits = inputs @ weights.transpose(0, 2, 1) + biases[:, None, :]
-    logits -= logits.max(axis=2, keepdims=True)
-    probabilities = np.exp(logits)
-    probabilities /= probabilities.sum(axis=2, keepdims=True)
-    return probabilities - np.eye(weights.shape[1])[labels]
+    logits = inputs @ weights.transpose(1, 2) + biases[:, None, :]
+    logits -= logits.amax(dim=2, keepdim=True)
+    probabilities = logits.exp()
+    probabilities /= probabilities.sum(dim=2, keepdim=True)
+    return probabilities - functional.one_hot(labels, weights.shape[1]).to(probabilities.dtype)
+
+
+class RandomSource(Protocol):
+    """Standard normal and uniform [0, 1) float64 draws of a given shape, on one device."""
+
+    def normal(self, shape: tuple[int, ...]) -> torch.Tensor: ...
+
+    def uniform(self, shape: tuple[int, ...]) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class NumpySource:
+    """Draws of a numpy generator (on the CPU: the random stream of the numpy releases)."""
+
+    rng: np.random.Generator
+
+    def normal(self, shape: tuple[int, ...]) -> torch.Tensor:
+        return torch.from_numpy(self.rng.standard_normal(shape))
+
+    def uniform(self, shape: tuple[int, ...]) -> torch.Tensor:
+        return torch.from_numpy(self.rng.random(shape))
+
+
+@dataclass(frozen=True)
+class TorchSource:
+    """Draws of a torch generator on its device (no host-to-device copies)."""
+
+    generator: torch.Generator
+
+    def normal(self, shape: tuple[int, ...]) -> torch.Tensor:
+        return torch.randn(
+            shape, generator=self.generator, dtype=torch.float64, device=self.generator.device
+        )
+
+    def uniform(self, shape: tuple[int, ...]) -> torch.Tensor:
+        return torch.rand(
+            shape, generator=self.generator, dtype=torch.float64, device=self.generator.device
+        )
+
+
+def random_source(rng: np.random.Generator, device: torch.device) -> RandomSource:
+    """numpy's ``rng`` itself on the CPU; elsewhere a torch generator seeded from it."""
+    if device.type == "cpu":
+        return NumpySource(rng)
+    seed = int(rng.integers(2**63))
+    return TorchSource(torch.Generator(device=device).manual_seed(seed))
 
 
 def pool_images(images: np.ndarray, max_side: int = MAX_SIDE) -> np.ndarray:
@@ -83,11 +136,26 @@ def pool_images(images: np.ndarray, max_side: int = MAX_SIDE) -> np.ndarray:
     return functional.adaptive_avg_pool2d(torch.from_numpy(array), size).numpy()
 
 
+def pooled_features(
+    images: np.ndarray, indices: np.ndarray, max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES
+) -> np.ndarray:
+    """``pool_images`` of ``images[indices]``, float64, gathered and converted a chunk at a time
+    (``indices`` ascending reads a memory-mapped split in order)."""
+    image_bytes = 16 * int(np.prod(images.shape[1:]))  # the gathered, float32, float64 copies
+    chunk = max(1, int(max_chunk_bytes // max(1, image_bytes)))
+    return np.concatenate(
+        [
+            pool_images(unit_float(images[indices[start : start + chunk]]))
+            for start in range(0, len(indices), chunk)
+        ]
+    )
+
+
 def _dp_sgd_scores(
-    inputs: np.ndarray,
-    labels: np.ndarray,
-    targets: np.ndarray,
-    rng: np.random.Generator,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    targets: torch.Tensor,
+    source: RandomSource,
     *,
     num_classes: int,
     prior_size: int,
@@ -96,7 +164,7 @@ def _dp_sgd_scores(
     sigma: float,
     clip_norm: float,
     learning_rate: float,
-) -> np.ndarray:
+) -> torch.Tensor:
     """DP-SGD runs of R trials in lockstep on their (M candidates + D-) inputs (R, M + n, D);
     return the adversary's score of every candidate, (R, M).
 
@@ -105,33 +173,64 @@ def _dp_sgd_scores(
     """
     trials, num_samples, dimension = inputs.shape
     known_size = num_samples - prior_size
-    augmented = np.concatenate([inputs, np.ones((trials, num_samples, 1))], axis=2)
-    input_norms = np.linalg.norm(augmented, axis=2)
-    rows = np.arange(trials)
-    parameters = np.zeros((trials, num_classes, dimension + 1))
-    parameters[:, :, :dimension] = rng.standard_normal((trials, num_classes, dimension))
+    augmented = torch.cat([inputs, inputs.new_ones((trials, num_samples, 1))], dim=2)
+    input_norms = torch.linalg.vector_norm(augmented, dim=2)
+    rows = torch.arange(trials, device=inputs.device)
+    parameters = inputs.new_zeros((trials, num_classes, dimension + 1))
+    parameters[:, :, :dimension] = source.normal((trials, num_classes, dimension))
     parameters[:, :, :dimension] /= dimension**0.5
     expected_batch = sample_rate * (known_size + 1)
-    scores = np.zeros((trials, prior_size))
+    scores = inputs.new_zeros((trials, prior_size))
     for _ in range(steps):
         residuals = softmax_residuals(
             parameters[:, :, :dimension], parameters[:, :, dimension], inputs, labels
         )
-        norms = np.linalg.norm(residuals, axis=2) * input_norms
-        clipped = residuals * np.minimum(1.0, clip_norm / np.maximum(norms, 1e-300))[..., None]
-        known_sampled = rng.random((trials, known_size)) < sample_rate
+        norms = torch.linalg.vector_norm(residuals, dim=2) * input_norms
+        factors = torch.clamp(clip_norm / torch.clamp(norms, min=1e-300), max=1.0)
+        clipped = residuals * factors[..., None]
+        known_sampled = source.uniform((trials, known_size)).to(inputs.device) < sample_rate
         known_part = clipped[:, prior_size:] * known_sampled[..., None]
-        known_sum = known_part.transpose(0, 2, 1) @ augmented[:, prior_size:]
-        target_sampled = rng.random(trials) < sample_rate
+        known_sum = known_part.transpose(1, 2) @ augmented[:, prior_size:]
+        target_sampled = source.uniform((trials,)).to(inputs.device) < sample_rate
         target_residual = clipped[rows, targets] * target_sampled[:, None]
         target_sum = target_residual[:, :, None] * augmented[rows, targets][:, None, :]
         # what the adversary keeps after removing D-: the target's clipped gradient (if sampled)
         # plus the noise
-        signal = target_sum + sigma * clip_norm * rng.standard_normal(target_sum.shape)
-        projected = augmented[:, :prior_size] @ signal.transpose(0, 2, 1)
-        scores += np.sum(clipped[:, :prior_size] * projected, axis=2)
+        noise = source.normal(tuple(target_sum.shape)).to(inputs.device)
+        signal = target_sum + sigma * clip_norm * noise
+        projected = augmented[:, :prior_size] @ signal.transpose(1, 2)
+        scores += torch.sum(clipped[:, :prior_size] * projected, dim=2)
         parameters -= learning_rate * (known_sum + signal) / expected_batch
     return scores
+
+
+def _chunked_scores(
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    rng: np.random.Generator,
+    device: torch.device,
+    chunk: int,
+    **run: Any,
+) -> np.ndarray:
+    """Scores (R, M) of every trial: ``arrays`` = (features, labels of the used images, each
+    trial's picks among them, targets), ``chunk`` trials at a time on ``device``, each chunk with
+    its own stream spawned from ``rng``; ``run``: the settings of :func:`_dp_sgd_scores`."""
+    features, labels, chosen, targets = (torch.from_numpy(array).to(device) for array in arrays)
+    trials = len(targets)
+    parts = []
+    for start, child in zip(
+        range(0, trials, chunk), rng.spawn(math.ceil(trials / chunk)), strict=True
+    ):
+        picked = chosen[start : start + chunk]
+        parts.append(
+            _dp_sgd_scores(
+                features[picked],
+                labels[picked],
+                targets[start : start + chunk],
+                random_source(child, device),
+                **run,
+            )
+        )
+    return torch.cat(parts).cpu().numpy()
 
 
 def run_prior_aware_attack(
@@ -148,14 +247,16 @@ def run_prior_aware_attack(
     clip_norm: float,
     learning_rate: float,
     seed: int,
+    device: torch.device | str = "cpu",
     max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
 ) -> PriorAwareResult:
-    """Repeat the attack ``trials`` times, each on its own DP-SGD run.
+    """Repeat the attack ``trials`` times, each on its own DP-SGD run, on ``device``.
 
     Each trial draws its own M candidates, D-, target, initial model, Poisson batches and noise;
-    trials run in lockstep, in chunks whose arrays fit about ``max_chunk_bytes``. The
-    model update divides the released sum by the expected batch size q (|D-| + 1), as Opacus does.
-    Ties in the score (e.g. sigma = 0 and the target never sampled) are broken at random.
+    trials run in lockstep, in chunks whose arrays fit about ``max_chunk_bytes`` (the chunks fix
+    the random streams, so the budget is part of the seed). The model update divides the released
+    sum by the expected batch size q (|D-| + 1), as Opacus does. Ties in the score (e.g. sigma = 0
+    and the target never sampled) are broken at random.
     """
     if prior_size < 2:
         raise ValueError(f"prior_size must be at least 2, got {prior_size}")
@@ -176,30 +277,23 @@ def run_prior_aware_attack(
     )
     used, chosen = np.unique(drawn, return_inverse=True)
     chosen = chosen.reshape(drawn.shape)
-    features = standardise(pool_images(images[used])).reshape(len(used), -1)
+    features = standardise(pooled_features(images, used, max_chunk_bytes)).reshape(len(used), -1)
     used_labels = np.asarray(labels, dtype=np.int64)[used]
     targets = rng.integers(prior_size, size=trials)
     trial_bytes = (2 * (prior_size + known_size) + 3 * num_classes) * (features.shape[1] + 1) * 8
     chunk = max(1, int(max_chunk_bytes // trial_bytes))
-    scores = np.concatenate(
-        [
-            _dp_sgd_scores(
-                features[chosen[start : start + chunk]],
-                used_labels[chosen[start : start + chunk]],
-                targets[start : start + chunk],
-                np.random.default_rng(child),
-                num_classes=num_classes,
-                prior_size=prior_size,
-                steps=steps,
-                sample_rate=sample_rate,
-                sigma=sigma,
-                clip_norm=clip_norm,
-                learning_rate=learning_rate,
-            )
-            for start, child in zip(
-                range(0, trials, chunk), rng.spawn(math.ceil(trials / chunk)), strict=True
-            )
-        ]
+    scores = _chunked_scores(
+        (features, used_labels, chosen, targets),
+        rng,
+        torch.device(device),
+        chunk,
+        num_classes=num_classes,
+        prior_size=prior_size,
+        steps=steps,
+        sample_rate=sample_rate,
+        sigma=sigma,
+        clip_norm=clip_norm,
+        learning_rate=learning_rate,
     )
     guesses = np.array([rng.choice(np.flatnonzero(row == row.max())) for row in scores])
     return PriorAwareResult(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rero.attacks.job import (
     ATTACKS,
+    DEVICES,
     NOISE_CALIBRATIONS,
     REFERENCE_SPLITS,
     ImprintSettings,
@@ -46,6 +47,7 @@ def run_attack(args: argparse.Namespace) -> None:
         ),
         seed=args.seed,
         threads=args.threads,
+        device=args.device,
     )
     for attack, record in records.items():
         print(
@@ -88,6 +90,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--attacks", nargs="+", choices=ATTACKS, default=list(ATTACKS))
     parser.add_argument("--seed", type=int, required=True, help="seed of batches and noise")
     parser.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads")
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="auto",
+        help="where the attacks run (auto: CUDA if available; the config's training.device)",
+    )
     imprint = parser.add_argument_group("imprint attack (attack.imprint.* in the config)")
     imprint.add_argument("--batch-size", type=_positive_int, required=True)
     imprint.add_argument("--num-batches", type=_positive_int, required=True)

@@ -12,7 +12,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``prepare-data`` subcommand."""
     parser = subparsers.add_parser(
         "prepare-data",
-        help="prepare a dataset: train/val/test .npz and meta.json",
+        help="prepare a dataset: memory-mappable train/val/test arrays and meta.json",
         description="Run a dataset loader and write results/data/{dataset}/ (splits + meta.json).",
     )
     parser.add_argument("--dataset", required=True, help="dataset name, used in output paths")

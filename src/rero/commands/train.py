@@ -7,7 +7,14 @@ import argparse
 from rero.data import read_meta
 from rero.models import MODELS
 from rero.privacy.plan import PrivacyPlan, read_plan
-from rero.training import DEVICES, GRAD_SAMPLE_MODES, OPTIMIZERS, TrainConfig, train_run
+from rero.training import (
+    DEVICES,
+    GRAD_SAMPLE_MODES,
+    LOSS_REDUCTIONS,
+    OPTIMIZERS,
+    TrainConfig,
+    train_run,
+)
 
 DEFAULTS = TrainConfig()
 
@@ -39,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--grad-sample-mode", default=DEFAULTS.grad_sample_mode, choices=GRAD_SAMPLE_MODES
     )
     parser.add_argument("--device", default=DEFAULTS.device, choices=DEVICES)
+    _add_task_flags(parser)
     parser.add_argument("--threads", type=int, default=DEFAULTS.threads, help="torch CPU threads")
     parser.add_argument(
         "--progress",
@@ -47,6 +55,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="progress bar on stderr",
     )
     parser.set_defaults(handler=run_train)
+
+
+def _add_task_flags(parser: argparse.ArgumentParser) -> None:
+    """Loss and augmentation flags."""
+    parser.add_argument(
+        "--loss-reduction",
+        default=DEFAULTS.loss_reduction,
+        choices=LOSS_REDUCTIONS,
+        help="combine the per-example losses by mean or sum (sum: the update is not divided by "
+        "the batch size)",
+    )
+    parser.add_argument(
+        "--single-logit",
+        action=argparse.BooleanOptionalAction,
+        default=DEFAULTS.single_logit,
+        help="binary task: one output, binary cross-entropy with logits (2 classes only)",
+    )
+    parser.add_argument(
+        "--augmentation-multiplicity",
+        type=int,
+        default=DEFAULTS.augmentation_multiplicity,
+        help="K augmented views per sample, their gradients averaged before clipping",
+    )
+    parser.add_argument(
+        "--flip-probability",
+        type=float,
+        default=DEFAULTS.flip_probability,
+        help="probability of a horizontal and, independently, of a vertical flip per view",
+    )
+    parser.add_argument(
+        "--max-shift",
+        type=int,
+        default=DEFAULTS.max_shift,
+        help="largest random shift per axis in px (borders reflected)",
+    )
 
 
 def _read_checked_plan(path: str, num_train: int) -> PrivacyPlan:
@@ -75,6 +118,11 @@ def run_train(args: argparse.Namespace) -> None:
         device=args.device,
         threads=args.threads,
         progress=args.progress,
+        augmentation_multiplicity=args.augmentation_multiplicity,
+        flip_probability=args.flip_probability,
+        max_shift=args.max_shift,
+        single_logit=args.single_logit,
+        loss_reduction=args.loss_reduction,
     )
     metrics = train_run(args.data_dir, plan, config, args.seed, args.out_dir)
     spent = metrics["epsilon_spent"]

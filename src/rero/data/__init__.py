@@ -1,15 +1,15 @@
-"""Datasets behind a registry: prepare train/val/test ``.npz`` splits and their ``meta.json``.
+"""Datasets behind a registry: prepare train/val/test split files and their ``meta.json``.
 
 :data:`LOADERS` maps a loader's name to its :class:`Loader`: the function
-``load(**options) -> DatasetSplits`` and, beside it, the function that tells the training-set size N
-from the options without preparing anything (so the workflow checks δ < 1/N and B ≤ N before any
-job starts). :func:`prepare_dataset` runs a loader and writes ``results/data/{dataset}/`` in the
-layout of the data contract; :func:`load_split` and :func:`read_meta` read it back.
+``load(**options) -> DatasetSplits``, the function that tells the training-set size N from the
+options without preparing anything (so the workflow checks δ < 1/N and B ≤ N before any job
+starts), and the files it reads (so a changed one reruns the preparation).
+:func:`prepare_dataset` runs a loader and writes ``results/data/{dataset}/`` in the layout of the
+data contract (``rero.data.store``); :func:`load_split` and :func:`read_meta` read it back.
 """
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import os
 import re
@@ -23,39 +23,53 @@ import numpy as np
 from rero.data.base import (
     SPLIT_NAMES,
     DatasetSplits,
+    ImageSource,
     Split,
     check_splits,
-    read_npz,
 )
-from rero.data.medmnist import load_medmnist, medmnist_train_size
+from rero.data.ham10000 import ham10000_files, ham10000_train_size, load_ham10000
+from rero.data.medmnist import load_medmnist, medmnist_files, medmnist_train_size
 from rero.data.mni152 import load_mni152, mni152_train_size
-from rero.io import provenance, read_json, save_npz, write_json
+from rero.data.radimagenet import load_radimagenet, radimagenet_files, radimagenet_train_size
+from rero.data.store import load_split, unit_float, write_split
+from rero.io import provenance, read_json, write_json
 
 __all__ = [
     "LOADERS",
     "SPLIT_NAMES",
     "DatasetSplits",
+    "ImageSource",
     "Loader",
     "Split",
     "expected_num_train",
     "load_split",
     "prepare_dataset",
     "read_meta",
+    "source_files",
     "unit_float",
 ]
 
 
+def no_files(options: dict[str, Any]) -> list[Path]:
+    """For loaders that read nothing from the user's disk."""
+    return []
+
+
 @dataclass(frozen=True)
 class Loader:
-    """A registered dataset source: ``load(**options)`` and ``train_size(options)`` -> N."""
+    """A registered dataset source: ``load(**options)``, ``train_size(options)`` -> N and
+    ``files(options)``, the files it reads; both take the options with defaults filled."""
 
     load: Callable[..., DatasetSplits]
     train_size: Callable[[dict[str, Any]], int]
+    files: Callable[[dict[str, Any]], list[Path]] = no_files
 
 
 LOADERS: dict[str, Loader] = {
     "mni152": Loader(load_mni152, mni152_train_size),
-    "medmnist": Loader(load_medmnist, medmnist_train_size),
+    "medmnist": Loader(load_medmnist, medmnist_train_size, medmnist_files),
+    "ham10000": Loader(load_ham10000, ham10000_train_size, ham10000_files),
+    "radimagenet": Loader(load_radimagenet, radimagenet_train_size, radimagenet_files),
 }
 
 META_KEYS = (
@@ -65,24 +79,16 @@ META_KEYS = (
     "num_classes",
     "class_names",
     "shape",
+    "dtype",
     "num_train",
     "splits",
+    "skipped",
     "mean",
     "std",
     "options",
     "provenance",
 )
-SPLIT_FORMAT = "a .npz with 'images' float32 (N, C, H, W) in [0, 1] and 'labels' int64 (N,)"
 DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def loader_options(loader: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -119,13 +125,20 @@ def expected_num_train(loader: str, options: dict[str, Any]) -> int:
     return LOADERS[loader].train_size(loader_options(loader, options))
 
 
+def source_files(loader: str, options: dict[str, Any]) -> list[str]:
+    """The files ``loader`` reads its splits from (the CSVs or the ``.npz``; not every image),
+    so the workflow reruns the preparation when one changes. Checks nothing on disk."""
+    return [str(path) for path in LOADERS[loader].files(loader_options(loader, options))]
+
+
 def prepare_dataset(
     name: str, loader: str, options: dict[str, Any], out_dir: str | os.PathLike[str]
 ) -> dict[str, Any]:
-    """Run ``loader`` and write ``train/val/test.npz`` and ``meta.json`` into ``out_dir``.
+    """Run ``loader`` and write every split's ``.npy`` files, then ``meta.json``, into ``out_dir``.
 
-    Every file is written atomically; ``meta.json`` comes last, so its presence means the
-    splits beside it are complete. Returns the meta dict.
+    The images stream from the loader into the files chunk by chunk. Every file is written
+    atomically; an old ``meta.json`` is removed first and the new one written last, so its
+    presence means the splits beside it are complete. Returns the meta dict.
     """
     if not isinstance(name, str) or not DATASET_NAME.fullmatch(name):
         raise ValueError(
@@ -136,72 +149,32 @@ def prepare_dataset(
     splits = LOADERS[loader].load(**options)
     check_splits(splits)
     out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "meta.json").unlink(missing_ok=True)
     num_classes = len(splits.class_names)
-    split_meta = {}
-    for split in SPLIT_NAMES:
-        part = splits.split(split)
-        path = out / f"{split}.npz"
-        save_npz(path, images=part.images, labels=part.labels, **part.extras)
-        split_meta[split] = {
-            "n": len(part.labels),
-            "sha256": file_sha256(path),
-            "class_counts": np.bincount(part.labels, minlength=num_classes).tolist(),
-        }
-    train_images = splits.train.images
+    written = {
+        split: write_split(out, split, splits.split(split), num_classes) for split in SPLIT_NAMES
+    }
+    mean, std = written["train"].moments.mean_std()
+    train = splits.train.source()
     meta = {
         "dataset": name,
         "loader": loader,
         "source": splits.source,
         "num_classes": num_classes,
         "class_names": list(splits.class_names),
-        "shape": list(train_images.shape[1:]),
-        "num_train": len(splits.train.labels),
-        "splits": split_meta,
-        "mean": train_images.mean(axis=(0, 2, 3), dtype=np.float64).tolist(),
-        "std": train_images.std(axis=(0, 2, 3), dtype=np.float64).tolist(),
+        "shape": list(train.shape),
+        "dtype": np.dtype(train.dtype).name,
+        "num_train": written["train"].meta["n"],
+        "splits": {split: result.meta for split, result in written.items()},
+        "skipped": sum(result.meta["skipped"] for result in written.values()),
+        "mean": mean,
+        "std": std,
         "options": splits.options,
         "provenance": provenance(),
     }
     write_json(out / "meta.json", meta)
     return meta
-
-
-def unit_float(images: np.ndarray) -> np.ndarray:
-    """float32 pixels in [0, 1] of a gathered batch: uint8 storage is divided by 255, float32
-    storage (already in [0, 1]) is returned as it is. Gather from a memory-mapped split first
-    (``images[indices]``), then convert, so only the batch is ever in memory as floats."""
-    if images.dtype == np.uint8:
-        return images.astype(np.float32) / np.float32(255)
-    if images.dtype == np.float32:
-        return np.asarray(images)
-    raise ValueError(f"prepared images must be uint8 or float32, got {images.dtype}")
-
-
-def load_split(data_dir: str | os.PathLike[str], split: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(images, labels)`` of one prepared split: float32 (N, C, H, W) and int64 (N,)."""
-    if split not in SPLIT_NAMES:
-        raise ValueError(f"split must be one of {', '.join(SPLIT_NAMES)}, got {split!r}")
-    path = Path(data_dir) / f"{split}.npz"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path}: file not found (expected {SPLIT_FORMAT}, written by `python -m rero "
-            "prepare-data`)"
-        )
-    arrays = read_npz(path, SPLIT_FORMAT)
-    if not {"images", "labels"} <= set(arrays):
-        raise ValueError(f"{path}: has keys {sorted(arrays)}; expected {SPLIT_FORMAT}")
-    images, labels = arrays["images"], arrays["labels"]
-    if (
-        images.dtype != np.float32
-        or images.ndim != 4
-        or labels.dtype != np.int64
-        or labels.shape != (len(images),)
-    ):
-        raise ValueError(
-            f"{path}: images {images.dtype} {images.shape}, labels {labels.dtype} "
-            f"{labels.shape}; expected {SPLIT_FORMAT}"
-        )
-    return images, labels
 
 
 def read_meta(data_dir: str | os.PathLike[str]) -> dict[str, Any]:

@@ -1,28 +1,155 @@
-"""Types shared by the dataset loaders, and checks of loader options and outputs."""
+"""Types shared by the dataset loaders: splits, image sources streamed in chunks, option checks.
+
+A loader returns a :class:`DatasetSplits`; each :class:`Split` holds its images either in memory
+(an ndarray) or as an :class:`ImageSource` that yields them chunk by chunk, with N and the image
+shape known up front, so preparing a split never holds all of it in memory.
+"""
 
 from __future__ import annotations
 
+import os
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 SPLIT_NAMES = ("train", "val", "test")
+IMAGE_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
+CHUNK_BYTES = 8 << 20  # bytes of stored images per decoding task and per mapped write window
+ON_UNREADABLE = ("error", "skip")
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Per-channel pixel count, mean and (population) variance, float64 in [0, 1] units.
+
+    Chunks merge with Chan, Golub and LeVeque's pairwise update (Am. Stat. 37:242, 1983), so
+    the statistics of a split are computed streaming.
+    """
+
+    n: int
+    mean: np.ndarray
+    var: np.ndarray
+
+    @staticmethod
+    def of(images: np.ndarray) -> Moments:
+        """The moments of a (n, C, H, W) batch of uint8 or float32 [0, 1] images.
+
+        uint8 pixels are counted in a 256-bin histogram per channel (a block of rows at a
+        time) and the moments taken over the float32 values ``unit_float`` gives; float32 ones
+        are numpy's float64 mean and variance of the batch.
+        """
+        channels = images.shape[1]
+        n = int(images.shape[0] * images.shape[2] * images.shape[3])
+        if n == 0:
+            return Moments(0, np.zeros(channels), np.zeros(channels))
+        if images.dtype != np.uint8:
+            mean = images.mean(axis=(0, 2, 3), dtype=np.float64)
+            return Moments(n, mean, images.var(axis=(0, 2, 3), dtype=np.float64))
+        counts = np.zeros((channels, 256), dtype=np.int64)
+        step = rows_per_chunk(images.shape[1:], images.dtype)
+        for start in range(0, len(images), step):
+            block = images[start : start + step]
+            for channel in range(channels):
+                counts[channel] += np.bincount(block[:, channel].reshape(-1), minlength=256)
+        values = (np.arange(256, dtype=np.float32) / np.float32(255)).astype(np.float64)
+        mean = counts @ values / n
+        var = (counts * (values[np.newaxis] - mean[:, np.newaxis]) ** 2).sum(axis=1) / n
+        return Moments(n, mean, var)
+
+    def merge(self, other: Moments) -> Moments:
+        """The moments of both sets of pixels together."""
+        if other.n == 0:
+            return self
+        if self.n == 0:
+            return other
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        mean = self.mean + delta * (other.n / n)
+        m2 = self.var * self.n + other.var * other.n + delta**2 * (self.n * other.n / n)
+        return Moments(n, mean, m2 / n)
+
+    def mean_std(self) -> tuple[list[float], list[float]]:
+        """Per-channel mean and (population) standard deviation."""
+        return self.mean.tolist(), np.sqrt(self.var).tolist()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Consecutive images of a source: ``images`` (n, C, H, W) are the source's images at the
+    ascending positions ``index``; ``skipped`` names the unreadable files left out (with why)."""
+
+    index: np.ndarray
+    images: np.ndarray
+    moments: Moments
+    skipped: tuple[str, ...] = ()
+
+
+class ImageSource(Protocol):
+    """The images of one split, produced in order, chunk by chunk.
+
+    ``len(source)`` images of ``shape`` (C, H, W) and ``dtype`` (uint8, or float32 in [0, 1])
+    are planned; a source may leave out unreadable ones (each chunk says which it kept).
+    """
+
+    @property
+    def shape(self) -> tuple[int, int, int]: ...
+
+    @property
+    def dtype(self) -> np.dtype: ...
+
+    def __len__(self) -> int: ...
+
+    def chunks(self) -> Iterator[Chunk]: ...
+
+
+def rows_per_chunk(shape: tuple[int, ...], dtype: np.dtype) -> int:
+    """How many images of ``shape`` and ``dtype`` make one chunk of about ``CHUNK_BYTES``."""
+    return max(1, CHUNK_BYTES // (int(np.prod(shape)) * np.dtype(dtype).itemsize))
+
+
+@dataclass(frozen=True)
+class ArraySource:
+    """An in-memory (N, C, H, W) array as an :class:`ImageSource`."""
+
+    array: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.array.shape[1:])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.array.dtype
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def chunks(self) -> Iterator[Chunk]:
+        """The whole array as one chunk (it is in memory already; the writer maps it in
+        windows), so its moments are numpy's over the whole split."""
+        yield Chunk(np.arange(len(self.array)), self.array, Moments.of(self.array))
 
 
 @dataclass(frozen=True)
 class Split:
     """One split of a dataset.
 
-    ``images``: float32 (N, C, H, W) in [0, 1]; ``labels``: int64 (N,);
-    ``extras``: per-sample arrays of length N saved beside them (e.g. where a patch was cut).
+    ``images``: (N, C, H, W) uint8, or float32 in [0, 1], in memory or as an
+    :class:`ImageSource`; ``labels``: int64 (N,); ``extras``: per-sample arrays of length N
+    saved beside them (e.g. where a patch was cut, which CSV row an image came from).
     """
 
-    images: np.ndarray
+    images: np.ndarray | ImageSource
     labels: np.ndarray
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def source(self) -> ImageSource:
+        """The images as an :class:`ImageSource`."""
+        return ArraySource(self.images) if isinstance(self.images, np.ndarray) else self.images
 
 
 @dataclass(frozen=True)
@@ -53,34 +180,86 @@ def require_int(option: str, value: Any, minimum: int, maximum: int | None = Non
     return int(value)
 
 
+def require_choice(option: str, value: Any, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``choices``, or a ValueError naming ``option``."""
+    if value not in choices:
+        raise ValueError(f"option {option!r} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def require_folder(option: str, value: Any, expected: str) -> Path:
+    """``value`` as an existing folder; else an error naming ``option``, the ``expected`` layout."""
+    if not isinstance(value, str | Path) or not str(value):
+        raise ValueError(f"option {option!r} must name a folder, got {value!r}; {expected}")
+    folder = Path(value).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: folder not found; {expected}")
+    return folder
+
+
+def default_workers() -> int:
+    """The CPU cores this process may run on (a SLURM job's allocation, not the node's)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
+
+
+def require_workers(value: Any) -> int:
+    """The ``workers`` option: None means every core the job has."""
+    return default_workers() if value is None else require_int("workers", value, 1)
+
+
+def stratified_quota(counts: np.ndarray, total: int) -> np.ndarray:
+    """``total`` split over classes of sizes ``counts`` in proportion (largest remainder)."""
+    exact = counts * total / counts.sum()
+    quota = np.floor(exact).astype(int)
+    by_remainder = np.argsort(-(exact - quota), kind="stable")
+    quota[by_remainder[: total - quota.sum()]] += 1
+    return quota
+
+
+def stratified_pick(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """A boolean mask of round(fraction * n) items drawn at random, each class keeping its share."""
+    classes, counts = np.unique(labels, return_counts=True)
+    picked = np.zeros(len(labels), dtype=bool)
+    quota = stratified_quota(counts, int(np.floor(fraction * len(labels) + 0.5)))
+    for cls, count in zip(classes, quota, strict=True):
+        picked[rng.choice(np.flatnonzero(labels == cls), size=count, replace=False)] = True
+    return picked
+
+
 def check_splits(splits: DatasetSplits) -> None:
-    """Raise ValueError unless ``splits`` follows the data contract (dtypes, shapes, ranges)."""
+    """Raise ValueError unless ``splits`` follows the data contract (dtypes, shapes, labels).
+
+    Pixel ranges of float32 images are checked chunk by chunk while they are written.
+    """
     num_classes = len(splits.class_names)
     if num_classes < 2:
         raise ValueError(f"a dataset needs at least 2 classes, got {splits.class_names}")
-    shape = splits.train.images.shape[1:]
+    train = splits.train.source()
     for name in SPLIT_NAMES:
         part = splits.split(name)
-        images, labels = part.images, part.labels
-        if images.dtype != np.float32 or images.ndim != 4:
+        source, labels = part.source(), part.labels
+        if np.dtype(source.dtype) not in IMAGE_DTYPES or len(source.shape) != 3:
             raise ValueError(
-                f"{name} images must be float32 (N, C, H, W), got {images.dtype} {images.shape}"
+                f"{name} images must be uint8 or float32 (N, C, H, W), got {source.dtype} "
+                f"(N, {', '.join(map(str, source.shape))})"
             )
-        if images.shape[1:] != shape:
-            raise ValueError(f"{name} images have shape {images.shape[1:]}, train has {shape}")
-        if len(images) == 0:
-            raise ValueError(f"{name} split is empty")
-        if labels.dtype != np.int64 or labels.shape != (len(images),):
+        if tuple(source.shape) != tuple(train.shape) or source.dtype != train.dtype:
             raise ValueError(
-                f"{name} labels must be int64 of shape ({len(images)},), "
+                f"{name} images are {source.dtype} {tuple(source.shape)}, train has "
+                f"{train.dtype} {tuple(train.shape)}"
+            )
+        if len(source) == 0:
+            raise ValueError(f"{name} split is empty")
+        if labels.dtype != np.int64 or labels.shape != (len(source),):
+            raise ValueError(
+                f"{name} labels must be int64 of shape ({len(source)},), "
                 f"got {labels.dtype} {labels.shape}"
             )
-        if float(images.min()) < 0.0 or float(images.max()) > 1.0:
-            raise ValueError(f"{name} images must lie in [0, 1]")
         if labels.min() < 0 or labels.max() >= num_classes:
             raise ValueError(f"{name} labels must lie in 0..{num_classes - 1}")
         for key, array in part.extras.items():
-            if key in ("images", "labels") or len(array) != len(images):
+            if key in ("images", "labels") or not key.isidentifier() or len(array) != len(labels):
                 raise ValueError(f"{name} extra array {key!r} must have one entry per sample")
 
 

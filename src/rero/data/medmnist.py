@@ -2,7 +2,8 @@
 
 The file holds ``{train,val,test}_images`` uint8, (N, H, W) grayscale or (N, H, W, 3) RGB, and
 ``{train,val,test}_labels`` integers, (N,) or (N, 1). Multi-label files (N, k > 1), such as
-ChestMNIST, are not supported. Users bring the file; nothing is downloaded.
+ChestMNIST, are not supported. Users bring the file; nothing is downloaded. Images stay uint8
+(prepared as they are; ``unit_float`` gives the [0, 1] floats).
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from rero.data.base import SPLIT_NAMES, DatasetSplits, Split, read_npz, require_int
+from rero.data.base import (
+    SPLIT_NAMES,
+    DatasetSplits,
+    Split,
+    read_npz,
+    require_int,
+    stratified_quota,
+)
 
 EXPECTED_FORMAT = (
     "a MedMNIST .npz with keys train_images, train_labels, val_images, val_labels, test_images, "
@@ -91,7 +99,7 @@ def known_dataset(path: Path) -> str | None:
 
 
 def read_split(arrays: dict[str, np.ndarray], path: Path, split: str) -> Split:
-    """Check and convert one split: uint8 images to float32 (N, C, H, W) in [0, 1], int64 labels."""
+    """Check and convert one split: uint8 images channel-first (N, C, H, W), int64 labels."""
     for key in (f"{split}_images", f"{split}_labels"):
         if key not in arrays:
             raise ValueError(f"{path}: missing key {key!r}; expected {EXPECTED_FORMAT}")
@@ -115,8 +123,7 @@ def read_split(arrays: dict[str, np.ndarray], path: Path, split: str) -> Split:
             f"{path}: key '{split}_labels' is {labels.dtype} {labels.shape}; "
             f"expected integers of shape ({len(images)},) or ({len(images)}, 1)"
         )
-    pixels = images.astype(np.float32) / 255.0
-    channels_first = pixels.transpose(0, 3, 1, 2) if rgb else pixels[:, np.newaxis]
+    channels_first = images.transpose(0, 3, 1, 2) if rgb else images[:, np.newaxis]
     return Split(
         images=np.ascontiguousarray(channels_first), labels=labels.reshape(-1).astype(np.int64)
     )
@@ -125,16 +132,17 @@ def read_split(arrays: dict[str, np.ndarray], path: Path, split: str) -> Split:
 def stratified_subsample(part: Split, total: int, rng: np.random.Generator) -> Split:
     """``total`` samples without replacement, each class keeping its share (largest remainder)."""
     classes, counts = np.unique(part.labels, return_counts=True)
-    exact = counts * total / len(part.labels)
-    quota = np.floor(exact).astype(int)
-    by_remainder = np.argsort(-(exact - quota), kind="stable")
-    quota[by_remainder[: total - quota.sum()]] += 1
     chosen = [
         rng.choice(np.flatnonzero(part.labels == cls), size=count, replace=False)
-        for cls, count in zip(classes, quota, strict=True)
+        for cls, count in zip(classes, stratified_quota(counts, total), strict=True)
     ]
     keep = np.sort(np.concatenate(chosen))
     return Split(images=part.images[keep], labels=part.labels[keep])
+
+
+def medmnist_files(options: dict[str, Any]) -> list[Path]:
+    """The one file :func:`load_medmnist` reads."""
+    return [Path(options["path"]).expanduser()]
 
 
 def medmnist_train_size(options: dict[str, Any]) -> int:

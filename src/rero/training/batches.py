@@ -2,20 +2,27 @@
 
 DP-SGD's privacy analysis assumes each logical batch holds every example independently with
 probability q (Poisson sampling; Abadi et al. 2016); the non-private baseline takes the first
-minibatches of one random permutation per epoch.
+minibatches of one random permutation per epoch. Batches are gathered by index from the split's
+array, which may be memory-mapped: only a physical batch is ever held as float32.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from torch.utils.data import DataLoader, Dataset
 
+from rero.data import unit_float
 
-class InMemoryBatches(Dataset):
-    """Images and labels as tensors; a list of indices is fetched in one indexing operation."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+class ArrayBatches(Dataset):
+    """Images (uint8 or float32 (N, C, H, W), e.g. a read-only memory map) and int64 labels;
+    a list of indices is gathered in one indexing operation, in its order, as float32 [0, 1]."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
         self.images = images
         self.labels = labels
 
@@ -23,11 +30,13 @@ class InMemoryBatches(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.images[index], self.labels[index]
+        images, labels = self.__getitems__([index])
+        return images[0], labels[0]
 
     def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        index = torch.as_tensor(indices, dtype=torch.long)
-        return self.images[index], self.labels[index]
+        index = np.asarray(indices, dtype=np.int64)
+        images = torch.from_numpy(unit_float(self.images[index]))
+        return images, torch.from_numpy(np.asarray(self.labels[index], dtype=np.int64))
 
 
 def _keep_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,7 +44,7 @@ def _keep_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor,
 
 
 def poisson_loader(
-    dataset: InMemoryBatches, sample_rate: float, steps: int, generator: torch.Generator
+    dataset: ArrayBatches, sample_rate: float, steps: int, generator: torch.Generator
 ) -> DataLoader:
     """``steps`` logical batches, each holding every example independently with probability q."""
     sampler = UniformWithReplacementSampler(

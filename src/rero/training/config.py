@@ -17,6 +17,16 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 #: Opacus per-sample gradient engines; all give the same clipped update (see tests).
 GRAD_SAMPLE_MODES = ("hooks", "functorch", "ew", "ghost")
 DEVICES = ("auto", "cpu", "cuda")
+#: how the per-example losses of a batch are combined; Opacus is told the same
+LOSS_REDUCTIONS = ("mean", "sum")
+#: engines that store per-sample gradients (ghost clipping only computes their norms), so the
+#: K views of a sample can be averaged before clipping
+VIEW_AVERAGING_MODES = ("hooks", "functorch", "ew")
+#: models whose layers torch's expanded weights (grad_sample_mode "ew") can differentiate; the
+#: weight centring of ResNet-9's convolutions is not among them
+EXPANDED_WEIGHTS_MODELS = ("small_cnn",)
+MAX_MULTIPLICITY = 64
+MAX_SHIFT = 64
 #: TrainConfig fields that do not change the numbers a run produces (a checkpoint written under
 #: other values of these may be resumed).
 RUNTIME_FIELDS = ("device", "threads", "eval_batch_size", "progress")
@@ -35,6 +45,15 @@ class TrainConfig:
     convolutions and :class:`rero.training.LayerOutputBackward` to skip the summed weight
     gradients). The ``functorch`` and ``ew`` engines fail on an empty Poisson batch, which occurs
     only when the expected batch size qN is tiny; ``hooks`` and ``ghost`` handle it.
+
+    ``augmentation_multiplicity`` K > 1 feeds K augmented views of every sample (random flips
+    with ``flip_probability`` each, horizontal and vertical, and a random shift of up to
+    ``max_shift`` px) and averages the K view gradients of a sample before it is clipped (De et
+    al. 2022), so the privacy accounting is that of K = 1. ``physical_batch_size`` counts
+    samples: K of them make K times as many views. ``single_logit`` trains a binary task with one
+    output and the binary cross-entropy; ``loss_reduction`` "sum" (the paper) adds the per-example
+    losses, so the update is the (noisy) sum of the clipped per-sample gradients, not divided by
+    the (expected) batch size.
     """
 
     model: str = "small_cnn"
@@ -46,6 +65,11 @@ class TrainConfig:
     threads: int = 1
     eval_batch_size: int = 1024
     progress: bool = True
+    augmentation_multiplicity: int = 1
+    flip_probability: float = 0.0
+    max_shift: int = 0
+    single_logit: bool = False
+    loss_reduction: str = "mean"
 
     def __post_init__(self) -> None:
         choices = {
@@ -53,6 +77,7 @@ class TrainConfig:
             "optimizer": tuple(OPTIMIZERS),
             "grad_sample_mode": GRAD_SAMPLE_MODES,
             "device": DEVICES,
+            "loss_reduction": LOSS_REDUCTIONS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -64,3 +89,41 @@ class TrainConfig:
         for name in ("physical_batch_size", "threads", "eval_batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {getattr(self, name)}")
+        if self.grad_sample_mode == "ew" and self.model not in EXPANDED_WEIGHTS_MODELS:
+            raise ValueError(
+                f"grad_sample_mode: 'ew' cannot differentiate model {self.model!r} (its weight-"
+                "centred convolutions); expected hooks, functorch or ghost"
+            )
+        self._check_augmentation()
+
+    def _check_augmentation(self) -> None:
+        multiplicity = self.augmentation_multiplicity
+        if not 1 <= int(multiplicity) <= MAX_MULTIPLICITY:
+            raise ValueError(
+                f"augmentation_multiplicity: expected an integer in [1, {MAX_MULTIPLICITY}], "
+                f"got {multiplicity}"
+            )
+        if not 0.0 <= self.flip_probability <= 1.0:
+            raise ValueError(
+                f"flip_probability: expected a number in [0, 1], got {self.flip_probability}"
+            )
+        if not 0 <= int(self.max_shift) <= MAX_SHIFT:
+            raise ValueError(
+                f"max_shift: expected an integer in [0, {MAX_SHIFT}] px, got {self.max_shift}"
+            )
+        if multiplicity > 1 and self.grad_sample_mode not in VIEW_AVERAGING_MODES:
+            raise ValueError(
+                f"augmentation_multiplicity: {multiplicity} views need per-sample gradients to "
+                f"average; grad_sample_mode {self.grad_sample_mode!r} only computes their norms "
+                f"(expected one of {', '.join(VIEW_AVERAGING_MODES)})"
+            )
+        if multiplicity > 1 and not self.augments:
+            raise ValueError(
+                f"augmentation_multiplicity: {multiplicity} identical views; expected "
+                "flip_probability > 0 or max_shift > 0 (or augmentation_multiplicity 1)"
+            )
+
+    @property
+    def augments(self) -> bool:
+        """Whether the training images are augmented at all."""
+        return self.flip_probability > 0 or self.max_shift > 0

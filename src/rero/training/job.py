@@ -30,7 +30,7 @@ from rero.training.metrics import classification_metrics, loss_curve, predict_pr
 from rero.training.run import TrainingRun
 from rero.training.speedups import keep_freed_memory_in_process
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: the augmentation RNG state
 
 
 def _resolve_device(requested: str) -> torch.device:
@@ -130,15 +130,7 @@ def train_run(
     ):
         warnings.filterwarnings("ignore", message="Secure RNG turned off")
         warnings.filterwarnings("ignore", message="Full backward hook is firing")
-        run = TrainingRun(
-            plan,
-            config,
-            seed,
-            meta,
-            torch.from_numpy(train_images),
-            torch.from_numpy(train_labels),
-            device,
-        )
+        run = TrainingRun(plan, config, seed, meta, train_images, train_labels, device)
         identity = _run_identity(plan, config, seed, meta)
         checkpoint_path = out / "checkpoint.pt"
         _resume(run, checkpoint_path, identity)

@@ -1,6 +1,7 @@
 """Evaluation: accuracy, balanced accuracy, AUROC and MCC of a model, and the training-loss curve.
 
-The metrics are computed with scikit-learn from the model's softmax class probabilities.
+The metrics are computed with scikit-learn from the model's class probabilities: the softmax of
+its logits, or for a model with one logit (binary task) ``[1 - p, p]`` with ``p`` its sigmoid.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 from torch import nn
+
+from rero.data import unit_float
 
 MAX_LOSS_CURVE_POINTS = 1000
 
@@ -51,18 +54,31 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dic
     }
 
 
+def class_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """(B, classes) float64 probabilities of (B, classes) logits, or of (B, 1) binary logits."""
+    logits = logits.double()
+    if logits.shape[1] == 1:
+        positive = torch.sigmoid(logits)
+        return torch.cat([1 - positive, positive], dim=1)
+    return torch.softmax(logits, dim=1)
+
+
 @torch.no_grad()
 def predict_probabilities(
     model: nn.Module, images: np.ndarray | torch.Tensor, batch_size: int = 1024, device: str = "cpu"
 ) -> np.ndarray:
-    """Softmax class probabilities (float64) of raw ``[0, 1]`` images, in evaluation mode."""
+    """Class probabilities (float64) of raw images in evaluation mode: a tensor in ``[0, 1]`` or an
+    array (uint8 or float32, e.g. memory-mapped), gathered and converted batch by batch."""
     was_training = model.training
     model.eval()
-    tensor = torch.as_tensor(images)
     outputs = []
-    for start in range(0, len(tensor), batch_size):
-        logits = model(tensor[start : start + batch_size].to(device))
-        outputs.append(torch.softmax(logits.double(), dim=1).cpu())
+    for start in range(0, len(images), batch_size):
+        index = np.arange(start, min(start + batch_size, len(images)))
+        if isinstance(images, torch.Tensor):
+            batch = images[torch.from_numpy(index)]
+        else:
+            batch = torch.from_numpy(unit_float(images[index]))
+        outputs.append(class_probabilities(model(batch.to(device))).cpu())
     model.train(was_training)
     return torch.cat(outputs).numpy()
 

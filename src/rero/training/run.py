@@ -8,6 +8,11 @@
   RDP accountant.
 * non-private plan (target ``inf``): the same model, shuffled minibatches of the plan's batch
   size ``B``, no clipping, no noise.
+
+With augmentation multiplicity K > 1 every physical batch becomes K augmented views per sample;
+after the backward pass each per-sample gradient is the mean over the sample's views, before the
+optimiser clips it (De et al. 2022; :mod:`rero.training.augment`). The non-private baseline
+takes the same mean. The images are gathered batch by batch from the (memory-mapped) split.
 """
 
 from __future__ import annotations
@@ -25,22 +30,30 @@ from tqdm import tqdm
 
 from rero.models import build_model
 from rero.privacy.plan import PrivacyPlan
-from rero.training.batches import InMemoryBatches, poisson_loader, shuffled_batches
+from rero.training.augment import Augmentation, average_views
+from rero.training.batches import ArrayBatches, poisson_loader, shuffled_batches
 from rero.training.config import OPTIMIZERS, TrainConfig
+from rero.training.loss import ClassificationLoss
 from rero.training.speedups import LayerOutputBackward, use_fast_conv_grad_sampler
 
 
-def derived_seeds(seed: int) -> tuple[int, int, int]:
-    """Independent seeds for model initialisation, batch sampling and DP noise."""
+def derived_seeds(seed: int) -> tuple[int, int, int, int]:
+    """Independent seeds for model initialisation, batch sampling, DP noise and augmentation
+    (the first three are those of the earlier three-seed version: a SeedSequence's words)."""
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
-    init, sampling, noise = np.random.SeedSequence(seed).generate_state(3)
-    return int(init), int(sampling), int(noise)
+    init, sampling, noise, augment = np.random.SeedSequence(seed).generate_state(4)
+    return int(init), int(sampling), int(noise), int(augment)
 
 
-def model_spec(model: str, meta: dict[str, Any]) -> dict[str, Any]:
+def model_spec(model: str, meta: dict[str, Any], single_logit: bool = False) -> dict[str, Any]:
     """The ``build_model`` arguments of ``model`` for a dataset's ``meta.json``."""
     channels, height, width = meta["shape"]
+    if single_logit and int(meta["num_classes"]) != 2:
+        raise ValueError(
+            f"single_logit: needs a dataset of 2 classes, got {meta['num_classes']} "
+            "(meta.json num_classes)"
+        )
     return {
         "name": model,
         "in_channels": int(channels),
@@ -48,6 +61,7 @@ def model_spec(model: str, meta: dict[str, Any]) -> dict[str, Any]:
         "image_size": [int(height), int(width)],
         "mean": [float(value) for value in meta["mean"]],
         "std": [float(value) for value in meta["std"]],
+        "single_logit": bool(single_logit),
     }
 
 
@@ -65,24 +79,29 @@ class TrainingRun:
         config: TrainConfig,
         seed: int,
         meta: dict[str, Any],
-        train_images: torch.Tensor,
-        train_labels: torch.Tensor,
+        train_images: np.ndarray,
+        train_labels: np.ndarray,
         device: torch.device,
     ) -> None:
         self.plan = plan
         self.config = config
         self.device = device
-        init_seed, sampling_seed, noise_seed = derived_seeds(seed)
+        init_seed, sampling_seed, noise_seed, augment_seed = derived_seeds(seed)
+        self.augmentation = Augmentation(
+            config.augmentation_multiplicity, config.flip_probability, config.max_shift
+        )
+        self.augmentation.check_image_size(*meta["shape"][1:])
         torch.manual_seed(init_seed)
-        self.model_spec = model_spec(config.model, meta)
+        self.model_spec = model_spec(config.model, meta, config.single_logit)
         self.model = build_model(**self.model_spec).to(device)
         self.optimizer = OPTIMIZERS[config.optimizer](
             self.model.parameters(), lr=config.learning_rate
         )
         self.sampling_generator = torch.Generator().manual_seed(sampling_seed)
         self.noise_generator = torch.Generator(device=device).manual_seed(noise_seed)
-        self.dataset = InMemoryBatches(train_images, train_labels)
-        self.criterion: Callable = nn.CrossEntropyLoss()
+        self.augment_generator = torch.Generator().manual_seed(augment_seed)
+        self.dataset = ArrayBatches(train_images, train_labels)
+        self.criterion: Callable = ClassificationLoss(config.single_logit, config.loss_reduction)
         self.losses: list[float] = []
         self.batch_sizes: list[int] = []
         self.step = 0
@@ -103,9 +122,10 @@ class TrainingRun:
             module=self.model,
             optimizer=self.optimizer,
             data_loader=poisson_loader(self.dataset, plan.sample_rate, 1, torch.Generator()),
-            criterion=nn.CrossEntropyLoss(),
+            criterion=self.criterion,
             noise_multiplier=plan.sigma,
             max_grad_norm=plan.clip_norm,
+            loss_reduction=self.config.loss_reduction,
             poisson_sampling=False,  # our loader already samples with the plan's q
             grad_sample_mode=self.config.grad_sample_mode,
             noise_generator=self.noise_generator,
@@ -140,6 +160,7 @@ class TrainingRun:
                 "torch": torch.get_rng_state(),
                 "sampling": self.sampling_generator.get_state(),
                 "noise": self.noise_generator.get_state(),
+                "augment": self.augment_generator.get_state(),
             },
             "losses": self.losses,
             "batch_sizes": self.batch_sizes,
@@ -155,6 +176,7 @@ class TrainingRun:
         torch.set_rng_state(state["rng"]["torch"])
         self.sampling_generator.set_state(state["rng"]["sampling"])
         self.noise_generator.set_state(state["rng"]["noise"])
+        self.augment_generator.set_state(state["rng"]["augment"])
         self.losses = list(state["losses"])
         self.batch_sizes = list(state["batch_sizes"])
         self.step = int(state["step"])
@@ -169,6 +191,16 @@ class TrainingRun:
         else:
             self._non_private_epoch(steps, progress)
 
+    def _views(
+        self, images: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A gathered batch on the device (one transfer), as its K augmented views per sample."""
+        images, labels = images.to(self.device), labels.to(self.device)
+        if self.augmentation.active:
+            images = self.augmentation.views(images, self.augment_generator)
+            labels = self.augmentation.labels(labels)
+        return images, labels
+
     def _record(self, loss_sum: float, count: int, progress: tqdm) -> None:
         self.losses.append(loss_sum / count if count else math.nan)
         self.batch_sizes.append(count)
@@ -177,6 +209,7 @@ class TrainingRun:
 
     def _private_epoch(self, steps: int, progress: tqdm) -> None:
         loader = poisson_loader(self.dataset, self.plan.sample_rate, steps, self.sampling_generator)
+        multiplicity = self.augmentation.multiplicity
         self.trained_model.train()
         loss_sum, count = 0.0, 0
         with BatchMemoryManager(
@@ -185,12 +218,15 @@ class TrainingRun:
             optimizer=self.dp_optimizer,
         ) as physical_loader:
             for images, labels in physical_loader:
-                images, labels = images.to(self.device), labels.to(self.device)
+                samples = len(labels)
+                images, labels = self._views(images, labels)
                 loss = self.criterion(self.trained_model(images), labels)
                 self.backward(loss)
-                if len(labels):
-                    loss_sum += float(loss.item()) * len(labels)
-                    count += len(labels)
+                average_views(self.dp_optimizer.params, multiplicity)
+                if samples:
+                    per_view = len(labels) if self.config.loss_reduction == "mean" else 1
+                    loss_sum += float(loss.item()) * per_view / multiplicity
+                    count += samples
                 self.logical_step_done = False
                 self.dp_optimizer.step()  # a real step only after a logical batch's last part
                 self.dp_optimizer.zero_grad(set_to_none=True)
@@ -201,16 +237,19 @@ class TrainingRun:
     def _non_private_epoch(self, steps: int, progress: tqdm) -> None:
         self.model.train()
         batch_size = self.plan.logical_batch_size(len(self.dataset))
+        multiplicity = self.augmentation.multiplicity
+        summed = ClassificationLoss(self.config.single_logit, "sum")
         for batch in shuffled_batches(
             len(self.dataset), batch_size, steps, self.sampling_generator
         ):
+            # the gradient of the views' mean loss per sample, then the mean (or sum) over samples
+            scale = multiplicity * (len(batch) if self.config.loss_reduction == "mean" else 1)
             loss_sum = 0.0
             for part in batch.split(self.config.physical_batch_size):
-                images, labels = self.dataset.__getitems__(part.tolist())
-                images, labels = images.to(self.device), labels.to(self.device)
-                loss = nn.functional.cross_entropy(self.model(images), labels, reduction="sum")
-                (loss / len(batch)).backward()
-                loss_sum += float(loss.item())
+                images, labels = self._views(*self.dataset.__getitems__(part.tolist()))
+                loss = summed(self.model(images), labels)
+                (loss / scale).backward()
+                loss_sum += float(loss.item()) / multiplicity
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
             self._record(loss_sum, len(batch), progress)

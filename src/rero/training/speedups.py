@@ -1,4 +1,5 @@
-"""Per-sample-gradient speed-ups for DP-SGD on CPU; none of them changes a number.
+"""Per-sample gradients for Opacus: the weight-centred convolution's sampler, and speed-ups
+for DP-SGD on CPU, none of which changes a number.
 
 DP-SGD needs every example's gradient before clipping (Abadi et al. 2016). Opacus computes them
 in backward hooks; these helpers make that cheaper: a grouped-convolution sampler for ``Conv2d``,
@@ -17,6 +18,8 @@ import torch
 from opacus.grad_sample import register_grad_sampler
 from opacus.grad_sample.conv import compute_conv_grad_sample
 from torch import nn
+
+from rero.models import CentredConv2d
 
 #: glibc ``mallopt`` parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -41,10 +44,20 @@ def conv2d_grad_sample(
         or layer.padding_mode != "zeros"
     ):
         return compute_conv_grad_sample(layer, list(activations), backprops)
+    return _grouped_conv_grad_sample(layer, inputs, backprops)
+
+
+def _grouped_conv_grad_sample(
+    layer: nn.Conv2d, inputs: torch.Tensor, backprops: torch.Tensor
+) -> dict[nn.Parameter, torch.Tensor]:
+    """:func:`conv2d_grad_sample`'s grouped convolution, on any device, for integer zero
+    padding; with respect to the weight the convolution used."""
     batch = inputs.shape[0]
     out_channels, in_per_group, kernel_h, kernel_w = layer.weight.shape
     grads: dict[nn.Parameter, torch.Tensor] = {}
-    if layer.weight.requires_grad:
+    if layer.weight.requires_grad and batch == 0:
+        grads[layer.weight] = layer.weight.new_zeros((0, *layer.weight.shape))
+    elif layer.weight.requires_grad:
         folded_weight = layer.weight.new_empty(
             (batch * out_channels, in_per_group, kernel_h, kernel_w)
         )
@@ -67,14 +80,35 @@ def conv2d_grad_sample(
     return grads
 
 
+def centred_conv2d_grad_sample(
+    layer: CentredConv2d, activations: Sequence[torch.Tensor], backprops: torch.Tensor
+) -> dict[nn.Parameter, torch.Tensor]:
+    """Per-sample gradients of a :class:`rero.models.CentredConv2d`, on any device.
+
+    The layer convolves with ``W' = W - mean(W)`` (mean over each filter's fan-in); the grouped
+    convolution of :func:`conv2d_grad_sample` gives the per-sample gradient with respect to
+    ``W'``. The centring is linear with the symmetric Jacobian ``I - 11^T/n``, so the gradient
+    with respect to ``W`` is that of ``W'`` minus its mean over the fan-in. (Opacus' own im2col
+    sampler accepts plain ``Conv2d`` only.) Checked against ``torch.func`` in the tests.
+    """
+    grads = _grouped_conv_grad_sample(layer, activations[0], backprops)
+    if layer.weight in grads:
+        weight_grad = grads[layer.weight]
+        grads[layer.weight] = weight_grad - weight_grad.mean(dim=(2, 3, 4), keepdim=True)
+    return grads
+
+
 def use_fast_conv_grad_sampler(enabled: bool = True) -> None:
     """Make Opacus use :func:`conv2d_grad_sample` (or, with ``enabled=False``, its own
-    im2col version) for ``nn.Conv2d`` per-sample gradients.
+    im2col version) for ``nn.Conv2d`` per-sample gradients, and
+    :func:`centred_conv2d_grad_sample` for ``CentredConv2d``.
 
     Opacus keeps one registry per process, looked up at every backward pass; the hooks mode uses
-    it (ghost clipping uses it only for layers without a norm sampler).
+    it (ghost clipping uses it only for layers without a norm sampler). It must be called before
+    ``make_private``, which looks up the registered layer types once.
     """
     register_grad_sampler(nn.Conv2d)(conv2d_grad_sample if enabled else compute_conv_grad_sample)
+    register_grad_sampler(CentredConv2d)(centred_conv2d_grad_sample)
 
 
 class LayerOutputBackward:

@@ -1,0 +1,148 @@
+"""Image files as an :class:`~rero.data.base.ImageSource`: decoded with Pillow in a process pool.
+
+Each image is converted to RGB or grayscale, its shorter side resized to S (bilinear, as
+torchvision's ``Resize(S)`` with the PIL backend, which the paper's code used) unless it is
+already S, then centre-cropped to S x S (``CenterCrop(S)``). Files are decoded in tasks of about
+``CHUNK_BYTES`` of output, at most two tasks per worker in flight, so the memory of preparation
+does not grow with the number of images.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from rero.data.base import Chunk, Moments, rows_per_chunk
+
+MODES = {"RGB": 3, "L": 1}
+TASKS_PER_WORKER = 2  # tasks in flight per worker: keeps the pool busy, bounds the memory
+
+
+def square_size(width: int, height: int, size: int) -> tuple[int, int]:
+    """(width, height) after resizing the shorter side to ``size`` (torchvision's rounding)."""
+    if width <= height:
+        return size, int(size * height / width)
+    return int(size * width / height), size
+
+
+def fit_square(image: Image.Image, size: int) -> Image.Image:
+    """Shorter side resized to ``size`` (bilinear) unless it is already, then centre-cropped."""
+    width, height = image.size
+    if min(width, height) != size:
+        width, height = square_size(width, height, size)
+        image = image.resize((width, height), Image.Resampling.BILINEAR)
+    if (width, height) == (size, size):
+        return image
+    left = round((width - size) / 2.0)
+    top = round((height - size) / 2.0)
+    return image.crop((left, top, left + size, top + size))
+
+
+def decode_image(path: str, mode: str, size: int) -> np.ndarray:
+    """The image at ``path`` as uint8 (C, size, size)."""
+    with Image.open(path) as image:
+        fitted = fit_square(image.convert(mode), size)
+        pixels = np.asarray(fitted)
+    return pixels[np.newaxis] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+
+
+@dataclass(frozen=True)
+class DecodeSpec:
+    """How a task decodes its files (sent to the worker with each task)."""
+
+    mode: str
+    size: int
+    on_unreadable: str
+    expected: str
+
+
+def decode_task(spec: DecodeSpec, start: int, paths: tuple[str, ...]) -> Chunk:
+    """Decode ``paths`` (positions ``start``...) into one chunk; a missing file is an error, an
+    unreadable one is an error or, with ``on_unreadable="skip"``, left out and named."""
+    images = np.empty((len(paths), MODES[spec.mode], spec.size, spec.size), dtype=np.uint8)
+    kept: list[int] = []
+    skipped: list[str] = []
+    for offset, path in enumerate(paths):
+        try:
+            images[len(kept)] = decode_image(path, spec.mode, spec.size)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: file not found; {spec.expected}") from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+            message = f"{path}: unreadable image ({error})"
+            if spec.on_unreadable == "error":
+                raise ValueError(
+                    f"{message}; expected a readable image of {spec.expected} "
+                    "(or set the option on_unreadable: skip to leave such files out)"
+                ) from None
+            skipped.append(message)
+            continue
+        kept.append(start + offset)
+    images = images[: len(kept)]
+    return Chunk(np.asarray(kept, dtype=np.int64), images, Moments.of(images), tuple(skipped))
+
+
+@dataclass(frozen=True)
+class FileImageSource:
+    """Image files decoded to uint8 (C, size, size) by ``workers`` processes, in order.
+
+    ``mode`` is "RGB" or "L"; ``expected`` describes the dataset's layout for error messages.
+    """
+
+    paths: tuple[str, ...]
+    mode: str
+    size: int
+    on_unreadable: str
+    workers: int
+    expected: str
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (MODES[self.mode], self.size, self.size)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.uint8)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def chunks(self) -> Iterator[Chunk]:
+        spec = DecodeSpec(self.mode, self.size, self.on_unreadable, self.expected)
+        step = rows_per_chunk(self.shape, self.dtype)
+        tasks = [(start, self.paths[start : start + step]) for start in range(0, len(self), step)]
+        if self.workers == 1 or len(tasks) == 1:
+            for start, paths in tasks:
+                yield decode_task(spec, start, paths)
+            return
+        yield from pooled(spec, tasks, min(self.workers, len(tasks)))
+
+
+def pooled(
+    spec: DecodeSpec, tasks: list[tuple[int, tuple[str, ...]]], workers: int
+) -> Iterator[Chunk]:
+    """The chunks of ``tasks`` decoded by a pool of ``workers`` processes, in task order."""
+    context = multiprocessing.get_context("forkserver")
+    executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    pending = iter(tasks)
+    in_flight: deque[Future[Chunk]] = deque()
+
+    def submit_next() -> None:
+        task = next(pending, None)
+        if task is not None:
+            in_flight.append(executor.submit(decode_task, spec, *task))
+
+    try:
+        for _ in range(TASKS_PER_WORKER * workers):
+            submit_next()
+        while in_flight:
+            chunk = in_flight.popleft().result()
+            submit_next()
+            yield chunk
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)

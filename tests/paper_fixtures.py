@@ -1,0 +1,152 @@
+"""Tiny HAM10000 and RadImageNet folders in exactly the official layouts, made with Pillow.
+
+The images are synthetic but learnable: in HAM10000 a lesion that needs attention is a darker
+disc, in RadImageNet class k brightens horizontal band k. Both functions are fast enough to
+write a few hundred small images for a CPU workflow run.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from rero.data import ham10000, radimagenet
+
+# dx frequencies of the real HAM10000 (Tschandl et al. 2018, Table 1), rounded.
+DX_SHARES = {
+    "nv": 0.670,
+    "mel": 0.111,
+    "bkl": 0.110,
+    "bcc": 0.051,
+    "akiec": 0.033,
+    "vasc": 0.014,
+    "df": 0.011,
+}
+DX_TYPES = ("histo", "follow_up", "consensus", "confocal")
+SITES = ("back", "lower extremity", "trunk", "upper extremity", "abdomen", "face", "scalp")
+RADIMAGENET_CLASSES = ("CT/abd/normal", "CT/lung/nodule", "MR/knee/normal", "US/abd/normal")
+
+
+def lesion_image(
+    size: tuple[int, int], needs_attention: bool, rng: np.random.Generator
+) -> np.ndarray:
+    """An RGB uint8 (height, width, 3) skin-coloured image with one disc-shaped lesion."""
+    width, height = size
+    y, x = np.ogrid[:height, :width]
+    skin = np.array([224, 172, 150]) + rng.integers(-12, 13, size=3)
+    lesion = np.array([70, 40, 30] if needs_attention else [160, 110, 90]) + rng.integers(-15, 16)
+    cx, cy = width * rng.uniform(0.35, 0.65), height * rng.uniform(0.35, 0.65)
+    radius = min(width, height) * rng.uniform(0.15, 0.35)
+    inside = (x - cx) ** 2 + (y - cy) ** 2 < radius**2
+    shade = (y / height * 20).astype(np.int64)
+    image = np.where(inside[..., np.newaxis], lesion, skin) - shade[..., np.newaxis]
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def write_ham10000(
+    root: Path,
+    num_lesions: int,
+    images_per_lesion: int | tuple[int, int] = (1, 3),
+    size: tuple[int, int] = (600, 450),
+    seed: int = 0,
+    two_folders: bool = True,
+) -> Path:
+    """A HAM10000 folder: ``HAM10000_metadata.csv`` and ``<image_id>.jpg`` files.
+
+    ``images_per_lesion``: a count, or an inclusive (low, high) range drawn per lesion.
+    ``size``: (width, height) of the JPEGs (the originals are 600 x 450). ``two_folders``: the
+    images in ``HAM10000_images_part_1/`` and ``_part_2/`` (as downloaded), else in one folder.
+    Rows are grouped by lesion; image ids are shuffled across lesions. Returns ``root``.
+    """
+    rng = np.random.default_rng(seed)
+    if isinstance(images_per_lesion, int):
+        images_per_lesion = (images_per_lesion, images_per_lesion)
+    counts = rng.integers(images_per_lesion[0], images_per_lesion[1] + 1, size=num_lesions)
+    shares = np.array(list(DX_SHARES.values()))
+    dx = rng.choice(list(DX_SHARES), size=num_lesions, p=shares / shares.sum())
+    image_numbers = 24306 + rng.permutation(int(counts.sum()))
+    split_at = np.median(image_numbers)
+    names = ham10000.IMAGE_FOLDERS[:2] if two_folders else ham10000.IMAGE_FOLDERS[2:]
+    folders = [root / name for name in names]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    numbers = iter(image_numbers)
+    for lesion in range(num_lesions):
+        for _ in range(counts[lesion]):
+            number = next(numbers)
+            image_id = f"ISIC_{number:07d}"
+            pixels = lesion_image(size, dx[lesion] in ham10000.NEEDS_ATTENTION, rng)
+            folder = folders[0] if number < split_at else folders[-1]
+            Image.fromarray(pixels).save(folder / f"{image_id}.jpg", quality=90)
+            rows.append(
+                {
+                    "lesion_id": f"HAM_{lesion:07d}",
+                    "image_id": image_id,
+                    "dx": dx[lesion],
+                    "dx_type": rng.choice(DX_TYPES),
+                    "age": float(5 * rng.integers(0, 18)),
+                    "sex": rng.choice(["male", "female"]),
+                    "localization": rng.choice(SITES),
+                }
+            )
+    with open(root / ham10000.METADATA, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return root
+
+
+def radiology_image(
+    size: tuple[int, int], cls: int, num_classes: int, rng: np.random.Generator
+) -> np.ndarray:
+    """A grayscale uint8 (height, width) image whose band ``cls`` of ``num_classes`` is bright."""
+    width, height = size
+    image = rng.integers(0, 96, size=(height, width))
+    band = max(1, height // num_classes)
+    image[cls * band : (cls + 1) * band] += 128
+    return image.astype(np.uint8)
+
+
+def write_radimagenet(
+    root: Path,
+    per_class: tuple[int, int, int] = (6, 2, 2),
+    classes: Sequence[str] = RADIMAGENET_CLASSES,
+    seed: int = 0,
+    size: tuple[int, int] = (224, 224),
+) -> Path:
+    """A RadImageNet folder: ``radiology_ai/<class path>/<file>.png`` and the three
+    ``RadiologyAI_{train,val,test}.csv`` files (columns filename, label).
+
+    ``per_class``: (train, val, test) images of each class; ``classes``: class folders under
+    ``radiology_ai/`` (e.g. "CT/abd/normal"), whose label is the path with "-" for "/"
+    ("CT-abd-normal"); ``size``: (width, height) of the grayscale PNGs. Returns ``root``.
+    """
+    rng = np.random.default_rng(seed)
+    tables: dict[str, list[dict[str, str]]] = {split: [] for split in radimagenet.CSV_FILES}
+    for index, class_path in enumerate(classes):
+        folder = root / radimagenet.IMAGE_FOLDER / class_path
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = class_path.replace("/", "_").lower()
+        number = 0
+        for split, count in zip(radimagenet.CSV_FILES, per_class, strict=True):
+            for _ in range(count):
+                name = f"{stem}{number:06d}.png"
+                number += 1
+                Image.fromarray(radiology_image(size, index, len(classes), rng)).save(folder / name)
+                tables[split].append(
+                    {
+                        "filename": f"{radimagenet.IMAGE_FOLDER}/{class_path}/{name}",
+                        "label": class_path.replace("/", "-"),
+                    }
+                )
+    for split, rows in tables.items():
+        with open(root / radimagenet.CSV_FILES[split], "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["filename", "label"])
+            writer.writeheader()
+            writer.writerows(rows)
+    return root

@@ -64,6 +64,20 @@ def calibrate(
     )[0]
 
 
+def _require_above_rdp_floor(targets: list[float], delta: float) -> None:
+    """ValueError for a target no σ reaches: the σ search starts from RDP, whose ε never falls
+    below its (ε, δ) conversion term however large σ is."""
+    floor = rdp_epsilon_floor(delta)
+    for target in targets:
+        if target <= floor:
+            raise ValueError(
+                f"target_epsilon={target:g}: below {floor:.3g}, the smallest ε the RDP accountant "
+                f"certifies at delta={delta:g} however large σ is (its conversion term); the σ "
+                f"search starts from RDP, so it needs target_epsilon > {floor:.3g} here (a larger "
+                "δ lowers this floor)"
+            )
+
+
 def calibrate_grid(
     targets: Iterable[float],
     sample_rate: float,
@@ -93,15 +107,7 @@ def calibrate_grid(
         if math.isnan(target) or target <= 0:
             raise ValueError(f"target_epsilon={target}: expected a positive number or inf")
     validate_mechanism(sample_rate, steps, delta)
-    floor = rdp_epsilon_floor(delta)
-    for target in targets:
-        if target <= floor:
-            raise ValueError(
-                f"target_epsilon={target:g}: below {floor:.3g}, the smallest ε the RDP accountant "
-                f"certifies at delta={delta:g} however large σ is (its conversion term); the σ "
-                f"search starts from RDP, so it needs target_epsilon > {floor:.3g} here (a larger "
-                "δ lowers this floor)"
-            )
+    _require_above_rdp_floor(targets, delta)
     registry.require_accountant(accountant)
     if not 0 < rel_tol < 1:
         raise ValueError(f"rel_tol={rel_tol}: expected a value in (0, 1)")

@@ -339,8 +339,8 @@ def test_imprint_gathers_only_the_batches_and_reference_chunks() -> None:
         GatherOnly(realistic_images(160, seed=8)),
         GatherOnly(realistic_images(800, seed=10)),
     )
-    # 28 x 28 float64 statistics: 6,272 bytes an image, so 100 reference images a chunk
-    result = _imprint(0.0, None, images=images, reference=reference, max_chunk_bytes=627_200)
+    # 28 x 28 images, 16 bytes a pixel (gathered, float32, float64 copies): 100 images a chunk
+    result = _imprint(0.0, None, images=images, reference=reference, max_chunk_bytes=1_254_400)
     assert images.largest == 16 and reference.largest == 100
     # (one sample's gradients at a time too: the sums differ from one batch-wide sum by rounding)
     np.testing.assert_allclose(result.ssim, _imprint(0.0, None).ssim, atol=1e-5)

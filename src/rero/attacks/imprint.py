@@ -60,7 +60,7 @@ def reference_brightness(
     reference_images: np.ndarray, max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES
 ) -> np.ndarray:
     """h of every image of a (memory-mapped) split, gathered and converted a chunk at a time."""
-    image_bytes = 8 * int(np.prod(reference_images.shape[1:]))
+    image_bytes = 16 * int(np.prod(reference_images.shape[1:]))  # gathered, float32, float64
     chunk = max(1, int(max_chunk_bytes // max(1, image_bytes)))
     return np.concatenate(
         [

@@ -8,7 +8,7 @@ Both go through the project's own code: a dataset is a MedMNIST-layout file prep
 from __future__ import annotations
 
 import math
-import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +24,20 @@ def repo() -> Path:
     return REPO
 
 
+def shipped_config_text() -> str:
+    """The committed config.yaml (git's copy), never the working file a user may have edited."""
+    result = subprocess.run(
+        ["git", "show", "HEAD:config.yaml"], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    return result.stdout
+
+
 @pytest.fixture
 def study_dir(tmp_path):
     """A working directory holding the default config.yaml, as a user's checkout does."""
     workdir = tmp_path / "study"
     workdir.mkdir()
-    shutil.copy(REPO / "config.yaml", workdir / "config.yaml")
+    (workdir / "config.yaml").write_text(shipped_config_text())
     return workdir
 
 

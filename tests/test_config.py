@@ -9,13 +9,13 @@ import yaml
 from snakemake.utils import validate as snakemake_validate
 
 from rero import config as study_config
-from tests.conftest import REPO
+from tests.conftest import REPO, shipped_config_text
 
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def default_config() -> dict:
-    return yaml.safe_load((REPO / "config.yaml").read_text())
+    return yaml.safe_load(shipped_config_text())
 
 
 def filled(config: dict) -> dict:

@@ -119,6 +119,20 @@ def test_schema_errors_name_the_key(change, expected):
         (lambda c: c.update(eps=[0]), "eps: 0 is not a valid privacy budget"),
         (lambda c: c.update(eps=[1000, "1e3"]), "are the same budget"),
         (lambda c: c["bounds"].update(kappa=["1/1"]), "bounds.kappa"),
+        (
+            lambda c: c["training"].update(model="resnet9", grad_sample_mode="ew"),
+            "training.grad_sample_mode: 'ew' cannot differentiate model 'resnet9'",
+        ),
+        (
+            lambda c: c["training"].update(
+                grad_sample_mode="ghost", augmentation_multiplicity=2, max_shift=2
+            ),
+            "training.augmentation_multiplicity: 2 views need per-sample gradients",
+        ),
+        (
+            lambda c: c["training"].update(augmentation_multiplicity=4),
+            "training.augmentation_multiplicity: 4 identical views",
+        ),
     ],
 )
 def test_study_errors_name_the_key(change, expected):
@@ -185,6 +199,11 @@ def test_a_datasets_own_settings_are_checked_and_named():
     errors = study_config.study_errors(config, num_train_8000)
     assert any(error.startswith("datasets.mni152.privacy.delta: 0.001") for error in errors)
     assert any(error.startswith("datasets.mni152.training.batch_size: 9000") for error in errors)
+    config["datasets"]["mni152"]["training"] = {"model": "resnet9", "grad_sample_mode": "ew"}
+    errors = study_config.study_errors(config, num_train_8000)
+    assert any(
+        error.startswith("datasets.mni152.training.grad_sample_mode: 'ew'") for error in errors
+    )
     config["datasets"]["mni152"]["training"] = {"typo": 1}
     assert any(
         "datasets.mni152.training: unknown key(s) ['typo']" in e for e in schema_errors(config)

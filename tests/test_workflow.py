@@ -217,6 +217,10 @@ def test_every_file_a_job_runs_is_an_input_of_its_rule(tiny_run):
         (lambda c: c["training"].update(batch_size=10_000), "training.batch_size"),
         (lambda c: c.update(colour="blue"), "unknown key(s) ['colour']"),
         (
+            lambda c: c["training"].update(model="resnet9", grad_sample_mode="ew"),
+            "training.grad_sample_mode: 'ew' cannot differentiate model 'resnet9'",
+        ),
+        (
             lambda c: c["datasets"].update(
                 x={"loader": "medmnist", "options": {"path": "/nonexistent/x.npz"}}
             ),

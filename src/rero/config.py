@@ -16,6 +16,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from rero.engines import setting_conflicts
+
 
 class ConfigError(ValueError):
     """The study configuration is invalid; the message lists every problem."""
@@ -210,7 +212,10 @@ def study_errors(
             errors.append(str(error).replace("eps:", f"{key}:", 1))
     for name, dataset in config["datasets"].items():
         delta = dataset_settings(config, name, "privacy")["delta"]
-        batch = dataset_settings(config, name, "training")["batch_size"]
+        training = dataset_settings(config, name, "training")
+        batch = training["batch_size"]
+        for key, problem in setting_conflicts(training):
+            errors.append(f"{_setting_key(name, dataset, 'training', key)}: {problem}")
         try:
             num_train = num_train_of(dataset["loader"], dataset.get("options", {}))
         except (ValueError, FileNotFoundError) as error:

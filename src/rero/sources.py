@@ -28,8 +28,21 @@ def module_file(root: Path, module: str) -> Path | None:
     return None
 
 
-def imported_modules(source: Path, module: str) -> set[str]:
+#: imported_modules results by (file, module, mtime, size): the workflow asks for the closure of
+#: every rule's command, and most files are shared among them
+_IMPORTS_SEEN: dict[tuple[Path, str, int, int], frozenset[str]] = {}
+
+
+def imported_modules(source: Path, module: str) -> frozenset[str]:
     """Names of the ``rero`` modules that ``source`` (the file of ``module``) imports."""
+    stat = source.stat()
+    key = (source, module, stat.st_mtime_ns, stat.st_size)
+    if key not in _IMPORTS_SEEN:
+        _IMPORTS_SEEN[key] = _parse_imports(source, module)
+    return _IMPORTS_SEEN[key]
+
+
+def _parse_imports(source: Path, module: str) -> frozenset[str]:
     tree = ast.parse(source.read_text(), filename=str(source))
     package = module if source.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
@@ -44,7 +57,7 @@ def imported_modules(source: Path, module: str) -> set[str]:
                 base = node.module or ""
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)
-    return {name for name in found if name == PACKAGE or name.startswith(PACKAGE + ".")}
+    return frozenset(name for name in found if name == PACKAGE or name.startswith(PACKAGE + "."))
 
 
 def with_parents(module: str) -> list[str]:

@@ -6,16 +6,10 @@ model (``config`` holds what the plan does not fix), checkpoints every epoch and
 ``model.pt`` and ``metrics.json``; :func:`load_trained_model` reads the model back.
 """
 
+from rero.engines import GRAD_SAMPLE_MODES, VIEW_AVERAGING_MODES
 from rero.training.augment import Augmentation, average_views
 from rero.training.batches import ArrayBatches, poisson_loader, shuffled_batches
-from rero.training.config import (
-    DEVICES,
-    GRAD_SAMPLE_MODES,
-    LOSS_REDUCTIONS,
-    OPTIMIZERS,
-    VIEW_AVERAGING_MODES,
-    TrainConfig,
-)
+from rero.training.config import DEVICES, LOSS_REDUCTIONS, OPTIMIZERS, TrainConfig
 from rero.training.job import load_trained_model, train_run
 from rero.training.loss import ClassificationLoss
 from rero.training.metrics import (

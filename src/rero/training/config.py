@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 
+from rero.engines import GRAD_SAMPLE_MODES, setting_conflicts
 from rero.models import MODELS
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
@@ -14,17 +15,9 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "nadam": torch.optim.NAdam,
     "sgd": torch.optim.SGD,
 }
-#: Opacus per-sample gradient engines; all give the same clipped update (see tests).
-GRAD_SAMPLE_MODES = ("hooks", "functorch", "ew", "ghost")
 DEVICES = ("auto", "cpu", "cuda")
 #: how the per-example losses of a batch are combined; Opacus is told the same
 LOSS_REDUCTIONS = ("mean", "sum")
-#: engines that store per-sample gradients (ghost clipping only computes their norms), so the
-#: K views of a sample can be averaged before clipping
-VIEW_AVERAGING_MODES = ("hooks", "functorch", "ew")
-#: models whose layers torch's expanded weights (grad_sample_mode "ew") can differentiate; the
-#: weight centring of ResNet-9's convolutions is not among them
-EXPANDED_WEIGHTS_MODELS = ("small_cnn",)
 MAX_MULTIPLICITY = 64
 MAX_SHIFT = 64
 #: TrainConfig fields that do not change the numbers a run produces (a checkpoint written under
@@ -89,12 +82,10 @@ class TrainConfig:
         for name in ("physical_batch_size", "threads", "eval_batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {getattr(self, name)}")
-        if self.grad_sample_mode == "ew" and self.model not in EXPANDED_WEIGHTS_MODELS:
-            raise ValueError(
-                f"grad_sample_mode: 'ew' cannot differentiate model {self.model!r} (its weight-"
-                "centred convolutions); expected hooks, functorch or ghost"
-            )
         self._check_augmentation()
+        problems = [f"{key}: {problem}" for key, problem in setting_conflicts(asdict(self))]
+        if problems:
+            raise ValueError("; ".join(problems))
 
     def _check_augmentation(self) -> None:
         multiplicity = self.augmentation_multiplicity
@@ -110,17 +101,6 @@ class TrainConfig:
         if not 0 <= int(self.max_shift) <= MAX_SHIFT:
             raise ValueError(
                 f"max_shift: expected an integer in [0, {MAX_SHIFT}] px, got {self.max_shift}"
-            )
-        if multiplicity > 1 and self.grad_sample_mode not in VIEW_AVERAGING_MODES:
-            raise ValueError(
-                f"augmentation_multiplicity: {multiplicity} views need per-sample gradients to "
-                f"average; grad_sample_mode {self.grad_sample_mode!r} only computes their norms "
-                f"(expected one of {', '.join(VIEW_AVERAGING_MODES)})"
-            )
-        if multiplicity > 1 and not self.augments:
-            raise ValueError(
-                f"augmentation_multiplicity: {multiplicity} identical views; expected "
-                "flip_probability > 0 or max_shift > 0 (or augmentation_multiplicity 1)"
             )
 
     @property

@@ -45,15 +45,14 @@ from rero import config as study_config
 from rero.attacks.imprint import run_imprint_attack, summarise_imprint
 from rero.attacks.job import (
     ATTACKS,
-    DEVICES,
     ImprintSettings,
     PriorAwareSettings,
-    resolve_device,
     run_attacks,
 )
 from rero.attacks.matching import best_matches, normalise_for_matching, ssim_matrix
 from rero.attacks.prior_aware import run_prior_aware_attack
 from rero.data import prepare_dataset
+from rero.device import DEVICES, resolve_device
 from rero.privacy.calibration import calibrate
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"

@@ -27,7 +27,7 @@ from rero.attacks.imprint import (
     run_imprint_attack,
     summarise_imprint,
 )
-from rero.attacks.job import DEVICES, imprint_noise, resolve_device
+from rero.attacks.job import imprint_noise, run_attacks
 from rero.attacks.matching import (
     best_matches,
     clopper_pearson,
@@ -50,6 +50,7 @@ from rero.attacks.prior_aware import (
 )
 from rero.cli import main
 from rero.data import unit_float
+from rero.device import resolve_device
 from rero.privacy.plan import PrivacyPlan, write_plan
 from tests.conftest import prepare_toy_dataset, toy_plan
 
@@ -389,10 +390,14 @@ def test_dp_sgd_gradient_in_sample_chunks_and_for_released_parameters() -> None:
         release(released=("2.kernel",))
 
 
-def test_device_choices_are_trainings_and_cpu_resolves() -> None:
-    from rero.training import DEVICES as TRAINING_DEVICES
+def test_devices_resolve_and_cuda_without_a_gpu_stops_a_job_before_it_loads_anything(
+    tmp_path,
+) -> None:
+    from rero.training import TrainConfig, train_run
+    from tests.conftest import toy_plan
 
-    assert DEVICES == TRAINING_DEVICES
+    plan = toy_plan(8.0, 100, 10, 1)
+
     assert resolve_device("cpu") == torch.device("cpu")
     with pytest.raises(ValueError, match="device: expected one of"):
         resolve_device("tpu")
@@ -400,6 +405,20 @@ def test_device_choices_are_trainings_and_cpu_resolves() -> None:
         assert resolve_device("auto") == torch.device("cpu")
         with pytest.raises(ValueError, match="no CUDA device"):
             resolve_device("cuda")
+        missing = tmp_path / "no-data-here"  # the device is checked first, not the data
+        with pytest.raises(ValueError, match="no CUDA device"):
+            train_run(missing, plan, TrainConfig(device="cuda"), 0, tmp_path / "out")
+        with pytest.raises(ValueError, match="no CUDA device"):
+            run_attacks(
+                missing,
+                plan,
+                tmp_path / "out",
+                attacks=["imprint"],
+                imprint=None,
+                prior_aware=None,
+                seed=0,
+                device="cuda",
+            )
 
 
 @pytest.mark.cuda

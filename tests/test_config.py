@@ -133,6 +133,25 @@ def test_schema_errors_name_the_key(change, expected):
             lambda c: c["training"].update(augmentation_multiplicity=4),
             "training.augmentation_multiplicity: 4 identical views",
         ),
+        (
+            lambda c: c["privacy"].update(delta=float("nan")),
+            "privacy.delta: nan is not a finite number",
+        ),
+        (lambda c: c["privacy"].update(clip_norm=float("inf")), "privacy.clip_norm: inf is not"),
+        (
+            lambda c: c["training"].update(learning_rate=float("nan")),
+            "training.learning_rate: nan is not",
+        ),
+        (lambda c: c.update(eps=[1e-3]), "eps: 0.001 is at or below 0.0035"),
+        (lambda c: c.update(eps=[8, 1e-300]), "eps: 1e-300 is at or below"),
+        (
+            lambda c: c["attack"]["prior_aware"].update(known_size=8000),
+            "attack.prior_aware: prior_size 8 + known_size 8000 = 8008 images exceeds the 8000",
+        ),
+        (
+            lambda c: c["attack"]["imprint"].update(batch_size=4000),
+            "attack.imprint: batch_size 4000 x num_batches 4 = 16000 images exceeds",
+        ),
     ],
 )
 def test_study_errors_name_the_key(change, expected):
@@ -140,6 +159,31 @@ def test_study_errors_name_the_key(change, expected):
     change(config)
     errors = study_config.study_errors(config, num_train_8000)
     assert any(expected in error for error in errors), errors
+
+
+def test_an_exponent_yaml_reads_as_text_is_explained():
+    config = default_config()
+    config["privacy"]["delta"] = yaml.safe_load("delta: 1e-4")["delta"]  # PyYAML: the string
+    errors = schema_errors(config)
+    assert any("privacy.delta" in e and "write it with one, e.g. 1.0e-4" in e for e in errors)
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"num_classes": 9}, "option 'num_classes' must be >= 2 and <= 3, got 9"),
+        ({"patch_size": 1000}, "option 'patch_size' must be >= 8 and <= 64, got 1000"),
+        ({"mask_size": 27}, "option 'mask_size' must be >= 0 and <= 26, got 27"),
+        ({"n_val": 1}, "option 'n_val' must be >= 3"),
+    ],
+)
+def test_mni152_options_are_checked_before_any_job(options, expected):
+    from rero.data import expected_num_train
+
+    config = filled(default_config())
+    config["datasets"]["mni152"]["options"] = options
+    errors = study_config.study_errors(config, expected_num_train)
+    assert any(e.startswith("datasets.mni152: ") and expected in e for e in errors), errors
 
 
 def test_study_errors_report_a_bad_dataset():

@@ -429,6 +429,8 @@ def test_expected_num_train_before_preparing(tmp_path):
     )
     assert expected_num_train("medmnist", {"path": str(path)}) == 30
     assert expected_num_train("medmnist", {"path": str(path), "n_train": 12}) == 12
+    with pytest.raises(ValueError, match=r"'n_train' is 31, more than the 30 training images of"):
+        expected_num_train("medmnist", {"path": str(path), "n_train": 31})
     with pytest.raises(FileNotFoundError, match=r"missing\.npz: file not found"):
         expected_num_train("medmnist", {"path": str(tmp_path / "missing.npz")})
     with pytest.raises(ValueError, match="unknown option"):

@@ -6,6 +6,7 @@ non-private baseline, CUDA and the CLI."""
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import math
 from pathlib import Path
@@ -524,6 +525,41 @@ def test_checkpoint_of_another_run_is_not_resumed(toy3, tmp_path):
     assert reused["loss_curve"] == fresh["loss_curve"]
 
 
+def test_a_checkpoint_is_resumed_only_by_its_own_unfinished_run(
+    toy3, tmp_path, monkeypatch, capsys
+):
+    """A finished run's checkpoint is never reused, and one from other code is discarded."""
+    plan = toy_plan(4.0, 48, 12, 3)
+    original_save = job_module._save_checkpoint
+    saved = []
+
+    def keep_a_copy(path, state):
+        original_save(path, state)
+        saved.append(copy.deepcopy(state))
+
+    monkeypatch.setattr(job_module, "_save_checkpoint", keep_a_copy)
+    first = train_run(toy3, plan, FAST, 0, tmp_path / "run")
+    monkeypatch.setattr(job_module, "_save_checkpoint", original_save)
+    checkpoint = tmp_path / "run" / "checkpoint.pt"
+    assert not checkpoint.exists()
+
+    torch.save(saved[-1], checkpoint)  # the finished run's last checkpoint, left behind
+    again = train_run(toy3, plan, FAST, 0, tmp_path / "run")
+    assert "a finished run (12 of 12 steps); training again" in capsys.readouterr().err
+    assert again["loss_curve"] == first["loss_curve"] and len(again["loss_curve"]) == 12
+
+    stale = copy.deepcopy(saved[0])  # after epoch 1, but written by other code
+    stale["identity"]["code"] = "0" * 64
+    torch.save(stale, checkpoint)
+    train_run(toy3, plan, FAST, 0, tmp_path / "run")
+    assert "written by another run (other code)" in capsys.readouterr().err
+
+    torch.save(saved[0], checkpoint)  # this run's own, unfinished: resumed
+    resumed = train_run(toy3, plan, FAST, 0, tmp_path / "run")
+    assert "resumed at step 4 of 12" in capsys.readouterr().err
+    assert resumed["loss_curve"] == first["loss_curve"]
+
+
 def test_same_seed_same_result_other_seed_other_result(toy3, tmp_path):
     plan = toy_plan(4.0, 48, 12, 1)
     first = train_run(toy3, plan, FAST, 3, tmp_path / "a")
@@ -537,7 +573,8 @@ def test_same_seed_same_result_other_seed_other_result(toy3, tmp_path):
 def test_private_run_writes_contract_outputs(toy3, tmp_path):
     plan = toy_plan(4.0, 48, 12, 2, sigma=0.8)
     metrics = train_run(toy3, plan, FAST, 0, tmp_path)
-    assert {"model.pt", "metrics.json", "checkpoint.pt"} <= {p.name for p in tmp_path.iterdir()}
+    assert {"model.pt", "metrics.json"} <= {p.name for p in tmp_path.iterdir()}
+    assert not (tmp_path / "checkpoint.pt").exists()  # it lives only while the run is unfinished
     on_disk = read_json(tmp_path / "metrics.json")
     for key in ("dataset", "seed", "target_epsilon", "test", "val", "loss_curve"):
         assert key in on_disk
@@ -687,7 +724,7 @@ def test_cli_trains_one_epoch(tmp_path, capsys):
     assert metrics["config"]["augmentation_multiplicity"] == 2
     assert metrics["config"]["flip_probability"] == 0.2 and metrics["config"]["max_shift"] == 2
     assert metrics["config"]["loss_reduction"] == "sum" and not metrics["config"]["single_logit"]
-    assert (out / "model.pt").is_file() and (out / "checkpoint.pt").is_file()
+    assert (out / "model.pt").is_file() and not (out / "checkpoint.pt").exists()
 
 
 def test_cli_reports_missing_files_and_bad_values(toy3, tmp_path):

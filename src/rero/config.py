@@ -17,6 +17,7 @@ import jsonschema
 import yaml
 
 from rero.engines import setting_conflicts
+from rero.privacy.rdp_conversion import rdp_epsilon_floor
 
 
 class ConfigError(ValueError):
@@ -44,7 +45,20 @@ def _describe(error: jsonschema.ValidationError) -> str:
             f"{_key_path(error)}: {error.instance!r} is not valid ({reason}; expected: {expected})"
         )
     message = f"{_key_path(error)}: {error.message}"
+    if error.validator == "type" and isinstance(error.instance, str) and _is_float(error.instance):
+        message += (
+            f"; YAML reads an exponent without a decimal point ({error.instance}) as text: "
+            "write it with one, e.g. 1.0e-4"
+        )
     return f"{message} (expected: {expected})" if expected else message
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def schema_errors(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
@@ -201,7 +215,7 @@ def study_errors(
     config: dict[str, Any], num_train_of: Callable[[str, dict[str, Any]], int | None]
 ) -> list[str]:
     """Checks across keys that a schema cannot express (``config`` has its defaults filled)."""
-    errors: list[str] = []
+    errors = non_finite_errors(config)
     for key, values in (
         ("eps", config["eps"]),
         ("bounds.extra_eps", config["bounds"]["extra_eps"]),
@@ -216,6 +230,7 @@ def study_errors(
         batch = training["batch_size"]
         for key, problem in setting_conflicts(training):
             errors.append(f"{_setting_key(name, dataset, 'training', key)}: {problem}")
+        errors += unreachable_budget_errors(config, name, dataset)
         try:
             num_train = num_train_of(dataset["loader"], dataset.get("options", {}))
         except (ValueError, FileNotFoundError) as error:
@@ -234,6 +249,7 @@ def study_errors(
                 f"{_setting_key(name, dataset, 'training', 'batch_size')}: {batch} exceeds "
                 f"the {num_train} training examples of dataset {name!r} (expected B ≤ N)"
             )
+        errors += attack_size_errors(config, name, dataset, num_train)
         for spec in config["bounds"]["kappa"]:
             try:
                 _, kappa = parse_kappa(str(spec))
@@ -242,6 +258,79 @@ def study_errors(
                 continue
             if kappa is None and num_train < 2:
                 errors.append(f"bounds.kappa: {spec!r} gives κ ≥ 1 for dataset {name!r}")
+    return errors
+
+
+def non_finite_errors(value: Any, key: str = "") -> list[str]:
+    """A line for every NaN or infinite number in ``value`` (YAML reads .nan, .inf and 1e400 as
+    floats that pass a schema's bounds); ε lists are left to :func:`eps_token`, which explains."""
+    if isinstance(value, dict):
+        return [
+            error
+            for name, item in value.items()
+            if f"{key}{name}" not in ("eps", "bounds.extra_eps")
+            for error in non_finite_errors(item, f"{key}{name}.")
+        ]
+    if isinstance(value, list):
+        return [e for i, item in enumerate(value) for e in non_finite_errors(item, f"{key}{i}.")]
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{key.rstrip('.')}: {value!r} is not a finite number (expected a real value)"]
+    return []
+
+
+def unreachable_budget_errors(
+    config: dict[str, Any], name: str, dataset: dict[str, Any]
+) -> list[str]:
+    """Target budgets of ``eps`` that no σ reaches at the dataset's δ: σ calibration starts from
+    RDP, whose ε never falls below its (ε, δ) conversion term (``rdp_epsilon_floor``)."""
+    delta = dataset_settings(config, name, "privacy")["delta"]
+    if not (isinstance(delta, float | int) and 0 < delta < 1):
+        return []  # the schema reported it
+    floor = rdp_epsilon_floor(delta)
+    errors = []
+    for token in _valid_tokens(config["eps"]):
+        if parse_eps_token(token) <= floor:
+            errors.append(
+                f"eps: {token} is at or below {floor:.3g}, the smallest ε the RDP accountant "
+                f"certifies at {_setting_key(name, dataset, 'privacy', 'delta')} = {delta:g} for "
+                f"dataset {name!r} however large σ is; expected ε > {floor:.3g} (a larger δ "
+                "lowers this floor)"
+            )
+    return errors
+
+
+def _valid_tokens(values: Iterable[Any]) -> list[str]:
+    """The ε tokens of ``values`` that parse (the others are reported by :func:`eps_tokens`)."""
+    tokens = []
+    for value in values:
+        try:
+            tokens.append(eps_token(value))
+        except ConfigError:
+            continue
+    return tokens
+
+
+def attack_size_errors(
+    config: dict[str, Any], name: str, dataset: dict[str, Any], num_train: int
+) -> list[str]:
+    """Attack settings that need more training images than the dataset has."""
+    attack = dataset_settings(config, name, "attack")
+    imprint, prior = attack["imprint"], attack["prior_aware"]
+    errors = []
+    needed = imprint["batch_size"] * imprint["num_batches"]
+    if needed > num_train:
+        errors.append(
+            f"{_setting_key(name, dataset, 'attack', 'imprint')}: batch_size "
+            f"{imprint['batch_size']} x num_batches {imprint['num_batches']} = {needed} images "
+            f"exceeds the {num_train} training examples of dataset {name!r} (expected ≤ N)"
+        )
+    needed = prior["prior_size"] + prior["known_size"]
+    if needed > num_train:
+        errors.append(
+            f"{_setting_key(name, dataset, 'attack', 'prior_aware')}: prior_size "
+            f"{prior['prior_size']} + known_size {prior['known_size']} = {needed} images exceeds "
+            f"the {num_train} training examples of dataset {name!r} (expected ≤ N)"
+        )
     return errors
 
 

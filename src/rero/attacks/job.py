@@ -22,6 +22,7 @@ import torch
 from rero.attacks.imprint import run_imprint_attack, summarise_imprint
 from rero.attacks.prior_aware import run_prior_aware_attack, summarise_prior_aware
 from rero.data import load_split, read_meta
+from rero.device import resolve_device
 from rero.io import provenance, save_npz, write_json
 from rero.privacy.calibration import calibrate
 from rero.privacy.plan import PrivacyPlan
@@ -30,19 +31,6 @@ from rero.privacy.rero import rero_bound
 ATTACKS = ("imprint", "prior_aware")
 NOISE_CALIBRATIONS = ("full", "one_step")
 REFERENCE_SPLITS = ("val", "test")
-#: the choices of training's ``device`` (``rero.training.DEVICES``), which the workflow passes
-DEVICES = ("auto", "cpu", "cuda")
-
-
-def resolve_device(requested: str) -> torch.device:
-    """``auto``: CUDA where available, else the CPU; ``cuda`` without a CUDA device is an error."""
-    if requested not in DEVICES:
-        raise ValueError(f"device: expected one of {', '.join(DEVICES)}, got {requested!r}")
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: 'cuda' requested but no CUDA device is available")
-    return torch.device(requested)
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,13 @@ from pathlib import Path
 
 from rero.attacks.job import (
     ATTACKS,
-    DEVICES,
     NOISE_CALIBRATIONS,
     REFERENCE_SPLITS,
     ImprintSettings,
     PriorAwareSettings,
     run_attacks,
 )
+from rero.device import DEVICES
 from rero.privacy.plan import read_plan
 
 

@@ -159,7 +159,13 @@ def medmnist_train_size(options: dict[str, Any]) -> int:
             f"{file}: cannot read 'train_labels' ({error}); expected {EXPECTED_FORMAT}"
         ) from error
     requested = options.get("n_train")
-    return available if requested is None else min(require_int("n_train", requested, 1), available)
+    if requested is None:
+        return available
+    if require_int("n_train", requested, 1) > available:
+        raise ValueError(
+            f"option 'n_train' is {requested}, more than the {available} training images of {file}"
+        )
+    return int(requested)
 
 
 def load_medmnist(path: str, n_train: int | None = None, seed: int = 0) -> DatasetSplits:

@@ -149,9 +149,26 @@ def sample_voxels(
     return np.stack(np.unravel_index(flat, labels.shape), axis=1)
 
 
+def checked_options(options: dict[str, Any]) -> dict[str, int]:
+    """The options of :func:`load_mni152` (defaults filled) as ints in their ranges, or a
+    ValueError naming the option."""
+    patch_size = require_int("patch_size", options["patch_size"], 8, 64)
+    num_classes = require_int("num_classes", options["num_classes"], 2, 3)
+    checked = {
+        "patch_size": patch_size,
+        "mask_size": require_int("mask_size", options["mask_size"], 0, patch_size - 2),
+        "num_classes": num_classes,
+    }
+    for name in SPLIT_NAMES:
+        checked[f"n_{name}"] = require_int(f"n_{name}", options[f"n_{name}"], num_classes)
+    checked["seed"] = require_int("seed", options["seed"], 0)
+    return checked
+
+
 def mni152_train_size(options: dict[str, Any]) -> int:
-    """N of :func:`load_mni152` for ``options`` (defaults filled): ``n_train`` itself."""
-    return require_int("n_train", options["n_train"], 1)
+    """N of :func:`load_mni152` for ``options`` (defaults filled): ``n_train`` itself, after
+    every option is checked (so a bad one stops the workflow before any job)."""
+    return checked_options(options)["n_train"]
 
 
 def load_mni152(
@@ -169,14 +186,22 @@ def load_mni152(
     test set does not change when ``n_train`` does. Every split also stores ``voxel`` (N, 3):
     the (x, y, z) template voxel at the centre of each patch.
     """
-    patch_size = require_int("patch_size", patch_size, 8, 64)
-    mask_size = require_int("mask_size", mask_size, 0, patch_size - 2)
-    num_classes = require_int("num_classes", num_classes, 2, 3)
-    sizes = [
-        require_int(f"n_{name}", value, num_classes)
-        for name, value in zip(SPLIT_NAMES, (n_train, n_val, n_test), strict=True)
-    ]
-    seed = require_int("seed", seed, 0)
+    options = checked_options(
+        {
+            "patch_size": patch_size,
+            "mask_size": mask_size,
+            "num_classes": num_classes,
+            "n_train": n_train,
+            "n_val": n_val,
+            "n_test": n_test,
+            "seed": seed,
+        }
+    )
+    patch_size, mask_size, num_classes = (
+        options[k] for k in ("patch_size", "mask_size", "num_classes")
+    )
+    sizes = [options[f"n_{name}"] for name in SPLIT_NAMES]
+    seed = options["seed"]
 
     t1, gm, wm = load_volumes()
     labels = tissue_labels(gm, wm, num_classes)
@@ -195,15 +220,6 @@ def load_mni152(
                 extras={"voxel": voxels.astype(np.int32)},
             )
         )
-    options = {
-        "patch_size": patch_size,
-        "mask_size": mask_size,
-        "num_classes": num_classes,
-        "n_train": sizes[0],
-        "n_val": sizes[1],
-        "n_test": sizes[2],
-        "seed": seed,
-    }
     return DatasetSplits(
         train=parts[0],
         val=parts[1],

@@ -20,13 +20,14 @@ from rero.privacy.accounting.base import (
     join_notes,
     validate_mechanism,
 )
-from rero.privacy.accounting.rdp import RDP_NOTE, rdp_epsilon, rdp_epsilon_floor
+from rero.privacy.accounting.rdp import RDP_NOTE, rdp_epsilon
 from rero.privacy.plan import (
     NON_PRIVATE_ACCOUNTANT,
     PrivacyPlan,
     check_schedule,
     require_positive_int,
 )
+from rero.privacy.rdp_conversion import rdp_epsilon_floor
 
 
 def calibrate(

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from rero.device import DEVICES
 from rero.engines import GRAD_SAMPLE_MODES, setting_conflicts
 from rero.models import MODELS
 
@@ -15,7 +16,6 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "nadam": torch.optim.NAdam,
     "sgd": torch.optim.SGD,
 }
-DEVICES = ("auto", "cpu", "cuda")
 #: how the per-example losses of a batch are combined; Opacus is told the same
 LOSS_REDUCTIONS = ("mean", "sum")
 MAX_MULTIPLICITY = 64

@@ -1,13 +1,15 @@
 """One training job: train under a privacy plan, checkpoint every epoch, evaluate, write outputs.
 
 Every epoch ends with an atomic checkpoint (model, optimiser, accountant, RNG states, losses); a
-restarted job continues from it when it belongs to the same plan, seed, data and settings and,
-on CPU, ends with the same result as an uninterrupted one.
+restarted job continues from it when it belongs to the same plan, seed, data, settings and code
+and is unfinished, and, on CPU, ends with the same result as an uninterrupted one. The checkpoint
+is removed once the outputs are written, so a rerun of a finished job trains again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import sys
 import time
 import warnings
@@ -21,24 +23,19 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+import rero
 from rero.data import load_split, read_meta
+from rero.device import resolve_device
 from rero.io import atomic_path, provenance, read_json, write_json
 from rero.models import build_model
 from rero.privacy.plan import PrivacyPlan
+from rero.sources import command_sources
 from rero.training.config import RUNTIME_FIELDS, TrainConfig
 from rero.training.metrics import classification_metrics, loss_curve, predict_probabilities
 from rero.training.run import TrainingRun
 from rero.training.speedups import keep_freed_memory_in_process
 
 CHECKPOINT_FORMAT = 2  # 2: the augmentation RNG state
-
-
-def _resolve_device(requested: str) -> torch.device:
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: 'cuda' requested but no CUDA device is available")
-    return torch.device(requested)
 
 
 @contextlib.contextmanager
@@ -56,13 +53,31 @@ def _torch_settings(threads: int, deterministic: bool) -> Iterator[None]:
         torch.use_deterministic_algorithms(deterministic_before, warn_only=warn_only_before)
 
 
+def training_code_digest() -> str:
+    """SHA-256 over the package files ``python -m rero train`` runs (``rero.sources``): a
+    checkpoint written by other code is not resumed."""
+    package = Path(rero.__file__).parent
+    digest = hashlib.sha256()
+    for file in command_sources("train", package):
+        digest.update(file.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def _run_identity(
     plan: PrivacyPlan, config: TrainConfig, seed: int, meta: dict[str, Any]
 ) -> dict[str, Any]:
-    """What a checkpoint must match to be resumed: plan, seed, data and result-relevant config."""
+    """What a checkpoint must match to be resumed: plan, seed, data, result-relevant config and
+    the training code."""
     settings = {k: v for k, v in asdict(config).items() if k not in RUNTIME_FIELDS}
     data = {split: meta["splits"][split].get("sha256") for split in meta["splits"]}
-    return {"plan": plan.to_dict(), "config": settings, "seed": seed, "data": data}
+    return {
+        "plan": plan.to_dict(),
+        "config": settings,
+        "seed": seed,
+        "data": data,
+        "code": training_code_digest(),
+    }
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -71,14 +86,25 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 
 def _resume(run: TrainingRun, path: Path, identity: dict[str, Any]) -> None:
-    """Load the checkpoint at ``path`` into ``run`` if it is one of this run (else ignore it)."""
+    """Load the checkpoint at ``path`` into ``run`` if it is an unfinished run with this
+    identity; otherwise discard it, logging why."""
     if not path.is_file():
         return
     state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("format") == CHECKPOINT_FORMAT and state.get("identity") == identity:
-        run.load(state)
+    steps = run.plan.steps
+    if state.get("format") != CHECKPOINT_FORMAT:
+        reason = f"checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}"
+    elif state.get("identity") != identity:
+        theirs = state.get("identity", {})
+        changed = sorted(key for key in identity if theirs.get(key) != identity[key])
+        reason = f"written by another run (other {', '.join(changed)})"
+    elif state["step"] >= steps:
+        reason = f"a finished run ({state['step']} of {steps} steps); training again"
     else:
-        print(f"{path}: from another run; starting over", file=sys.stderr)
+        run.load(state)
+        print(f"{path}: resumed at step {run.step} of {steps}", file=sys.stderr)
+        return
+    print(f"{path}: discarded, {reason}; starting at step 0", file=sys.stderr)
 
 
 def _train_to_end(
@@ -112,17 +138,18 @@ def train_run(
     seed: int,
     out_dir: str | Path,
 ) -> dict[str, Any]:
-    """Train one model as the privacy ``plan`` says; write model.pt, metrics.json, checkpoint.pt.
+    """Train one model as the privacy ``plan`` says; write model.pt and metrics.json.
 
-    Resumes from ``out_dir/checkpoint.pt`` when it belongs to the same plan, seed, data and
-    settings (a checkpoint of another run is ignored and overwritten). Returns the metrics dict.
+    Checkpoints every epoch to ``out_dir/checkpoint.pt`` and resumes from it when it is an
+    unfinished run with the same plan, seed, data, settings and code (any other is discarded with
+    a log line saying why); removes it at the end. Returns the metrics dict.
     """
     started = time.perf_counter()
+    device = resolve_device(config.device)
     out = Path(out_dir)
     meta = read_meta(data_dir)
     train_images, train_labels = load_split(data_dir, "train")
     plan.check_dataset(len(train_labels))
-    device = _resolve_device(config.device)
     keep_freed_memory_in_process()
     with (
         _torch_settings(config.threads, deterministic=device.type == "cpu"),
@@ -140,6 +167,7 @@ def train_run(
         metrics = _finish(run, data_dir, meta, seed, out)
     metrics["wall_time_s"] = already + time.perf_counter() - started
     write_json(out / "metrics.json", metrics)
+    checkpoint_path.unlink()  # a checkpoint exists only while its run is unfinished
     return metrics
 
 

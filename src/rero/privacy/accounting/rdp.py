@@ -11,8 +11,7 @@ import numpy as np
 from prv_accountant.privacy_random_variables import PoissonSubsampledGaussianMechanism
 from scipy import special
 
-RDP_ORDERS = tuple(1 + x / 10 for x in range(1, 100)) + tuple(range(11, 64)) + (128, 256, 512, 1024)
-"""Rényi orders: Opacus' defaults (1.1-10.9, 12-63, the paper's) plus 11 and 128-1024."""
+from rero.privacy.rdp_conversion import RDP_ORDERS
 
 RDP_NOTE = (
     "RDP accountant (Mironov, Talwar & Zhang 2019; orders 1.1-1024): epsilon is an upper bound, "
@@ -32,14 +31,6 @@ def _log_moment_integer_order(sigma: float, sample_rate: float, order: int) -> f
         + (k * k - k) / (2 * sigma**2 if sigma < 1e150 else math.inf)  # σ² overflows above
     )
     return float(special.logsumexp(log_terms))
-
-
-def rdp_epsilon_floor(delta: float) -> float:
-    """The smallest ε that :func:`rdp_epsilon` can return at ``delta``: as σ → ∞ the RDP terms
-    vanish and the (ε, δ) conversion term is left (Canonne, Kamath & Steinke 2020, Prop. 12)."""
-    orders = np.array(RDP_ORDERS, dtype=float)
-    conversion = np.log1p(-1 / orders) - np.log(delta * orders) / (orders - 1)
-    return float(max(np.min(conversion), 0.0))
 
 
 @lru_cache(maxsize=4096)

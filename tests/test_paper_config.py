@@ -15,15 +15,17 @@ PAPER_CONFIG = REPO / "workflow" / "configs" / "paper.yaml"
 def paper_config(tmp_path) -> dict:
     """The shipped paper config with its two roots pointed at generated data in the real layout.
 
-    The generated sets are far smaller than the paper's logical batches (2,048 and 3,328), so the
-    batches are scaled down to fit (B ≤ N is checked before any job); nothing else changes.
+    The generated sets are far smaller than the paper's logical batches (2,048 and 3,328) and
+    RadImageNet's attacked batches (5 x 128), so those are scaled down to fit (both are checked
+    against N before any job); nothing else changes.
     """
     config = yaml.safe_load(PAPER_CONFIG.read_text())
-    ham = write_ham10000(tmp_path / "HAM10000", num_lesions=40, size=(60, 45))
-    rad = write_radimagenet(tmp_path / "RadImageNet", per_class=(2, 1, 1), size=(32, 32))
+    ham = write_ham10000(tmp_path / "HAM10000", num_lesions=60, size=(60, 45))
+    rad = write_radimagenet(tmp_path / "RadImageNet", per_class=(12, 1, 1), size=(32, 32))
     for name, root in (("ham10000", ham), ("radimagenet", rad)):
         config["datasets"][name]["options"]["root"] = str(root)
         config["datasets"][name]["training"]["batch_size"] = 8
+    config["datasets"]["radimagenet"]["attack"]["imprint"].update(batch_size=8, num_bins=16)
     return config
 
 

@@ -252,7 +252,7 @@ def test_a_users_config_file_replaces_the_default_study(study_dir, tmp_path):
         "bounds": {"extra_eps": []},
     }
     own["datasets"]["pneumonia"]["training"] = {"learning_rate": 0.01, "epochs": 2}
-    own["datasets"]["pneumonia"]["attack"] = {"imprint": {"num_bins": 8}}
+    own["datasets"]["pneumonia"]["attack"] = {"imprint": {"num_bins": 8, "num_batches": 3}}
     (tmp_path / "own.yaml").write_text(yaml.safe_dump(own))
     result = snakemake(study_dir, "--dry-run", "-p", "--configfile", str(tmp_path / "own.yaml"))
     assert planned_jobs(result)["prepare_data"] == 1

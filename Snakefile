@@ -1,13 +1,23 @@
 """rero: privacy budget versus reconstruction risk and accuracy (Ziller et al., NMI 2024)."""
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
+
+import rero.config as study_config
 
 min_version("9.20")
 
 
 # The shipped default study, unless the user gives config files of their own: Snakemake would
 # deep-merge them into it (a user's datasets would run beside the shipped one). `--config k=v`
-# still adjusts whichever study runs.
+# still adjusts whichever study runs. Each file is read strictly first: a YAML error names its
+# line, a key given twice (which YAML would silently resolve to the last) is refused.
+CONFIG_FILES = workflow.config_settings.configfiles or ["config.yaml"]
+try:
+    study_config.check_config_files(CONFIG_FILES)
+except study_config.ConfigError as error:
+    raise WorkflowError(str(error)) from None
+
 if not workflow.config_settings.configfiles:
 
     configfile: "config.yaml"

@@ -262,3 +262,29 @@ def test_a_budget_that_overflowed_to_infinity_is_not_the_non_private_run():
         {**filled(default_config()), "eps": config["eps"]}, num_train_8000
     )
     assert any(error.startswith("eps: inf is a number too large") for error in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("eps: [8]\nseeds: [0]\neps: [1]\n", "cfg.yaml:3:1: the key 'eps' is given twice"),
+        (
+            "privacy:\n  delta: 1.0e-5\n  delta: 1.0e-6\n",
+            "cfg.yaml:3:3: the key 'delta' is given twice",
+        ),
+        ("eps: [8\nseeds: [0]\n", "cfg.yaml:2:6: expected ',' or ']'"),
+        ("eps:\n\t- 8\n", "cfg.yaml:2:1: found character '\\t'"),
+    ],
+)
+def test_config_files_are_read_strictly_naming_file_line_and_column(tmp_path, text, expected):
+    path = tmp_path / "cfg.yaml"
+    path.write_text(text)
+    with pytest.raises(study_config.ConfigError) as caught:
+        study_config.check_config_files([path])
+    assert expected in str(caught.value)
+
+
+def test_a_well_formed_config_file_passes_the_strict_read(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(shipped_config_text())
+    study_config.check_config_files([path])

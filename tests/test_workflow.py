@@ -238,6 +238,16 @@ def test_bad_config_stops_before_any_job(tmp_path, change, expected):
     assert not (tmp_path / "results").exists()
 
 
+def test_a_key_given_twice_in_a_config_file_stops_before_any_job(tmp_path):
+    write_config(tmp_path, TINY_CONFIG)
+    text = (tmp_path / "config.yaml").read_text()
+    (tmp_path / "config.yaml").write_text(text + "seeds: [1]\n")  # YAML would keep the last
+    result = snakemake(tmp_path, check=False)
+    assert result.returncode != 0
+    assert "config.yaml:" in result.stderr and "the key 'seeds' is given twice" in result.stderr
+    assert not (tmp_path / "results").exists()
+
+
 @pytest.mark.slow
 def test_a_users_config_file_replaces_the_default_study(study_dir, tmp_path):
     source = write_medmnist_file(

@@ -111,6 +111,41 @@ def validate_config(
     config.update(filled)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in a mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"the key {key!r} is given twice (expected each key once)",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def check_config_files(paths: Iterable[str | Path]) -> None:
+    """Read each config file strictly; a YAML error or a duplicated key is one
+    :class:`ConfigError` naming the file, line and column."""
+    errors = []
+    for path in paths:
+        try:
+            yaml.load(Path(path).read_text(), Loader=_StrictLoader)  # a SafeLoader
+        except yaml.MarkedYAMLError as error:
+            mark = error.problem_mark
+            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+            errors.append(f"{where}: {error.problem}")
+        except OSError as error:
+            errors.append(f"{path}: cannot be read ({error.strerror})")
+    if errors:
+        raise ConfigError("invalid configuration file:\n  " + "\n  ".join(errors))
+
+
 def parse_eps_token(token: str) -> float:
     """ε from a config/path token: "inf" (non-private) or a positive number such as "8" or "1e3"."""
     text = str(token).strip()

@@ -21,17 +21,13 @@ from typing import Any
 import numpy as np
 
 from rero.data.base import (
-    ON_UNREADABLE,
     SPLIT_NAMES,
     DatasetSplits,
-    Split,
-    require_choice,
     require_folder,
     require_int,
-    require_workers,
     stratified_pick,
 )
-from rero.data.images import FileImageSource
+from rero.data.images import Decoding
 
 DOWNLOAD_PAGE = "https://doi.org/10.7910/DVN/DBW86T"
 METADATA = "HAM10000_metadata.csv"
@@ -182,18 +178,16 @@ def load_ham10000(
     (0-based, after the header) in the CSV.
     """
     folder = root_folder(root)
-    size = require_int("size", size, 8, 4096)
+    decoding = Decoding.checked(size, on_unreadable, workers)
     seed = require_int("seed", seed, 0)
-    on_unreadable = require_choice("on_unreadable", on_unreadable, ON_UNREADABLE)
-    workers = require_workers(workers)
     metadata = read_metadata(folder)
     files = image_files(folder, metadata)
-    parts = {}
-    for split, rows in lesion_split(metadata, seed).items():
-        source = FileImageSource(
-            tuple(files[rows].tolist()), "RGB", size, on_unreadable, workers, EXPECTED_LAYOUT
+    parts = {
+        split: decoding.split(
+            tuple(files[rows].tolist()), "RGB", metadata.labels[rows], rows, EXPECTED_LAYOUT
         )
-        parts[split] = Split(source, metadata.labels[rows], {"source_row": rows.astype(np.int64)})
+        for split, rows in lesion_split(metadata, seed).items()
+    }
     return DatasetSplits(
         train=parts["train"],
         val=parts["val"],
@@ -201,8 +195,13 @@ def load_ham10000(
         class_names=list(CLASS_NAMES),
         source=(
             f"HAM10000 (Tschandl et al. 2018, {DOWNLOAD_PAGE}) at {folder.resolve()}: "
-            f"{size}x{size} RGB (shorter side resized, centre crop), split by lesion "
-            f"(test {TEST_FRACTION:.0%}, val {VAL_FRACTION:.0%} of the rest), seed {seed}"
+            f"{decoding.size}x{decoding.size} RGB (shorter side resized, centre crop), split by "
+            f"lesion (test {TEST_FRACTION:.0%}, val {VAL_FRACTION:.0%} of the rest), seed {seed}"
         ),
-        options={"root": str(root), "size": size, "seed": seed, "on_unreadable": on_unreadable},
+        options={
+            "root": str(root),
+            "size": decoding.size,
+            "seed": seed,
+            "on_unreadable": decoding.on_unreadable,
+        },
     )

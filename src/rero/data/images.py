@@ -14,11 +14,21 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from rero.data.base import Chunk, Moments, rows_per_chunk
+from rero.data.base import (
+    ON_UNREADABLE,
+    Chunk,
+    Moments,
+    Split,
+    require_choice,
+    require_int,
+    require_workers,
+    rows_per_chunk,
+)
 
 MODES = {"RGB": 3, "L": 1}
 TASKS_PER_WORKER = 2  # tasks in flight per worker: keeps the pool busy, bounds the memory
@@ -146,3 +156,30 @@ def pooled(
             yield chunk
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How a dataset's image files become arrays (:class:`FileImageSource`): the square
+    ``size``, what an unreadable file does (``on_unreadable``), the decoding processes."""
+
+    size: int
+    on_unreadable: str
+    workers: int
+
+    @classmethod
+    def checked(cls, size: Any, on_unreadable: Any, workers: Any) -> Decoding:
+        """The loader options, each checked (a ValueError names the option)."""
+        return cls(
+            size=require_int("size", size, 8, 4096),
+            on_unreadable=require_choice("on_unreadable", on_unreadable, ON_UNREADABLE),
+            workers=require_workers(workers),
+        )
+
+    def split(
+        self, paths: tuple[str, ...], mode: str, labels: np.ndarray, rows: np.ndarray, layout: str
+    ) -> Split:
+        """A split decoded from ``paths`` in PIL ``mode``; ``rows`` (each sample's CSV row) is
+        stored as the extra ``source_row``."""
+        source = FileImageSource(paths, mode, self.size, self.on_unreadable, self.workers, layout)
+        return Split(source, labels, {"source_row": rows.astype(np.int64)})

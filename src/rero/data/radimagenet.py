@@ -19,16 +19,11 @@ from typing import Any
 import numpy as np
 
 from rero.data.base import (
-    ON_UNREADABLE,
     SPLIT_NAMES,
     DatasetSplits,
-    Split,
-    require_choice,
     require_folder,
-    require_int,
-    require_workers,
 )
-from rero.data.images import FileImageSource
+from rero.data.images import Decoding
 
 REQUEST_PAGE = "https://www.radimagenet.com/"
 IMAGE_FOLDER = "radiology_ai"
@@ -111,9 +106,7 @@ def load_radimagenet(
     (0-based, after the header) in its CSV.
     """
     folder = root_folder(root)
-    size = require_int("size", size, 8, 4096)
-    on_unreadable = require_choice("on_unreadable", on_unreadable, ON_UNREADABLE)
-    workers = require_workers(workers)
+    decoding = Decoding.checked(size, on_unreadable, workers)
     if not (folder / IMAGE_FOLDER).is_dir():
         raise FileNotFoundError(f"{folder / IMAGE_FOLDER}: folder not found; {EXPECTED_LAYOUT}")
     tables = {split: read_split_csv(folder, split) for split in SPLIT_NAMES}
@@ -125,10 +118,12 @@ def load_radimagenet(
     parts = {}
     for split, (filenames, labels) in tables.items():
         paths = tuple(os.path.join(folder, filename) for filename in filenames)
-        parts[split] = Split(
-            FileImageSource(paths, "L", size, on_unreadable, workers, EXPECTED_LAYOUT),
+        parts[split] = decoding.split(
+            paths,
+            "L",
             label_indices(folder / CSV_FILES[split], labels, classes),
-            {"source_row": np.arange(len(paths), dtype=np.int64)},
+            np.arange(len(paths)),
+            EXPECTED_LAYOUT,
         )
     return DatasetSplits(
         train=parts["train"],
@@ -137,7 +132,8 @@ def load_radimagenet(
         class_names=classes,
         source=(
             f"RadImageNet (Mei et al. 2022, {REQUEST_PAGE}) at {folder.resolve()}: official "
-            f"train/val/test CSVs, {len(classes)} classes, grayscale {size}x{size}"
+            f"train/val/test CSVs, {len(classes)} classes, "
+            f"grayscale {decoding.size}x{decoding.size}"
         ),
-        options={"root": str(root), "size": size, "on_unreadable": on_unreadable},
+        options={"root": str(root), "size": decoding.size, "on_unreadable": decoding.on_unreadable},
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import pytest
 import yaml
@@ -28,14 +29,14 @@ def schema_errors(config: dict) -> list[str]:
     return study_config.schema_errors(config, study_config.load_schema(SCHEMA_PATH))
 
 
-def num_train_8000(loader: str, options: dict) -> int:
-    return 8000
+def sizes_8000(loader: str, options: dict) -> dict[str, int]:
+    return {"train": 8000, "val": 1000, "test": 2000}
 
 
 def test_shipped_config_is_valid():
     config = default_config()
     assert schema_errors(config) == []
-    assert study_config.study_errors(filled(config), num_train_8000) == []
+    assert study_config.study_errors(filled(config), sizes_8000) == []
 
 
 def test_schema_fills_defaults():
@@ -62,18 +63,18 @@ def test_defaults_are_filled_as_snakemake_fills_them():
 def test_validate_config_fills_in_place_or_raises_with_every_problem():
     schema = study_config.load_schema(SCHEMA_PATH)
     config = {"datasets": {"d": {"loader": "mni152"}}, "eps": [8], "seeds": [0]}
-    study_config.validate_config(config, schema, num_train_8000)
+    study_config.validate_config(config, schema, sizes_8000)
     assert config["training"]["epochs"] == 8 and config["datasets"]["d"]["options"] == {}
     bad = {"datasets": {"d": {"loader": "mni152"}}, "eps": [8], "seeds": [0], "x": 1}
     bad["privacy"] = {"delta": 2}
     with pytest.raises(study_config.ConfigError) as error:
-        study_config.validate_config(bad, schema, num_train_8000)
+        study_config.validate_config(bad, schema, sizes_8000)
     assert "unknown key(s) ['x']" in str(error.value) and "privacy.delta" in str(error.value)
     assert "training" not in bad  # nothing filled when invalid
     cross = {"datasets": {"d": {"loader": "mni152"}}, "eps": [8], "seeds": [0]}
     cross["privacy"] = {"delta": 0.01}
     with pytest.raises(study_config.ConfigError, match=r"privacy\.delta: 0\.01 is not below 1/N"):
-        study_config.validate_config(cross, schema, num_train_8000)
+        study_config.validate_config(cross, schema, sizes_8000)
 
 
 def test_every_schema_property_is_described_and_defaulted():
@@ -89,76 +90,212 @@ def test_every_schema_property_is_described_and_defaulted():
     walk(schema, "config")
 
 
-@pytest.mark.parametrize(
-    ("change", "expected"),
-    [
-        (lambda c: c.update(unknown_key=1), "unknown key(s) ['unknown_key']"),
-        (lambda c: c["training"].update(epochs="ten"), "training.epochs: 'ten' is not of type"),
-        (lambda c: c["training"].update(epochs=0), "training.epochs: 0 is less than the minimum"),
-        (lambda c: c.update(eps=[]), "eps: [] should be non-empty"),
-        (lambda c: c.update(eps=[-1]), "eps.0"),
-        (lambda c: c.update(eps=["big"]), "eps.0"),
-        (lambda c: c["privacy"].update(delta=1.5), "privacy.delta"),
-        (lambda c: c["privacy"].update(accountant="magic"), "privacy.accountant: 'magic'"),
-        (lambda c: c["training"].update(typo=1), "training: unknown key(s) ['typo']"),
-        (lambda c: c["datasets"]["mni152"].update(loader="csv"), "datasets.mni152.loader"),
-    ],
-)
-def test_schema_errors_name_the_key(change, expected):
+def dataset(config: dict) -> dict:
+    return config["datasets"]["mni152"]
+
+
+# Each malformed config: one change to the shipped config, and the start of the one line that
+# names its key. All go through validate_config with the real split sizes, as the workflow does.
+MALFORMED: dict[str, tuple[Callable[[dict], object], str]] = {
+    # schema: types, ranges, names
+    "unknown top-level key": (
+        lambda c: c.update(unknown_key=1),
+        "<top level>: unknown key(s) ['unknown_key']",
+    ),
+    "unknown training key": (lambda c: c["training"].update(typo=1), "training: unknown key(s)"),
+    "no datasets": (lambda c: c.update(datasets={}), "datasets: {} should be non-empty"),
+    "bad dataset name": (
+        lambda c: c.update(datasets={"a b": {"loader": "mni152"}}),
+        "datasets: 'a b' does not match",
+    ),
+    "dataset without loader": (lambda c: dataset(c).pop("loader"), "datasets.mni152: 'loader'"),
+    "unknown loader": (lambda c: dataset(c).update(loader="csv"), "datasets.mni152.loader: 'csv'"),
+    "no budgets": (lambda c: c.update(eps=[]), "eps: [] should be non-empty"),
+    "negative budget": (lambda c: c.update(eps=[-1]), "eps.0: -1"),
+    "budget as a word": (lambda c: c.update(eps=["big"]), "eps.0: 'big'"),
+    "budget twice": (lambda c: c.update(eps=[8, 8]), "eps: [8, 8] has non-unique elements"),
+    "no seeds": (lambda c: c.update(seeds=[]), "seeds: [] should be non-empty"),
+    "negative seed": (lambda c: c.update(seeds=[-1]), "seeds.0: -1 is less than the minimum"),
+    "seed twice": (lambda c: c.update(seeds=[0, 0]), "seeds: [0, 0] has non-unique elements"),
+    "delta above 1": (lambda c: c["privacy"].update(delta=1.5), "privacy.delta: 1.5"),
+    "zero clip norm": (lambda c: c["privacy"].update(clip_norm=0), "privacy.clip_norm: 0"),
+    "unknown accountant": (
+        lambda c: c["privacy"].update(accountant="magic"),
+        "privacy.accountant: 'magic'",
+    ),
+    "loose tolerance": (
+        lambda c: c["privacy"].update(eps_tolerance=0.9),
+        "privacy.eps_tolerance: 0.9 is greater than the maximum",
+    ),
+    "epochs as a word": (
+        lambda c: c["training"].update(epochs="ten"),
+        "training.epochs: 'ten' is not of type",
+    ),
+    "zero epochs": (
+        lambda c: c["training"].update(epochs=0),
+        "training.epochs: 0 is less than the minimum",
+    ),
+    "zero physical batch": (
+        lambda c: c["training"].update(physical_batch_size=0),
+        "training.physical_batch_size: 0 is less than the minimum",
+    ),
+    "unknown optimizer": (
+        lambda c: c["training"].update(optimizer="rmsprop"),
+        "training.optimizer: 'rmsprop'",
+    ),
+    "huge learning rate": (
+        lambda c: c["training"].update(learning_rate=100),
+        "training.learning_rate: 100 is greater than the maximum",
+    ),
+    "unknown device": (lambda c: c["training"].update(device="tpu"), "training.device: 'tpu'"),
+    "flip probability above 1": (
+        lambda c: c["training"].update(flip_probability=1.5),
+        "training.flip_probability: 1.5 is greater than the maximum",
+    ),
+    "unknown bound method": (
+        lambda c: c["bounds"].update(methods=["magic"]),
+        "bounds.methods.0: 'magic'",
+    ),
+    "extra budget as a word": (
+        lambda c: c["bounds"].update(extra_eps=["big"]),
+        "bounds.extra_eps.0: 'big'",
+    ),
+    "one imprint bin": (
+        lambda c: c["attack"]["imprint"].update(num_bins=1),
+        "attack.imprint.num_bins: 1 is less than the minimum",
+    ),
+    "unknown noise calibration": (
+        lambda c: c["attack"]["imprint"].update(noise_calibration="half"),
+        "attack.imprint.noise_calibration: 'half'",
+    ),
+    "reference split train": (
+        lambda c: c["attack"]["imprint"].update(reference_split="train"),
+        "attack.imprint.reference_split: 'train'",
+    ),
+    "SSIM threshold above 1": (
+        lambda c: c["attack"]["imprint"].update(ssim_threshold=2),
+        "attack.imprint.ssim_threshold: 2 is greater than the maximum",
+    ),
+    "prior of one": (
+        lambda c: c["attack"]["prior_aware"].update(prior_size=1),
+        "attack.prior_aware.prior_size: 1 is less than the minimum",
+    ),
+    # across keys and against the data
+    "delta not below 1/N": (
+        lambda c: c["privacy"].update(delta=1e-3),
+        "privacy.delta: 0.001 is not below 1/N",
+    ),
+    "batch above N": (
+        lambda c: c["training"].update(batch_size=9000),
+        "training.batch_size: 9000 exceeds",
+    ),
+    "zero budget": (lambda c: c.update(eps=[0]), "eps.0: 0 is not valid"),
+    "one budget twice": (
+        lambda c: c.update(eps=[1000, "1e3"]),
+        "eps: '1000' and '1e3' are the same budget",
+    ),
+    "kappa of one": (lambda c: c["bounds"].update(kappa=["1/1"]), "bounds.kappa: "),
+    "engine cannot differentiate the model": (
+        lambda c: c["training"].update(model="resnet9", grad_sample_mode="ew"),
+        "training.grad_sample_mode: 'ew' cannot differentiate model 'resnet9'",
+    ),
+    "views without per-sample gradients": (
+        lambda c: c["training"].update(
+            grad_sample_mode="ghost", augmentation_multiplicity=2, max_shift=2
+        ),
+        "training.augmentation_multiplicity: 2 views need per-sample gradients",
+    ),
+    "identical views": (
+        lambda c: c["training"].update(augmentation_multiplicity=4),
+        "training.augmentation_multiplicity: 4 identical views",
+    ),
+    "NaN delta": (
+        lambda c: c["privacy"].update(delta=float("nan")),
+        "privacy.delta: nan is not a finite number",
+    ),
+    "infinite clip norm": (
+        lambda c: c["privacy"].update(clip_norm=float("inf")),
+        "privacy.clip_norm: inf is not",
+    ),
+    "NaN learning rate": (
+        lambda c: c["training"].update(learning_rate=float("nan")),
+        "training.learning_rate: nan is not",
+    ),
+    "budget no accountant reaches": (
+        lambda c: c.update(eps=[1e-3]),
+        "eps: 0.001 is at or below 0.0035",
+    ),
+    "tiny budget": (lambda c: c.update(eps=[8, 1e-300]), "eps: 1e-300 is at or below"),
+    "prior and known above N": (
+        lambda c: c["attack"]["prior_aware"].update(known_size=8000),
+        "attack.prior_aware: prior_size 8 + known_size 8000 = 8008 images exceeds the 8000",
+    ),
+    "imprint batches above N": (
+        lambda c: c["attack"]["imprint"].update(batch_size=4000),
+        "attack.imprint: batch_size 4000 x num_batches 4 = 16000 images exceeds",
+    ),
+    "more imprint bins than reference images": (
+        lambda c: c["attack"]["imprint"].update(num_bins=1001),
+        "attack.imprint: num_bins 1001 exceeds the 1000 images of the val split",
+    ),
+    "a dataset's own delta": (
+        lambda c: dataset(c).update(privacy={"delta": 1e-3}),
+        "datasets.mni152.privacy.delta: 0.001 is not below 1/N",
+    ),
+    "a dataset's own bins against its test split": (
+        lambda c: dataset(c).update(
+            attack={"imprint": {"reference_split": "test", "num_bins": 2001}}
+        ),
+        "datasets.mni152.attack.imprint: num_bins 2001 exceeds the 2000 images of the test split",
+    ),
+    # loader options, checked by the loader before any job
+    "too many mni152 classes": (
+        lambda c: dataset(c).update(options={"num_classes": 9}),
+        "datasets.mni152: option 'num_classes' must be >= 2 and <= 3, got 9",
+    ),
+    "mni152 patch larger than the template": (
+        lambda c: dataset(c).update(options={"patch_size": 1000}),
+        "datasets.mni152: option 'patch_size' must be >= 8 and <= 64, got 1000",
+    ),
+    "mni152 mask larger than the patch": (
+        lambda c: dataset(c).update(options={"mask_size": 27}),
+        "datasets.mni152: option 'mask_size' must be >= 0 and <= 26, got 27",
+    ),
+    "mni152 val too small": (
+        lambda c: dataset(c).update(options={"n_val": 1}),
+        "datasets.mni152: option 'n_val' must be >= 3",
+    ),
+    "unknown loader option": (
+        lambda c: dataset(c).update(options={"colour": 1}),
+        "datasets.mni152: loader 'mni152': unknown option",
+    ),
+    "medmnist without a path": (
+        lambda c: dataset(c).update(loader="medmnist"),
+        "datasets.mni152: loader 'medmnist': missing required option(s) path",
+    ),
+    "medmnist file absent": (
+        lambda c: dataset(c).update(loader="medmnist", options={"path": "/nowhere/x.npz"}),
+        "datasets.mni152: /nowhere/x.npz: file not found",
+    ),
+    "ham10000 folder absent": (
+        lambda c: dataset(c).update(loader="ham10000", options={"root": "/nowhere"}),
+        "datasets.mni152: /nowhere: folder not found",
+    ),
+}
+
+
+@pytest.mark.parametrize(("change", "expected"), MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_malformed_config_is_refused_naming_its_key(change, expected):
+    from rero.data import expected_split_sizes
+
     config = default_config()
     change(config)
-    errors = schema_errors(config)
-    assert any(expected in error for error in errors), errors
-
-
-@pytest.mark.parametrize(
-    ("change", "expected"),
-    [
-        (lambda c: c["privacy"].update(delta=1e-3), "privacy.delta: 0.001 is not below 1/N"),
-        (lambda c: c["training"].update(batch_size=9000), "training.batch_size: 9000 exceeds"),
-        (lambda c: c.update(eps=[0]), "eps: 0 is not a valid privacy budget"),
-        (lambda c: c.update(eps=[1000, "1e3"]), "are the same budget"),
-        (lambda c: c["bounds"].update(kappa=["1/1"]), "bounds.kappa"),
-        (
-            lambda c: c["training"].update(model="resnet9", grad_sample_mode="ew"),
-            "training.grad_sample_mode: 'ew' cannot differentiate model 'resnet9'",
-        ),
-        (
-            lambda c: c["training"].update(
-                grad_sample_mode="ghost", augmentation_multiplicity=2, max_shift=2
-            ),
-            "training.augmentation_multiplicity: 2 views need per-sample gradients",
-        ),
-        (
-            lambda c: c["training"].update(augmentation_multiplicity=4),
-            "training.augmentation_multiplicity: 4 identical views",
-        ),
-        (
-            lambda c: c["privacy"].update(delta=float("nan")),
-            "privacy.delta: nan is not a finite number",
-        ),
-        (lambda c: c["privacy"].update(clip_norm=float("inf")), "privacy.clip_norm: inf is not"),
-        (
-            lambda c: c["training"].update(learning_rate=float("nan")),
-            "training.learning_rate: nan is not",
-        ),
-        (lambda c: c.update(eps=[1e-3]), "eps: 0.001 is at or below 0.0035"),
-        (lambda c: c.update(eps=[8, 1e-300]), "eps: 1e-300 is at or below"),
-        (
-            lambda c: c["attack"]["prior_aware"].update(known_size=8000),
-            "attack.prior_aware: prior_size 8 + known_size 8000 = 8008 images exceeds the 8000",
-        ),
-        (
-            lambda c: c["attack"]["imprint"].update(batch_size=4000),
-            "attack.imprint: batch_size 4000 x num_batches 4 = 16000 images exceeds",
-        ),
-    ],
-)
-def test_study_errors_name_the_key(change, expected):
-    config = filled(default_config())
-    change(config)
-    errors = study_config.study_errors(config, num_train_8000)
-    assert any(expected in error for error in errors), errors
+    with pytest.raises(study_config.ConfigError) as caught:
+        study_config.validate_config(
+            config, study_config.load_schema(SCHEMA_PATH), expected_split_sizes
+        )
+    lines = str(caught.value).splitlines()[1:]
+    assert any(line.strip().startswith(expected) for line in lines), lines
 
 
 def test_an_exponent_yaml_reads_as_text_is_explained():
@@ -166,24 +303,6 @@ def test_an_exponent_yaml_reads_as_text_is_explained():
     config["privacy"]["delta"] = yaml.safe_load("delta: 1e-4")["delta"]  # PyYAML: the string
     errors = schema_errors(config)
     assert any("privacy.delta" in e and "write it with one, e.g. 1.0e-4" in e for e in errors)
-
-
-@pytest.mark.parametrize(
-    ("options", "expected"),
-    [
-        ({"num_classes": 9}, "option 'num_classes' must be >= 2 and <= 3, got 9"),
-        ({"patch_size": 1000}, "option 'patch_size' must be >= 8 and <= 64, got 1000"),
-        ({"mask_size": 27}, "option 'mask_size' must be >= 0 and <= 26, got 27"),
-        ({"n_val": 1}, "option 'n_val' must be >= 3"),
-    ],
-)
-def test_mni152_options_are_checked_before_any_job(options, expected):
-    from rero.data import expected_num_train
-
-    config = filled(default_config())
-    config["datasets"]["mni152"]["options"] = options
-    errors = study_config.study_errors(config, expected_num_train)
-    assert any(e.startswith("datasets.mni152: ") and expected in e for e in errors), errors
 
 
 def test_study_errors_report_a_bad_dataset():
@@ -240,11 +359,11 @@ def test_a_datasets_own_settings_are_checked_and_named():
     config = filled(default_config())
     config["datasets"]["mni152"]["privacy"] = {"delta": 1e-3}
     config["datasets"]["mni152"]["training"] = {"batch_size": 9000}
-    errors = study_config.study_errors(config, num_train_8000)
+    errors = study_config.study_errors(config, sizes_8000)
     assert any(error.startswith("datasets.mni152.privacy.delta: 0.001") for error in errors)
     assert any(error.startswith("datasets.mni152.training.batch_size: 9000") for error in errors)
     config["datasets"]["mni152"]["training"] = {"model": "resnet9", "grad_sample_mode": "ew"}
-    errors = study_config.study_errors(config, num_train_8000)
+    errors = study_config.study_errors(config, sizes_8000)
     assert any(
         error.startswith("datasets.mni152.training.grad_sample_mode: 'ew'") for error in errors
     )
@@ -259,7 +378,7 @@ def test_a_budget_that_overflowed_to_infinity_is_not_the_non_private_run():
     with pytest.raises(study_config.ConfigError, match=r"too large for a float.*'inf'"):
         study_config.eps_tokens(config["eps"])
     errors = study_config.study_errors(
-        {**filled(default_config()), "eps": config["eps"]}, num_train_8000
+        {**filled(default_config()), "eps": config["eps"]}, sizes_8000
     )
     assert any(error.startswith("eps: inf is a number too large") for error in errors), errors
 

@@ -15,9 +15,10 @@ PAPER_CONFIG = REPO / "workflow" / "configs" / "paper.yaml"
 def paper_config(tmp_path) -> dict:
     """The shipped paper config with its two roots pointed at generated data in the real layout.
 
-    The generated sets are far smaller than the paper's logical batches (2,048 and 3,328) and
-    RadImageNet's attacked batches (5 x 128), so those are scaled down to fit (both are checked
-    against N before any job); nothing else changes.
+    The generated sets are far smaller than the paper's logical batches (2,048 and 3,328),
+    RadImageNet's attacked batches (5 x 128) and the imprint bins (32 and 256, placed by
+    quantiles of the val split), so those are scaled down to fit (all are checked against the
+    split sizes before any job); nothing else changes.
     """
     config = yaml.safe_load(PAPER_CONFIG.read_text())
     ham = write_ham10000(tmp_path / "HAM10000", num_lesions=60, size=(60, 45))
@@ -25,7 +26,8 @@ def paper_config(tmp_path) -> dict:
     for name, root in (("ham10000", ham), ("radimagenet", rad)):
         config["datasets"][name]["options"]["root"] = str(root)
         config["datasets"][name]["training"]["batch_size"] = 8
-    config["datasets"]["radimagenet"]["attack"]["imprint"].update(batch_size=8, num_bins=16)
+    config["datasets"]["ham10000"]["attack"]["imprint"].update(num_bins=8)
+    config["datasets"]["radimagenet"]["attack"]["imprint"].update(batch_size=8, num_bins=4)
     return config
 
 

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 import rero.data.base as data_base
-from rero.data import expected_num_train, load_split, prepare_dataset, source_files, unit_float
+from rero.data import expected_split_sizes, load_split, prepare_dataset, source_files, unit_float
 from rero.data.base import Moments, stratified_quota
 from rero.data.ham10000 import DOWNLOAD_PAGE, load_ham10000
 from rero.data.images import FileImageSource, square_size
@@ -175,7 +175,7 @@ def test_one_image_folder_gives_the_same_dataset(tmp_path: Path) -> None:
     assert a["splits"] == b["splits"]
 
 
-def test_expected_num_train_reads_only_the_csv(
+def test_expected_split_sizes_reads_only_the_csv(
     ham_root: Path, ham_prepared: Path, tmp_path: Path
 ) -> None:
     from rero.data import read_meta
@@ -183,10 +183,11 @@ def test_expected_num_train_reads_only_the_csv(
     bare = tmp_path / "csv_only"
     bare.mkdir()
     shutil.copy(ham_root / "HAM10000_metadata.csv", bare)  # no image at all
-    assert (
-        expected_num_train("ham10000", {"root": str(bare)}) == read_meta(ham_prepared)["num_train"]
-    )
-    assert expected_num_train("ham10000", {"root": str(bare), "seed": 1}) > 0
+    meta = read_meta(ham_prepared)
+    assert expected_split_sizes("ham10000", {"root": str(bare)}) == {
+        split: meta["splits"][split]["n"] for split in SPLITS
+    }
+    assert expected_split_sizes("ham10000", {"root": str(bare), "seed": 1})["train"] > 0
     assert source_files("ham10000", {"root": str(bare)}) == [str(bare / "HAM10000_metadata.csv")]
 
 
@@ -197,7 +198,7 @@ def test_missing_files_show_the_expected_layout(ham_root: Path, tmp_path: Path) 
     with pytest.raises(FileNotFoundError, match=r"HAM10000_metadata\.csv: file not found"):
         load_ham10000(str(tmp_path))
     with pytest.raises(FileNotFoundError, match=r"HAM10000_metadata\.csv: file not found"):
-        expected_num_train("ham10000", {"root": str(tmp_path)})
+        expected_split_sizes("ham10000", {"root": str(tmp_path)})
     shutil.copy(ham_root / "HAM10000_metadata.csv", tmp_path)
     with pytest.raises(FileNotFoundError, match=r"no image folder .* found; expected the HAM10000"):
         load_ham10000(str(tmp_path))
@@ -348,7 +349,9 @@ def test_radimagenet_classes_labels_and_channels(rad_root: Path, tmp_path: Path)
         assert labels.tolist() == [names.index(row["label"]) for row in rows]
         with Image.open(rad_root / rows[3]["filename"]) as image:  # native size: pixels as stored
             np.testing.assert_array_equal(images[3, 0], np.asarray(image))
-    assert meta["num_train"] == expected_num_train("radimagenet", {"root": str(rad_root)})
+    assert expected_split_sizes("radimagenet", {"root": str(rad_root)}) == {
+        split: meta["splits"][split]["n"] for split in SPLITS
+    }
 
 
 def test_radimagenet_resizes_only_images_of_another_size(rad_root: Path, tmp_path: Path) -> None:
@@ -374,7 +377,8 @@ def test_radimagenet_missing_pieces(rad_root: Path, tmp_path: Path) -> None:
     (root / "RadiologyAI_val.csv").unlink()
     with pytest.raises(FileNotFoundError, match=r"RadiologyAI_val\.csv: file not found; expected"):
         load_radimagenet(str(root))
-    assert expected_num_train("radimagenet", {"root": str(root)}) == 20  # train CSV only
+    with pytest.raises(FileNotFoundError, match=r"RadiologyAI_val\.csv: file not found"):
+        expected_split_sizes("radimagenet", {"root": str(root)})
     shutil.copy(rad_root / "RadiologyAI_val.csv", root)
     rows = csv_rows(root / "RadiologyAI_test.csv")
     (root / rows[0]["filename"]).unlink()

@@ -51,7 +51,7 @@ def test_bound_methods_enum_is_the_method_registry():
 
 def test_every_loader_tells_its_training_size_without_preparing():
     for name, loader in LOADERS.items():
-        assert callable(loader.load) and callable(loader.train_size), name
+        assert callable(loader.load) and callable(loader.split_sizes), name
 
 
 def test_training_defaults_are_the_schemas():

@@ -97,7 +97,7 @@ def fill_defaults(instance: Any, schema: dict[str, Any]) -> None:
 def validate_config(
     config: dict[str, Any],
     schema: dict[str, Any],
-    num_train_of: Callable[[str, dict[str, Any]], int | None],
+    split_sizes_of: Callable[[str, dict[str, Any]], dict[str, int] | None],
 ) -> None:
     """Check ``config`` against the schema and across keys, then fill its defaults in place.
 
@@ -106,7 +106,7 @@ def validate_config(
     raise_if_errors(schema_errors(config, schema))
     filled = copy.deepcopy(config)
     fill_defaults(filled, schema)
-    raise_if_errors(study_errors(filled, num_train_of))
+    raise_if_errors(study_errors(filled, split_sizes_of))
     config.clear()
     config.update(filled)
 
@@ -247,9 +247,13 @@ def _setting_key(name: str, dataset: dict[str, Any], section: str, key: str) -> 
 
 
 def study_errors(
-    config: dict[str, Any], num_train_of: Callable[[str, dict[str, Any]], int | None]
+    config: dict[str, Any],
+    split_sizes_of: Callable[[str, dict[str, Any]], dict[str, int] | None],
 ) -> list[str]:
-    """Checks across keys that a schema cannot express (``config`` has its defaults filled)."""
+    """Checks across keys that a schema cannot express (``config`` has its defaults filled).
+
+    ``split_sizes_of(loader, options)`` gives the size of each split a dataset will have (None:
+    unknown before preparing, so the checks that need it are skipped)."""
     errors = non_finite_errors(config)
     for key, values in (
         ("eps", config["eps"]),
@@ -267,12 +271,13 @@ def study_errors(
             errors.append(f"{_setting_key(name, dataset, 'training', key)}: {problem}")
         errors += unreachable_budget_errors(config, name, dataset)
         try:
-            num_train = num_train_of(dataset["loader"], dataset.get("options", {}))
+            sizes = split_sizes_of(dataset["loader"], dataset.get("options", {}))
         except (ValueError, FileNotFoundError) as error:
             errors.append(f"datasets.{name}: {error}")
             continue
-        if num_train is None:
+        if sizes is None:
             continue
+        num_train = sizes["train"]
         if delta >= 1.0 / num_train:
             errors.append(
                 f"{_setting_key(name, dataset, 'privacy', 'delta')}: {delta:g} is not below "
@@ -284,7 +289,7 @@ def study_errors(
                 f"{_setting_key(name, dataset, 'training', 'batch_size')}: {batch} exceeds "
                 f"the {num_train} training examples of dataset {name!r} (expected B ≤ N)"
             )
-        errors += attack_size_errors(config, name, dataset, num_train)
+        errors += attack_size_errors(config, name, dataset, sizes)
         for spec in config["bounds"]["kappa"]:
             try:
                 _, kappa = parse_kappa(str(spec))
@@ -346,11 +351,12 @@ def _valid_tokens(values: Iterable[Any]) -> list[str]:
 
 
 def attack_size_errors(
-    config: dict[str, Any], name: str, dataset: dict[str, Any], num_train: int
+    config: dict[str, Any], name: str, dataset: dict[str, Any], sizes: dict[str, int]
 ) -> list[str]:
-    """Attack settings that need more training images than the dataset has."""
+    """Attack settings that need more images than a split of the dataset has."""
     attack = dataset_settings(config, name, "attack")
     imprint, prior = attack["imprint"], attack["prior_aware"]
+    num_train = sizes["train"]
     errors = []
     needed = imprint["batch_size"] * imprint["num_batches"]
     if needed > num_train:
@@ -358,6 +364,13 @@ def attack_size_errors(
             f"{_setting_key(name, dataset, 'attack', 'imprint')}: batch_size "
             f"{imprint['batch_size']} x num_batches {imprint['num_batches']} = {needed} images "
             f"exceeds the {num_train} training examples of dataset {name!r} (expected ≤ N)"
+        )
+    reference = imprint["reference_split"]
+    if imprint["num_bins"] > sizes[reference]:
+        errors.append(
+            f"{_setting_key(name, dataset, 'attack', 'imprint')}: num_bins {imprint['num_bins']} "
+            f"exceeds the {sizes[reference]} images of the {reference} split of dataset "
+            f"{name!r}, whose quantiles place the bins (expected num_bins ≤ its size)"
         )
     needed = prior["prior_size"] + prior["known_size"]
     if needed > num_train:

@@ -5,14 +5,14 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 import rero.config as study_config
-from rero.data import expected_num_train, source_files
+from rero.data import expected_split_sizes, source_files
 from rero.sources import command_sources
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 
 try:
     study_config.validate_config(
-        config, study_config.load_schema(SCHEMA), expected_num_train
+        config, study_config.load_schema(SCHEMA), expected_split_sizes
     )
 except study_config.ConfigError as error:
     raise WorkflowError(str(error)) from None

@@ -27,10 +27,10 @@ from rero.data.base import (
     Split,
     check_splits,
 )
-from rero.data.ham10000 import ham10000_files, ham10000_train_size, load_ham10000
-from rero.data.medmnist import load_medmnist, medmnist_files, medmnist_train_size
-from rero.data.mni152 import load_mni152, mni152_train_size
-from rero.data.radimagenet import load_radimagenet, radimagenet_files, radimagenet_train_size
+from rero.data.ham10000 import ham10000_files, ham10000_split_sizes, load_ham10000
+from rero.data.medmnist import load_medmnist, medmnist_files, medmnist_split_sizes
+from rero.data.mni152 import load_mni152, mni152_split_sizes
+from rero.data.radimagenet import load_radimagenet, radimagenet_files, radimagenet_split_sizes
 from rero.data.store import load_split, unit_float, write_split
 from rero.io import provenance, read_json, write_json
 
@@ -41,7 +41,7 @@ __all__ = [
     "ImageSource",
     "Loader",
     "Split",
-    "expected_num_train",
+    "expected_split_sizes",
     "load_split",
     "prepare_dataset",
     "read_meta",
@@ -57,19 +57,20 @@ def no_files(options: dict[str, Any]) -> list[Path]:
 
 @dataclass(frozen=True)
 class Loader:
-    """A registered dataset source: ``load(**options)``, ``train_size(options)`` -> N and
-    ``files(options)``, the files it reads; both take the options with defaults filled."""
+    """A registered dataset source: ``load(**options)``, ``split_sizes(options)`` -> the size of
+    each split, and ``files(options)``, the files it reads; both take the options with defaults
+    filled."""
 
     load: Callable[..., DatasetSplits]
-    train_size: Callable[[dict[str, Any]], int]
+    split_sizes: Callable[[dict[str, Any]], dict[str, int]]
     files: Callable[[dict[str, Any]], list[Path]] = no_files
 
 
 LOADERS: dict[str, Loader] = {
-    "mni152": Loader(load_mni152, mni152_train_size),
-    "medmnist": Loader(load_medmnist, medmnist_train_size, medmnist_files),
-    "ham10000": Loader(load_ham10000, ham10000_train_size, ham10000_files),
-    "radimagenet": Loader(load_radimagenet, radimagenet_train_size, radimagenet_files),
+    "mni152": Loader(load_mni152, mni152_split_sizes),
+    "medmnist": Loader(load_medmnist, medmnist_split_sizes, medmnist_files),
+    "ham10000": Loader(load_ham10000, ham10000_split_sizes, ham10000_files),
+    "radimagenet": Loader(load_radimagenet, radimagenet_split_sizes, radimagenet_files),
 }
 
 META_KEYS = (
@@ -120,9 +121,9 @@ def loader_options(loader: str, options: dict[str, Any]) -> dict[str, Any]:
     return {**defaults, **options}
 
 
-def expected_num_train(loader: str, options: dict[str, Any]) -> int:
-    """The training-set size N that ``loader`` will produce, known without preparing the data."""
-    return LOADERS[loader].train_size(loader_options(loader, options))
+def expected_split_sizes(loader: str, options: dict[str, Any]) -> dict[str, int]:
+    """The size of each split ``loader`` will produce (train: N), known without preparing."""
+    return LOADERS[loader].split_sizes(loader_options(loader, options))
 
 
 def source_files(loader: str, options: dict[str, Any]) -> list[str]:

@@ -8,7 +8,6 @@ shape known up front, so preparing a split never holds all of it in memory.
 from __future__ import annotations
 
 import os
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,15 +260,3 @@ def check_splits(splits: DatasetSplits) -> None:
         for key, array in part.extras.items():
             if key in ("images", "labels") or not key.isidentifier() or len(array) != len(labels):
                 raise ValueError(f"{name} extra array {key!r} must have one entry per sample")
-
-
-def read_npz(path: Path, expected: str) -> dict[str, np.ndarray]:
-    """Every array of an ``.npz`` file; a ValueError naming ``path`` and ``expected`` otherwise."""
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise ValueError("it holds a single array, not named arrays")
-        with loaded as archive:
-            return {key: archive[key] for key in archive.files}
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as error:
-        raise ValueError(f"{path}: not a readable .npz ({error}); expected {expected}") from error

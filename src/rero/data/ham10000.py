@@ -12,7 +12,6 @@ the validation set, the others the training set; no lesion is in two splits. Ima
 
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from rero.data.base import (
     require_int,
     stratified_pick,
 )
+from rero.data.files import read_csv
 from rero.data.images import Decoding
 
 DOWNLOAD_PAGE = "https://doi.org/10.7910/DVN/DBW86T"
@@ -59,38 +59,26 @@ class Metadata:
 def read_metadata(root: Path) -> Metadata:
     """``<root>/HAM10000_metadata.csv``, checked: columns, known dx, each image once."""
     path = root / METADATA
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: file not found; {EXPECTED_LAYOUT}")
     image_ids: list[str] = []
     lesion_ids: list[str] = []
     labels: list[int] = []
     line_of: dict[str, int] = {}
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [column for column in COLUMNS if column not in (reader.fieldnames or [])]
-        if missing:
+    for line, row in read_csv(path, COLUMNS, EXPECTED_LAYOUT):
+        lesion, image, dx = (row[column] or "" for column in COLUMNS)
+        if not image or not lesion or dx not in DIAGNOSES:
             raise ValueError(
-                f"{path}: missing column(s) {', '.join(missing)} (has {reader.fieldnames}); "
-                f"{EXPECTED_LAYOUT}"
+                f"{path}, line {line}: lesion_id {lesion!r}, image_id {image!r}, dx {dx!r}; "
+                f"expected non-empty ids and dx one of {', '.join(DIAGNOSES)}"
             )
-        for line, row in enumerate(reader, start=2):
-            lesion, image, dx = (row[column] for column in COLUMNS)
-            if not image or not lesion or dx not in DIAGNOSES:
-                raise ValueError(
-                    f"{path}, line {line}: lesion_id {lesion!r}, image_id {image!r}, dx {dx!r}; "
-                    f"expected non-empty ids and dx one of {', '.join(DIAGNOSES)}"
-                )
-            if image in line_of:
-                raise ValueError(
-                    f"{path}, line {line}: image_id {image!r} already on line {line_of[image]}; "
-                    "expected each image once"
-                )
-            line_of[image] = line
-            image_ids.append(image)
-            lesion_ids.append(lesion)
-            labels.append(int(dx in NEEDS_ATTENTION))
-    if not image_ids:
-        raise ValueError(f"{path}: no rows; {EXPECTED_LAYOUT}")
+        if image in line_of:
+            raise ValueError(
+                f"{path}, line {line}: image_id {image!r} already on line {line_of[image]}; "
+                "expected each image once"
+            )
+        line_of[image] = line
+        image_ids.append(image)
+        lesion_ids.append(lesion)
+        labels.append(int(dx in NEEDS_ATTENTION))
     return Metadata(path, np.array(image_ids), np.array(lesion_ids), np.array(labels, np.int64))
 
 
@@ -112,6 +100,13 @@ def lesion_split(metadata: Metadata, seed: int) -> dict[str, np.ndarray]:
     val = np.zeros(len(lesions), dtype=bool)
     val[rest[stratified_pick(lesion_labels[rest], VAL_FRACTION, rng)]] = True
     role_of_row = np.where(test, 2, np.where(val, 1, 0))[lesion_of_row]
+    empty = [split for role, split in enumerate(SPLIT_NAMES) if not np.any(role_of_row == role)]
+    if empty:
+        raise ValueError(
+            f"{metadata.path}: its {len(lesions)} lesion(s) leave the {' and '.join(empty)} "
+            f"split(s) empty ({TEST_FRACTION:.0%} of the lesions go to test, {VAL_FRACTION:.0%} "
+            "of the rest to val, by label); expected enough lesions of each label for all three"
+        )
     order = np.argsort(metadata.image_ids, kind="stable")
     return {split: order[role_of_row[order] == role] for role, split in enumerate(SPLIT_NAMES)}
 
@@ -156,11 +151,12 @@ def ham10000_files(options: dict[str, Any]) -> list[Path]:
     return [Path(options["root"]).expanduser() / METADATA]
 
 
-def ham10000_train_size(options: dict[str, Any]) -> int:
-    """N of :func:`load_ham10000` for ``options`` (defaults filled), from the CSV alone (fewer
-    when ``on_unreadable: skip`` leaves images out)."""
+def ham10000_split_sizes(options: dict[str, Any]) -> dict[str, int]:
+    """The split sizes of :func:`load_ham10000` for ``options`` (defaults filled), from the CSV
+    alone (fewer when ``on_unreadable: skip`` leaves images out)."""
     seed = require_int("seed", options["seed"], 0)
-    return len(lesion_split(read_metadata(root_folder(options["root"])), seed)["train"])
+    rows = lesion_split(read_metadata(root_folder(options["root"])), seed)
+    return {split: len(rows[split]) for split in SPLIT_NAMES}
 
 
 def load_ham10000(

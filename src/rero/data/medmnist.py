@@ -8,7 +8,6 @@ ChestMNIST, are not supported. Users bring the file; nothing is downloaded. Imag
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +17,10 @@ from rero.data.base import (
     SPLIT_NAMES,
     DatasetSplits,
     Split,
-    read_npz,
     require_int,
     stratified_quota,
 )
+from rero.data.files import npz_member, open_npz, read_npz
 
 EXPECTED_FORMAT = (
     "a MedMNIST .npz with keys train_images, train_labels, val_images, val_labels, test_images, "
@@ -105,10 +104,15 @@ def read_split(arrays: dict[str, np.ndarray], path: Path, split: str) -> Split:
             raise ValueError(f"{path}: missing key {key!r}; expected {EXPECTED_FORMAT}")
     images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
     rgb = images.ndim == 4 and images.shape[3] == 3
-    if images.dtype != np.uint8 or not (images.ndim == 3 or rgb) or len(images) == 0:
+    if images.dtype != np.uint8 or not (images.ndim == 3 or rgb):
         raise ValueError(
             f"{path}: key '{split}_images' is {images.dtype} {images.shape}; "
-            "expected uint8 (N, H, W) or (N, H, W, 3) with N >= 1"
+            "expected uint8 (N, H, W) or (N, H, W, 3)"
+        )
+    if len(images) == 0:
+        raise ValueError(
+            f"{path}: key '{split}_images' holds no images (an empty {split} split); "
+            "expected N >= 1"
         )
     if labels.ndim == 2 and labels.shape[1] > 1:
         raise ValueError(
@@ -145,27 +149,30 @@ def medmnist_files(options: dict[str, Any]) -> list[Path]:
     return [Path(options["path"]).expanduser()]
 
 
-def medmnist_train_size(options: dict[str, Any]) -> int:
-    """N of :func:`load_medmnist` for ``options`` (defaults filled): the file's training images,
-    or ``n_train`` of them; read without loading the images."""
+def medmnist_split_sizes(options: dict[str, Any]) -> dict[str, int]:
+    """The split sizes of :func:`load_medmnist` for ``options`` (defaults filled): the file's
+    images per split, train cut to ``n_train``; read from the labels, not the images."""
     file = Path(options["path"]).expanduser()
-    if not file.is_file():
-        raise FileNotFoundError(f"{file}: file not found (expected {EXPECTED_FORMAT})")
-    try:
-        with np.load(file, allow_pickle=False) as archive:
-            available = int(archive["train_labels"].shape[0])
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
-        raise ValueError(
-            f"{file}: cannot read 'train_labels' ({error}); expected {EXPECTED_FORMAT}"
-        ) from error
+    with open_npz(file, EXPECTED_FORMAT) as archive:
+        sizes = {
+            split: len(npz_member(archive, file, f"{split}_labels", EXPECTED_FORMAT))
+            for split in SPLIT_NAMES
+        }
+    for split, size in sizes.items():
+        if size == 0:
+            raise ValueError(
+                f"{file}: key '{split}_labels' holds no labels (an empty {split} split); "
+                f"expected {EXPECTED_FORMAT}, with N >= 1"
+            )
     requested = options.get("n_train")
-    if requested is None:
-        return available
-    if require_int("n_train", requested, 1) > available:
-        raise ValueError(
-            f"option 'n_train' is {requested}, more than the {available} training images of {file}"
-        )
-    return int(requested)
+    if requested is not None:
+        if require_int("n_train", requested, 1) > sizes["train"]:
+            raise ValueError(
+                f"option 'n_train' is {requested}, more than the {sizes['train']} training "
+                f"images of {file}"
+            )
+        sizes["train"] = int(requested)
+    return sizes
 
 
 def load_medmnist(path: str, n_train: int | None = None, seed: int = 0) -> DatasetSplits:

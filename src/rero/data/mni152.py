@@ -165,10 +165,12 @@ def checked_options(options: dict[str, Any]) -> dict[str, int]:
     return checked
 
 
-def mni152_train_size(options: dict[str, Any]) -> int:
-    """N of :func:`load_mni152` for ``options`` (defaults filled): ``n_train`` itself, after
-    every option is checked (so a bad one stops the workflow before any job)."""
-    return checked_options(options)["n_train"]
+def mni152_split_sizes(options: dict[str, Any]) -> dict[str, int]:
+    """The split sizes of :func:`load_mni152` for ``options`` (defaults filled): ``n_train``,
+    ``n_val`` and ``n_test``, after every option is checked (so a bad one stops the workflow
+    before any job)."""
+    checked = checked_options(options)
+    return {split: checked[f"n_{split}"] for split in SPLIT_NAMES}
 
 
 def load_mni152(

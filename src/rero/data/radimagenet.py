@@ -11,7 +11,6 @@ when they differ from it.
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from rero.data.base import (
     DatasetSplits,
     require_folder,
 )
+from rero.data.files import read_csv
 from rero.data.images import Decoding
 
 REQUEST_PAGE = "https://www.radimagenet.com/"
@@ -45,29 +45,17 @@ def root_folder(root: Any) -> Path:
 def read_split_csv(root: Path, split: str) -> tuple[list[str], list[str]]:
     """(filenames, labels) of ``RadiologyAI_<split>.csv``, checked for columns and empty cells."""
     path = root / CSV_FILES[split]
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: file not found; {EXPECTED_LAYOUT}")
     filenames: list[str] = []
     labels: list[str] = []
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [column for column in COLUMNS if column not in (reader.fieldnames or [])]
-        if missing:
+    for line, row in read_csv(path, COLUMNS, EXPECTED_LAYOUT):
+        filename, label = row["filename"] or "", row["label"] or ""
+        if not filename or not label:
             raise ValueError(
-                f"{path}: missing column(s) {', '.join(missing)} (has {reader.fieldnames}); "
-                f"{EXPECTED_LAYOUT}"
+                f"{path}, line {line}: filename {filename!r}, label {label!r}; "
+                "expected both non-empty"
             )
-        for line, row in enumerate(reader, start=2):
-            filename, label = row["filename"], row["label"]
-            if not filename or not label:
-                raise ValueError(
-                    f"{path}, line {line}: filename {filename!r}, label {label!r}; "
-                    "expected both non-empty"
-                )
-            filenames.append(filename)
-            labels.append(label)
-    if not filenames:
-        raise ValueError(f"{path}: no rows; {EXPECTED_LAYOUT}")
+        filenames.append(filename)
+        labels.append(label)
     return filenames, labels
 
 
@@ -89,10 +77,11 @@ def radimagenet_files(options: dict[str, Any]) -> list[Path]:
     return [root / name for name in CSV_FILES.values()]
 
 
-def radimagenet_train_size(options: dict[str, Any]) -> int:
-    """N of :func:`load_radimagenet`: the rows of the training CSV (fewer when
+def radimagenet_split_sizes(options: dict[str, Any]) -> dict[str, int]:
+    """The split sizes of :func:`load_radimagenet`: the rows of each split's CSV (fewer when
     ``on_unreadable: skip`` leaves images out)."""
-    return len(read_split_csv(root_folder(options["root"]), "train")[0])
+    root = root_folder(options["root"])
+    return {split: len(read_split_csv(root, split)[0]) for split in SPLIT_NAMES}
 
 
 def load_radimagenet(

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.lib.format import open_memmap
 
 from rero.data.base import SPLIT_NAMES, Moments, Split, rows_per_chunk
+from rero.data.files import load_npy
 from rero.io import atomic_path
 
 SPLIT_FORMAT = (
@@ -143,33 +144,22 @@ def unit_float(images: np.ndarray) -> np.ndarray:
     raise ValueError(f"prepared images must be uint8 or float32, got {images.dtype}")
 
 
-def read_npy(path: Path, split: str, mmap: bool) -> np.ndarray:
-    """The array of a split file (memory-mapped read-only if ``mmap``); clear errors otherwise."""
-    expected = SPLIT_FORMAT.format(split=split)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: file not found (expected {expected})")
-    try:
-        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (OSError, EOFError, ValueError) as error:
-        raise ValueError(f"{path}: not a readable .npy ({error}); expected {expected}") from error
-
-
 def load_split(data_dir: str | os.PathLike[str], split: str) -> tuple[np.memmap, np.ndarray]:
     """``(images, labels)`` of one prepared split: images a read-only memory map (N, C, H, W),
     uint8 or float32 (convert batches with :func:`unit_float`), labels int64 (N,) in memory."""
     if split not in SPLIT_NAMES:
         raise ValueError(f"split must be one of {', '.join(SPLIT_NAMES)}, got {split!r}")
     images_path, labels_path = (split_file(data_dir, split, key) for key in ("images", "labels"))
-    images = read_npy(images_path, split, mmap=True)
-    labels = read_npy(labels_path, split, mmap=False)
+    expected = SPLIT_FORMAT.format(split=split)
+    images = load_npy(images_path, expected, mmap=True)
+    labels = load_npy(labels_path, expected, mmap=False)
     if images.dtype not in (np.uint8, np.float32) or images.ndim != 4:
         raise ValueError(
-            f"{images_path}: images {images.dtype} {images.shape}; "
-            f"expected {SPLIT_FORMAT.format(split=split)}"
+            f"{images_path}: images {images.dtype} {images.shape}; expected {expected}"
         )
     if labels.dtype != np.int64 or labels.shape != (len(images),):
         raise ValueError(
             f"{labels_path}: labels {labels.dtype} {labels.shape} for {len(images)} images; "
-            f"expected {SPLIT_FORMAT.format(split=split)}"
+            f"expected {expected}"
         )
     return images, labels

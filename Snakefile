@@ -14,7 +14,7 @@ min_version("9.20")
 # line, a key given twice (which YAML would silently resolve to the last) is refused.
 CONFIG_FILES = workflow.config_settings.configfiles or ["config.yaml"]
 try:
-    study_config.check_config_files(CONFIG_FILES)
+    study_config.read_config_files(CONFIG_FILES)
 except study_config.ConfigError as error:
     raise WorkflowError(str(error)) from None
 

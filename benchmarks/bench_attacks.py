@@ -136,13 +136,14 @@ def _prepare_default_sized_dataset(folder: Path) -> Path:
 
 
 def default_attack_settings() -> tuple[int, ImprintSettings, PriorAwareSettings]:
-    """The attack settings of the config schema's defaults (the seed and both attacks)."""
-    config: dict = {"attack": {}}
+    """The attack settings of the config schema's defaults (the seed and both attacks), the
+    imprint attack at a private plan (the training's default clip norm)."""
+    config: dict = {"attack": {}, "privacy": {}}
     study_config.fill_defaults(config, study_config.load_schema(SCHEMA))
     attack = config["attack"]
     return (
         attack["seed"],
-        ImprintSettings(**attack["imprint"]),
+        ImprintSettings(clip_norm=config["privacy"]["clip_norm"], **attack["imprint"]),
         PriorAwareSettings(**attack["prior_aware"]),
     )
 

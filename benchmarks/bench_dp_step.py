@@ -182,7 +182,6 @@ def _long_plan(private: bool, num_examples: int, epochs: int = 10**5) -> Privacy
         sample_rate=sample_rate,
         steps=steps,
         delta=1e-5,
-        clip_norm=1.0 if private else None,
         accountant="rdp" if private else "none",
         dataset=None,
         dataset_size=num_examples,
@@ -203,7 +202,13 @@ def _training_loop_ratio(print_fn: Callable[[str], None], rounds: int, steps: in
     for private in (False, True):
         plan = _long_plan(private, num_examples)
         run = TrainingRun(
-            plan, TrainConfig(), 0, meta, images.numpy(), labels.numpy(), torch.device("cpu")
+            plan,
+            TrainConfig(clip_norm=1.0 if private else None),
+            0,
+            meta,
+            images.numpy(),
+            labels.numpy(),
+            torch.device("cpu"),
         )
         run.run_epoch(1, tqdm(disable=True))
         runs[private] = run

@@ -108,7 +108,6 @@ def toy_plan(
     *,
     sigma: float = 1.0,
     delta: float = 1e-5,
-    clip_norm: float = 1.0,
     dataset: str | None = "toy",
 ):
     """A validated privacy plan with σ given (not calibrated): the schedule of N, B and epochs.
@@ -127,7 +126,6 @@ def toy_plan(
         sample_rate=sample_rate,
         steps=steps,
         delta=delta,
-        clip_norm=clip_norm if private else None,
         accountant="rdp" if private else "none",
         dataset=dataset,
         dataset_size=n,

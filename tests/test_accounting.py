@@ -103,7 +103,7 @@ def test_auto_calibration_lands_in_window(auto_plans, target):
     for fallen_back in ("prv", "pld")[: ("prv", "pld", "rdp").index(plan.accountant)]:
         assert f"{fallen_back} not used" in plan.note
     assert plan.accountant in plan.note.lower() or plan.accountant.upper() in plan.note
-    assert (plan.sample_rate, plan.steps, plan.delta, plan.clip_norm) == (Q, T, DELTA, 1.0)
+    assert (plan.sample_rate, plan.steps, plan.delta) == (Q, T, DELTA)
 
 
 @pytest.mark.parametrize("target", [t for t, name in AUTO_REGIMES.items() if name == "prv"])
@@ -230,7 +230,7 @@ def test_non_private_plan():
     plan = calibrate(
         math.inf, Q, T, DELTA, dataset="toy", dataset_size=20_000, batch_size=100, epochs=5
     )
-    assert plan.sigma == 0 and plan.accountant == "none" and plan.clip_norm is None
+    assert plan.sigma == 0 and plan.accountant == "none"
     assert math.isinf(plan.epsilon) and math.isinf(plan.target_epsilon)
     assert plan.epsilon_lower is None and plan.note == "non-private run: no clipping, no noise"
     assert (plan.sample_rate, plan.steps, plan.dataset) == (Q, T, "toy")
@@ -269,7 +269,6 @@ def test_parse_eps_token_rejects(token):
         (lambda: calibrate(8, 1.5, T, DELTA), "sample_rate"),
         (lambda: calibrate(8, Q, 0, DELTA), "steps"),
         (lambda: calibrate(8, Q, T, DELTA, rel_tol=0), "rel_tol"),
-        (lambda: calibrate(8, Q, T, DELTA, clip_norm=0), "clip_norm"),
         (
             lambda: calibrate(8, 0.5, 40, 1e-4, dataset_size=1000, batch_size=256, epochs=10),
             "match",

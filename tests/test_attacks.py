@@ -678,7 +678,8 @@ def test_cli_writes_the_attack_outputs_of_the_contract(
 ) -> None:
     data_dir, plan, out_dir = _prepared(tmp_path), tmp_path / "plan.json", tmp_path / "out"
     write_plan(plan, toy_plan(target, n=120, batch=30, epochs=10, sigma=sigma, delta=1e-3))
-    assert _run_cli(data_dir, plan, out_dir, device="cpu") == 0
+    clip = {"clip_norm": "0.5"} if sigma > 0 else {}
+    assert _run_cli(data_dir, plan, out_dir, device="cpu", **clip) == 0
     imprint = json.loads((out_dir / "imprint.json").read_text())
     assert imprint["device"] == "cpu"
     for key in ("success_rate", "ci_low", "ci_high", "ssim_threshold", "num_images", "num_batches",
@@ -686,6 +687,7 @@ def test_cli_writes_the_attack_outputs_of_the_contract(
                 "median_mse", "curve", "dataset", "target_epsilon", "plan"):  # fmt: skip
         assert key in imprint, key
     assert imprint["num_images"] == 16 and imprint["sigma"] == sigma
+    assert imprint["clip_norm"] == (0.5 if sigma > 0 else None)  # the training's C
     recon = np.load(out_dir / "recon.npz")
     assert recon["originals"].shape == recon["reconstructions"].shape == (16, 1, 16, 16)
     assert recon["ssim"].shape == recon["mse"].shape == recon["batch_index"].shape == (16,)
@@ -701,16 +703,13 @@ def test_cli_writes_the_attack_outputs_of_the_contract(
         assert not attack_plan.private
     else:
         assert prior["sigma"] == attack_plan.sigma > 0
-        # The attack's own plan is accounted with the attack's clip norm, not the training's.
-        assert attack_plan.clip_norm == prior["clip_norm"] == 0.1
+        assert prior["clip_norm"] == 0.1  # the attack's own C, not the training's
         assert attack_plan.epsilon <= target
 
 
 def test_one_step_noise_calibration_spends_the_target_in_one_step() -> None:
     plan = toy_plan(8.0, n=120, batch=30, epochs=10, sigma=0.9, delta=1e-3)
-    sigma, clip_norm = imprint_noise(plan, "one_step")
-    assert clip_norm == 1.0 and sigma < plan.sigma
-    assert imprint_noise(plan, "full") == (0.9, 1.0)
+    assert imprint_noise(plan, "one_step") < plan.sigma == imprint_noise(plan, "full") == 0.9
 
 
 def test_cli_rejects_a_file_that_is_not_a_plan(tmp_path: Path) -> None:
@@ -723,5 +722,18 @@ def test_cli_rejects_a_file_that_is_not_a_plan(tmp_path: Path) -> None:
 def test_cli_rejects_a_plan_for_another_dataset(tmp_path: Path, capsys) -> None:
     data_dir, plan = _prepared(tmp_path), tmp_path / "plan.json"
     write_plan(plan, toy_plan(8.0, n=240, batch=30, epochs=10, delta=1e-3))
-    assert _run_cli(data_dir, plan, tmp_path / "out") == 2
+    assert _run_cli(data_dir, plan, tmp_path / "out", clip_norm="1.0") == 2
     assert "dataset_size 240 differs from the training set (120" in capsys.readouterr().err
+
+
+def test_cli_needs_the_training_clip_norm_exactly_for_a_private_plan(tmp_path: Path, capsys):
+    data_dir, plan = _prepared(tmp_path), tmp_path / "plan.json"
+    write_plan(plan, toy_plan(8.0, n=120, batch=30, epochs=10, delta=1e-3))
+    assert _run_cli(data_dir, plan, tmp_path / "out") == 2
+    assert (
+        "imprint clip norm None: a private plan needs the training's C" in capsys.readouterr().err
+    )
+    write_plan(plan, toy_plan(math.inf, n=120, batch=30, epochs=10, delta=1e-3))
+    assert _run_cli(data_dir, plan, tmp_path / "out", clip_norm="1.0") == 2
+    assert "imprint clip norm 1.0: a private plan" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -52,7 +52,6 @@ def test_workflow_form_writes_plan(capsys, data_dir, tmp_path):
         "--batch-size", "50",
         "--epochs", "2",
         "--delta", "1e-4",
-        "--clip-norm", "0.5",
         "--accountant", "rdp",
         "--out", str(out_path),
     )  # fmt: skip
@@ -62,7 +61,7 @@ def test_workflow_form_writes_plan(capsys, data_dir, tmp_path):
     plan = PrivacyPlan.from_dict(written)
     assert (plan.sample_rate, plan.steps) == (0.05, 40)  # q = 50/1000, T = 2 * ceil(1000/50)
     assert (plan.dataset, plan.dataset_size, plan.batch_size, plan.epochs) == ("toy", 1000, 50, 2)
-    assert (plan.clip_norm, plan.accountant) == (0.5, "rdp")
+    assert plan.accountant == "rdp"
     assert 990 <= plan.epsilon <= 1000
 
 
@@ -81,7 +80,7 @@ def test_non_private_plan(capsys, data_dir, tmp_path):
     assert read_json(out_path)["target_epsilon"] == "inf"  # strict JSON: inf as a string
     plan = read_plan(out_path)
     assert math.isinf(plan.epsilon) and math.isinf(plan.target_epsilon) and not plan.private
-    assert (plan.sigma, plan.clip_norm, plan.accountant) == (0, None, "none")
+    assert (plan.sigma, plan.accountant) == (0, "none")
     assert (plan.sample_rate, plan.steps) == (0.1, 30)
 
 

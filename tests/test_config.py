@@ -399,11 +399,40 @@ def test_config_files_are_read_strictly_naming_file_line_and_column(tmp_path, te
     path = tmp_path / "cfg.yaml"
     path.write_text(text)
     with pytest.raises(study_config.ConfigError) as caught:
-        study_config.check_config_files([path])
+        study_config.read_config_files([path])
     assert expected in str(caught.value)
 
 
 def test_a_well_formed_config_file_passes_the_strict_read(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(shipped_config_text())
-    study_config.check_config_files([path])
+    study_config.read_config_files([path])
+
+
+def test_check_config_reports_what_snakemake_cannot(tmp_path, capsys):
+    """Snakemake reads a --configfile before the workflow's checks: `check-config` names the
+    file, line and column of a YAML error, and the key of a bad value."""
+    from rero.cli import main
+
+    shipped = tmp_path / "config.yaml"
+    shipped.write_text(shipped_config_text())
+    assert main(["check-config", str(shipped)]) == 0
+    assert capsys.readouterr().out.startswith(
+        "valid: mni152 (mni152, N = 8000); 5 budgets x 2 seeds -> 10 train, 5 attack, "
+        "14 calibrate jobs"
+    )
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("eps: [8\nseeds: [0]\n")
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n")
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- 8\n- 16\n")
+    assert main(["check-config", str(broken), str(binary), str(listed)]) == 2
+    err = capsys.readouterr().err
+    assert f"{broken}:2:6: expected ',' or ']'" in err
+    assert f"{binary}: not UTF-8 text" in err
+    assert f"{listed}: holds a list; expected a mapping" in err
+    override = tmp_path / "override.yaml"
+    override.write_text("privacy:\n  delta: 0.5\n")
+    assert main(["check-config", str(shipped), str(override)]) == 2  # merged over the first
+    assert "privacy.delta: 0.5 is not below 1/N" in capsys.readouterr().err

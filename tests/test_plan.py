@@ -109,7 +109,7 @@ def test_from_dict_refuses_a_non_object():
 
 def test_from_dict_accepts_inf_for_the_epsilons():
     data = {**_plan_data(), "target_epsilon": "inf", "epsilon": "inf"}
-    data.update(sigma=0.0, clip_norm=None, accountant="none")
+    data.update(sigma=0.0, accountant="none")
     plan = PrivacyPlan.from_dict(data)
     assert plan.target_epsilon == plan.epsilon == math.inf and not plan.private
     private = PrivacyPlan.from_dict({**_plan_data(), "epsilon": "inf"})
@@ -119,12 +119,10 @@ def test_from_dict_accepts_inf_for_the_epsilons():
 # --- validation in __post_init__ -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "change", [{"sigma": 1.0}, {"clip_norm": 1.0}, {"accountant": "rdp"}], ids=str
-)
-def test_non_private_plan_needs_no_noise_no_clipping_no_accountant(change):
+@pytest.mark.parametrize("change", [{"sigma": 1.0}, {"accountant": "rdp"}], ids=str)
+def test_non_private_plan_needs_no_noise_and_no_accountant(change):
     plan = toy_plan(math.inf, 48, 16, 2)
-    assert (plan.sigma, plan.clip_norm, plan.accountant) == (0.0, None, "none")
+    assert (plan.sigma, plan.accountant) == (0.0, "none")
     with pytest.raises(ValueError, match=r"target_epsilon=inf \(non-private\) needs sigma=0"):
         replace(plan, **change)
 
@@ -135,8 +133,6 @@ def test_non_private_plan_needs_no_noise_no_clipping_no_accountant(change):
         ({"sigma": 0.0}, "sigma=0.0: a private plan needs a noise multiplier > 0"),
         ({"sigma": -1.0}, "sigma=-1.0"),
         ({"sigma": math.inf}, "sigma=inf"),
-        ({"clip_norm": None}, "clip_norm=None: a private plan needs C > 0"),
-        ({"clip_norm": 0.0}, "clip_norm=0.0"),
         ({"target_epsilon": 0.0}, "target_epsilon=0.0"),
         ({"epsilon": math.nan}, "epsilon=nan"),
         ({"epsilon_lower": 9.0}, "epsilon_lower=9.0"),
@@ -169,8 +165,8 @@ def test_delta_must_be_below_one_over_n():
 
 
 def test_derived_values():
-    plan = toy_plan(8, 48, 16, 2, sigma=1.5, clip_norm=2.0)
-    assert plan.private and plan.noise_std == 3.0
+    plan = toy_plan(8, 48, 16, 2, sigma=1.5)
+    assert plan.private
     assert plan.expected_batch_size(48) == pytest.approx(16.0, rel=1e-15)
     assert plan.logical_batch_size(48) == 16
     assert plan.steps_per_epoch(48) == 3
@@ -179,7 +175,7 @@ def test_derived_values():
         with pytest.raises(ValueError, match="dataset_size 48 differs from the training set"):
             method(47)
     baseline = toy_plan(math.inf, 48, 16, 2)
-    assert not baseline.private and baseline.noise_std == 0.0
+    assert not baseline.private
 
 
 def test_derived_values_without_a_batch_size():

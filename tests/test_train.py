@@ -45,7 +45,8 @@ SIZE = 12  # image side of the toy datasets
 #: deviation σC/(qN) <= 1e-12·C, far below the tolerances of the exact-update checks.
 NEGLIGIBLE_SIGMA = 1e-12
 
-FAST = TrainConfig(physical_batch_size=8, progress=False, learning_rate=1e-2)
+FAST = TrainConfig(clip_norm=1.0, physical_batch_size=8, progress=False, learning_rate=1e-2)
+NON_PRIVATE = dataclasses.replace(FAST, clip_norm=None)
 AUGMENTED = dataclasses.replace(
     FAST, augmentation_multiplicity=2, flip_probability=0.5, max_shift=1
 )
@@ -122,9 +123,10 @@ def tiny_run(
     images = torch.rand(count, 1, SIZE, SIZE)
     labels = torch.arange(count) % num_classes
     meta = {"shape": [1, SIZE, SIZE], "num_classes": num_classes, "mean": [0.5], "std": [0.3]}
-    plan = toy_plan(target, count, batch or count, epochs=1, sigma=sigma, clip_norm=clip)
+    plan = toy_plan(target, count, batch or count, epochs=1, sigma=sigma)
     config = TrainConfig(
         model=model,
+        clip_norm=clip if plan.private else None,
         optimizer="sgd",
         learning_rate=1.0,
         physical_batch_size=physical_batch_size,
@@ -602,7 +604,7 @@ def test_private_run_writes_contract_outputs(toy3, tmp_path):
 
 def test_non_private_run_learns_with_shuffled_batches(toy3, tmp_path):
     plan = toy_plan(math.inf, 48, 12, 3)
-    metrics = train_run(toy3, plan, FAST, 0, tmp_path)
+    metrics = train_run(toy3, plan, NON_PRIVATE, 0, tmp_path)
     assert metrics["epsilon_spent"] == {
         "epsilon": math.inf,
         "delta": 1e-5,
@@ -616,7 +618,9 @@ def test_non_private_run_learns_with_shuffled_batches(toy3, tmp_path):
 
 def test_single_logit_run_reports_binary_metrics_from_one_logit(tmp_path):
     data = prepare_toy_dataset(tmp_path / "data", num_classes=2)
-    config = dataclasses.replace(FAST, single_logit=True, loss_reduction="sum", learning_rate=1e-3)
+    config = dataclasses.replace(
+        NON_PRIVATE, single_logit=True, loss_reduction="sum", learning_rate=1e-3
+    )
     metrics = train_run(data, toy_plan(math.inf, 48, 12, 3), config, 0, tmp_path / "run")
     model = load_trained_model(tmp_path / "run")
     assert model.classifier.out_features == 1 and metrics["model_spec"]["single_logit"]
@@ -692,6 +696,8 @@ def test_cli_trains_one_epoch(tmp_path, capsys):
         str(out),
         "--model",
         "small_cnn",
+        "--clip-norm",
+        "1.0",
         "--optimizer",
         "adam",
         "--learning-rate",
@@ -729,6 +735,7 @@ def test_cli_trains_one_epoch(tmp_path, capsys):
 
 def test_cli_reports_missing_files_and_bad_values(toy3, tmp_path):
     base = ["train", "--data-dir", str(toy3), "--seed", "0", "--out-dir", str(tmp_path)]
+    base += ["--clip-norm", "1.0"]
     plan_file = str(tmp_path / "plan.json")
     with pytest.raises(FileNotFoundError, match=r"nope\.json"):
         cli([*base, "--plan", str(tmp_path / "nope.json")])
@@ -749,6 +756,11 @@ def test_cli_reports_missing_files_and_bad_values(toy3, tmp_path):
         cli([*base, "--plan", plan_file, "--augmentation-multiplicity", "2"])
     with pytest.raises(ValueError, match="max_shift: 12 px needs images larger than that"):
         cli([*base, "--plan", plan_file, "--max-shift", "12"])
+    with pytest.raises(ValueError, match="clip_norm: a private plan needs a clipping norm"):
+        cli([*base[:-2], "--plan", plan_file])
+    write_plan(plan_file, toy_plan(math.inf, 48, 12, 1))
+    with pytest.raises(ValueError, match="clip_norm: the non-private plan clips nothing"):
+        cli([*base, "--plan", plan_file])
 
 
 # ------------------------------------------------------------------ CUDA

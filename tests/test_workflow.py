@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -135,16 +136,66 @@ def test_nothing_left_to_do_and_report_builds(tiny_run):
     assert "<html" in (tiny_run / "report.html").read_text()[:2000].lower()
 
 
+def tiny(section: str, **values) -> Callable[[dict], None]:
+    """A change of TINY_CONFIG: ``values`` set in ``section`` (a top-level key)."""
+    return lambda config: config.setdefault(section, {}).update(values)
+
+
+# One change per config section, and exactly the jobs it must rerun: 12 calibrate jobs are the 3
+# budgets and the 9 extra ones of the bounds; train and attack run at ε = 8, 1e9 and inf.
+RERUNS: dict[str, tuple[Callable[[dict], None], dict[str, int]]] = {
+    "privacy.clip_norm": (tiny("privacy", clip_norm=0.5), {"train": 2, "attack": 2}),
+    "privacy.delta": (
+        tiny("privacy", delta=5e-5),
+        {"calibrate": 12, "train": 3, "bounds": 1, "attack": 3},
+    ),
+    "privacy.accountant": (
+        tiny("privacy", accountant="rdp"),
+        {"calibrate": 11, "train": 2, "bounds": 1, "attack": 2},
+    ),
+    "privacy.eps_tolerance": (
+        tiny("privacy", eps_tolerance=0.05),
+        {"calibrate": 11, "train": 2, "bounds": 1, "attack": 2},
+    ),
+    "training.learning_rate": (tiny("training", learning_rate=1e-3), {"train": 3}),
+    "training.epochs": (
+        tiny("training", epochs=2),
+        {"calibrate": 12, "train": 3, "bounds": 1, "attack": 3},
+    ),
+    "seeds": (lambda config: config.update(seeds=[0, 1]), {"train": 3}),
+    "eps": (
+        lambda config: config.update(eps=[8, "1e9", "inf", 1]),
+        {"calibrate": 1, "train": 1, "bounds": 1, "attack": 1},
+    ),
+    "bounds.methods": (tiny("bounds", methods=["rigorous"]), {"bounds": 1}),
+    "bounds.extra_eps": (tiny("bounds", extra_eps=[2, 512]), {"bounds": 1, "calibrate": 1}),
+    "bounds.kappa": (tiny("bounds", kappa=["1/N", "1/8"]), {"bounds": 1}),
+    "attack.imprint": (
+        lambda config: config["attack"]["imprint"].update(ssim_threshold=0.7),
+        {"attack": 3},
+    ),
+    "attack.prior_aware": (
+        lambda config: config["attack"]["prior_aware"].update(trials=9),
+        {"attack": 3},
+    ),
+    "datasets.options": (
+        lambda config: config["datasets"]["tiny"]["options"].update(n_train=200),
+        {"prepare_data": 1, "calibrate": 12, "train": 3, "bounds": 1, "attack": 3},
+    ),
+}
+
+
 @pytest.mark.slow
-def test_a_changed_value_reruns_exactly_its_jobs(tiny_run):
+@pytest.mark.parametrize(("change", "expected"), RERUNS.values(), ids=RERUNS.keys())
+def test_a_changed_value_reruns_exactly_its_jobs(tiny_run, change, expected):
     config = json.loads(json.dumps(TINY_CONFIG))
-    config["attack"]["imprint"]["ssim_threshold"] = 0.7
+    change(config)
     write_config(tiny_run, config)
     try:
         jobs = planned_jobs(snakemake(tiny_run, "--dry-run"))
     finally:
         write_config(tiny_run, TINY_CONFIG)
-    assert jobs == {"attack": 3, "aggregate": 1, "figures": 1, "all": 1}
+    assert jobs == expected | {"aggregate": 1, "figures": 1, "all": 1}
 
 
 # Each rule's own command module, and the jobs a change to it must rerun (downstream included).

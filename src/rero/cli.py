@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "attack": "rero.commands.attack",
     "aggregate": "rero.commands.report",
     "figures": "rero.commands.report",
+    "check-config": "rero.commands.check",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(SUBCOMMANDS.values()))
 

@@ -129,21 +129,35 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def check_config_files(paths: Iterable[str | Path]) -> None:
-    """Read each config file strictly; a YAML error or a duplicated key is one
-    :class:`ConfigError` naming the file, line and column."""
+def read_config_files(paths: Iterable[str | Path]) -> dict[str, Any]:
+    """The config files read strictly and merged in order, later keys over earlier ones (as
+    Snakemake merges its ``--configfile`` files). A YAML error, a key given twice, a file that is
+    not UTF-8 text or not a mapping is one :class:`ConfigError` naming the file (and the line
+    and column)."""
     errors = []
+    config: dict[str, Any] = {}
     for path in paths:
         try:
-            yaml.load(Path(path).read_text(), Loader=_StrictLoader)  # a SafeLoader
+            loaded = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_StrictLoader)
         except yaml.MarkedYAMLError as error:
             mark = error.problem_mark
             where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
             errors.append(f"{where}: {error.problem}")
+        except UnicodeDecodeError as error:
+            errors.append(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})")
         except OSError as error:
             errors.append(f"{path}: cannot be read ({error.strerror})")
+        else:
+            if isinstance(loaded, dict):
+                config = merged(config, loaded)
+            elif loaded is not None:
+                errors.append(
+                    f"{path}: holds a {type(loaded).__name__}; expected a mapping of config keys "
+                    "(datasets, eps, seeds, ...)"
+                )
     if errors:
         raise ConfigError("invalid configuration file:\n  " + "\n  ".join(errors))
+    return config
 
 
 def parse_eps_token(token: str) -> float:

@@ -25,6 +25,7 @@ rule attack:
         runtime=60,
         gpu=0,
     params:
+        clip_norm=private_flag("clip-norm", "privacy", "clip_norm"),
         seed=dataset_setting("attack", "seed"),
         imprint=dataset_setting("attack", "imprint"),
         prior_aware=dataset_setting("attack", "prior_aware"),
@@ -32,7 +33,7 @@ rule attack:
     shell:
         "python -m rero attack --data-dir $(dirname {input.meta}) --plan {input.plan}"
         " --out-dir $(dirname {output.imprint}) --seed {params.seed}"
-        " --batch-size {params.imprint[batch_size]}"
+        " {params.clip_norm} --batch-size {params.imprint[batch_size]}"
         " --num-batches {params.imprint[num_batches]}"
         " --num-bins {params.imprint[num_bins]}"
         " --ssim-threshold {params.imprint[ssim_threshold]}"

@@ -73,6 +73,20 @@ def dataset_setting(section, *keys):
     return value
 
 
+def private_flag(flag, section, key):
+    """Input function: `--<flag> <value>` of `<section>.<key>` for the job's dataset at a private
+    budget; nothing for the non-private run (ε = inf), which does not use the value, so that
+    changing it reruns only the private jobs."""
+
+    def value(wildcards):
+        if wildcards.eps == "inf":
+            return ""
+        setting = study_config.dataset_settings(config, wildcards.dataset, section)[key]
+        return f"--{flag} {setting}"
+
+    return value
+
+
 def bound_kappas(wildcards):
     """--kappa flags: the configured κ specs plus 1/M of the dataset's prior-aware attack."""
     specs = [str(spec) for spec in config["bounds"]["kappa"]]

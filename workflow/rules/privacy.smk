@@ -17,11 +17,9 @@ rule calibrate:
         batch_size=dataset_setting("training", "batch_size"),
         epochs=dataset_setting("training", "epochs"),
         delta=dataset_setting("privacy", "delta"),
-        clip_norm=dataset_setting("privacy", "clip_norm"),
-        accountant=dataset_setting("privacy", "accountant"),
-        tolerance=dataset_setting("privacy", "eps_tolerance"),
+        accountant=private_flag("accountant", "privacy", "accountant"),
+        tolerance=private_flag("rel-tol", "privacy", "eps_tolerance"),
     shell:
         "python -m rero calibrate --eps {wildcards.eps} --data-dir $(dirname {input.meta})"
         " --batch-size {params.batch_size} --epochs {params.epochs} --delta {params.delta}"
-        " --clip-norm {params.clip_norm} --accountant {params.accountant}"
-        " --rel-tol {params.tolerance} --out {output.plan} > {log} 2>&1"
+        " {params.accountant} {params.tolerance} --out {output.plan} > {log} 2>&1"

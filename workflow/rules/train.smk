@@ -24,6 +24,7 @@ rule train:
         runtime=120,
         gpu=0,
     params:
+        clip_norm=private_flag("clip-norm", "privacy", "clip_norm"),
         model=dataset_setting("training", "model"),
         optimizer=dataset_setting("training", "optimizer"),
         learning_rate=dataset_setting("training", "learning_rate"),
@@ -42,7 +43,7 @@ rule train:
     shell:
         "python -m rero train --data-dir $(dirname {input.meta}) --plan {input.plan}"
         " --seed {wildcards.seed} --out-dir $(dirname {output.metrics})"
-        " --model {params.model} --optimizer {params.optimizer}"
+        " --model {params.model} {params.clip_norm} --optimizer {params.optimizer}"
         " --learning-rate {params.learning_rate}"
         " --physical-batch-size {params.physical_batch_size}"
         " --grad-sample-mode {params.grad_sample_mode} --device {params.device}"

@@ -2,8 +2,9 @@
 
 Writes, into ``out_dir`` (``results/attack/{dataset}/eps_{eps}/``): ``imprint.json`` and
 ``recon.npz`` (imprint attack on DP-SGD updates of real training batches, at the plan's σ and
-C) and ``prior_aware.json`` (informed adversary of Hayes et al. 2023 on its own DP-SGD run
-calibrated to the plan's target ε, beside the rigorous ReRo bound for that run's σ, q, T). Every
+the training's clip norm C) and ``prior_aware.json`` (informed adversary of Hayes et al. 2023
+on its own DP-SGD run calibrated to the plan's target ε, beside the rigorous ReRo bound for that
+run's σ, q, T). Every
 setting comes from the caller (the workflow's config); the defaults live in the config schema only.
 Both attacks run on the job's device (``auto``: CUDA where there is one, as training).
 """
@@ -40,8 +41,11 @@ class ImprintSettings:
     ``noise_calibration``: "full" attacks one update at the plan's σ (the paper's setting);
     "one_step" at the σ whose single step alone spends the target ε. ``reference_split`` is the
     split whose statistic quantiles place the bins (data the server plausibly holds).
+    ``clip_norm`` is the training's C (the attacked update is clipped to it and noised with std
+    σ·C); None for the non-private plan, whose update is neither clipped nor noised.
     """
 
+    clip_norm: float | None
     batch_size: int
     num_batches: int
     num_bins: int
@@ -50,6 +54,10 @@ class ImprintSettings:
     reference_split: str
 
     def __post_init__(self) -> None:
+        if self.clip_norm is not None and not (
+            math.isfinite(self.clip_norm) and self.clip_norm > 0
+        ):
+            raise ValueError(f"clip norm must be a positive number or None, got {self.clip_norm}")
         if self.noise_calibration not in NOISE_CALIBRATIONS:
             raise ValueError(
                 f"noise calibration must be one of {NOISE_CALIBRATIONS}, "
@@ -58,6 +66,14 @@ class ImprintSettings:
         if self.reference_split not in REFERENCE_SPLITS:
             raise ValueError(
                 f"reference split must be one of {REFERENCE_SPLITS}, got {self.reference_split!r}"
+            )
+
+    def check_plan(self, private: bool) -> None:
+        """ValueError unless a private plan has the training's clip norm, the non-private none."""
+        if private != (self.clip_norm is not None):
+            raise ValueError(
+                f"imprint clip norm {self.clip_norm}: a private plan needs the training's C > 0, "
+                "the non-private plan none"
             )
 
 
@@ -74,34 +90,28 @@ class PriorAwareSettings:
     learning_rate: float
 
 
-def imprint_noise(plan: PrivacyPlan, calibration: str) -> tuple[float, float | None]:
-    """(σ, C) of the attacked update: the plan's (whole training, the paper's default) or the σ
+def imprint_noise(plan: PrivacyPlan, calibration: str) -> float:
+    """σ of the attacked update: the plan's (whole training, the paper's default) or the σ
     calibrated so that one step at the plan's q alone spends the target ε."""
     if calibration not in NOISE_CALIBRATIONS:
         raise ValueError(
             f"noise calibration must be one of {NOISE_CALIBRATIONS}, got {calibration!r}"
         )
     if not plan.private or calibration == "full":
-        return plan.sigma, plan.clip_norm
-    one_step = calibrate(
-        plan.target_epsilon,
-        sample_rate=plan.sample_rate,
-        steps=1,
-        delta=plan.delta,
-        clip_norm=plan.clip_norm,
-    )
-    return one_step.sigma, plan.clip_norm
+        return plan.sigma
+    return calibrate(
+        plan.target_epsilon, sample_rate=plan.sample_rate, steps=1, delta=plan.delta
+    ).sigma
 
 
 def prior_aware_plan(plan: PrivacyPlan, settings: PriorAwareSettings) -> PrivacyPlan:
-    """The attack's own privacy plan: the σ at which its DP-SGD run (q, T, C of ``settings``)
+    """The attack's own privacy plan: the σ at which its DP-SGD run (q, T of ``settings``)
     spends the plan's target ε at the plan's δ (the non-private plan for a non-private ``plan``)."""
     return calibrate(
         plan.target_epsilon if plan.private else math.inf,
         sample_rate=settings.sample_rate,
         steps=settings.steps,
         delta=plan.delta,
-        clip_norm=settings.clip_norm,
     )
 
 
@@ -116,7 +126,8 @@ def imprint_job(
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Run the imprint attack on ``device``; return the JSON record and the arrays of
     ``recon.npz``."""
-    sigma, clip_norm = imprint_noise(plan, settings.noise_calibration)
+    settings.check_plan(plan.private)
+    sigma = imprint_noise(plan, settings.noise_calibration)
     result = run_imprint_attack(
         *train,
         reference,
@@ -125,7 +136,7 @@ def imprint_job(
         num_batches=settings.num_batches,
         num_bins=settings.num_bins,
         sigma=sigma,
-        clip_norm=clip_norm,
+        clip_norm=settings.clip_norm,
         seed=seed,
         device=device,
     )
@@ -134,7 +145,7 @@ def imprint_job(
         "batch_size": settings.batch_size,
         "num_bins": settings.num_bins,
         "sigma": sigma,
-        "clip_norm": clip_norm,
+        "clip_norm": settings.clip_norm,
         "noise_calibration": settings.noise_calibration,
         "seed": seed,
         "device": device.type,
@@ -194,8 +205,8 @@ def prior_aware_job(
         "seed": seed,
         "device": device.type,
         "attack_plan": attack_plan.to_dict(),
-        "noise": "sigma calibrated for the attack's own sample rate, steps and clip norm at the "
-        "plan's target epsilon and delta (0 for the non-private plan)",
+        "noise": "sigma calibrated for the attack's own sample rate and steps at the plan's "
+        "target epsilon and delta, std sigma x its clip norm (0 for the non-private plan)",
     }
 
 
@@ -220,6 +231,8 @@ def run_attacks(
     if unknown:
         raise ValueError(f"unknown attack(s) {unknown}; expected some of {', '.join(ATTACKS)}")
     torch_device = resolve_device(device)
+    if "imprint" in attacks:
+        imprint.check_plan(plan.private)
     torch.set_num_threads(threads)
     out = Path(out_dir)
     meta = read_meta(data_dir)

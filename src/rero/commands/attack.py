@@ -29,6 +29,7 @@ def run_attack(args: argparse.Namespace) -> None:
         args.out_dir,
         attacks=args.attacks,
         imprint=ImprintSettings(
+            clip_norm=args.clip_norm,
             batch_size=args.batch_size,
             num_batches=args.num_batches,
             num_bins=args.num_bins,
@@ -97,6 +98,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="where the attacks run (auto: CUDA if available; the config's training.device)",
     )
     imprint = parser.add_argument_group("imprint attack (attack.imprint.* in the config)")
+    imprint.add_argument(
+        "--clip-norm",
+        type=_positive_float,
+        help="the training's clipping norm C (privacy.clip_norm; required by a private plan, "
+        "refused by the non-private one)",
+    )
     imprint.add_argument("--batch-size", type=_positive_int, required=True)
     imprint.add_argument("--num-batches", type=_positive_int, required=True)
     imprint.add_argument("--num-bins", type=_positive_int, required=True)

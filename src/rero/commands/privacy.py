@@ -34,7 +34,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--batch-size", type=int, help="expected batch size B (with --data-dir)")
     parser.add_argument("--epochs", type=int, help="training epochs (with --data-dir)")
-    parser.add_argument("--clip-norm", type=float, default=1.0, help="clipping norm C")
     parser.add_argument("--accountant", choices=ACCOUNTANTS, default="auto")
     parser.add_argument("--rel-tol", type=float, default=0.01, help="ε ≥ (1 - rel_tol)·target")
     parser.add_argument("--out", help="also write the plan to this JSON file (atomically)")
@@ -74,7 +73,6 @@ def run_calibrate(args: argparse.Namespace) -> None:
     plan = calibrate(
         parse_eps_token(args.eps),
         delta=args.delta,
-        clip_norm=args.clip_norm,
         accountant=args.accountant,
         rel_tol=args.rel_tol,
         **schedule_from_args(args),

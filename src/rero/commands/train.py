@@ -34,6 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", required=True, type=int, help="training seed")
     parser.add_argument("--out-dir", required=True, help="folder for model.pt, metrics.json")
     parser.add_argument("--model", default=DEFAULTS.model, choices=sorted(MODELS))
+    parser.add_argument(
+        "--clip-norm",
+        type=float,
+        help="per-sample clipping norm C (required by a private plan, refused by the non-private)",
+    )
     parser.add_argument("--optimizer", default=DEFAULTS.optimizer, choices=sorted(OPTIMIZERS))
     parser.add_argument("--learning-rate", type=float, default=DEFAULTS.learning_rate)
     parser.add_argument(
@@ -111,6 +116,7 @@ def run_train(args: argparse.Namespace) -> None:
     plan = _read_checked_plan(args.plan, int(meta["num_train"]))
     config = TrainConfig(
         model=args.model,
+        clip_norm=args.clip_norm,
         optimizer=args.optimizer,
         learning_rate=args.learning_rate,
         physical_batch_size=args.physical_batch_size,

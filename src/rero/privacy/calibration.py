@@ -36,7 +36,6 @@ def calibrate(
     steps: int,
     delta: float,
     *,
-    clip_norm: float = 1.0,
     accountant: str = "auto",
     rel_tol: float = 0.01,
     dataset: str | None = None,
@@ -46,7 +45,7 @@ def calibrate(
 ) -> PrivacyPlan:
     """Noise multiplier σ whose achieved ε (an upper bound) is in [(1 - rel_tol)·target, target].
 
-    ``target_epsilon = inf`` gives the non-private plan (σ = 0, no clip norm, accountant "none").
+    ``target_epsilon = inf`` gives the non-private plan (σ = 0, accountant "none").
     ``dataset`` (its name) and N, B, epochs are recorded in the plan; see :func:`calibrate_grid`
     for what is refused.
     """
@@ -55,7 +54,6 @@ def calibrate(
         sample_rate,
         steps,
         delta,
-        clip_norm=clip_norm,
         accountant=accountant,
         rel_tol=rel_tol,
         dataset=dataset,
@@ -85,7 +83,6 @@ def calibrate_grid(
     steps: int,
     delta: float,
     *,
-    clip_norm: float = 1.0,
     accountant: str = "auto",
     rel_tol: float = 0.01,
     dataset: str | None = None,
@@ -98,7 +95,7 @@ def calibrate_grid(
     Targets are solved in increasing order and each search starts from the previous solution
     (log ε is close to linear in log σ), so a grid costs a few evaluations per target.
     ValueError, before any search, for a target that is not > 0, q outside (0, 1], T < 1,
-    δ outside (0, 1), an unknown accountant, rel_tol outside (0, 1), C not > 0, an empty or
+    δ outside (0, 1), an unknown accountant, rel_tol outside (0, 1), an empty or
     non-string dataset name, N, B or epochs not positive integers, δ ≥ 1/N, or (q, T) not the
     schedule of (N, B, epochs) (:func:`~rero.privacy.plan.check_schedule`); ValueError after the
     RDP search when no σ reaches the window, or when an explicit ``prv``/``pld`` cannot.
@@ -112,8 +109,6 @@ def calibrate_grid(
     registry.require_accountant(accountant)
     if not 0 < rel_tol < 1:
         raise ValueError(f"rel_tol={rel_tol}: expected a value in (0, 1)")
-    if not (math.isfinite(clip_norm) and clip_norm > 0):
-        raise ValueError(f"clip_norm={clip_norm}: expected a positive number")
     if dataset is not None and not (isinstance(dataset, str) and dataset):
         raise ValueError(f"dataset={dataset!r}: expected a dataset name or None")
     for name, value in (("batch_size", batch_size), ("epochs", epochs)):
@@ -139,7 +134,6 @@ def calibrate_grid(
                 epsilon=math.inf,
                 epsilon_lower=None,
                 sigma=0.0,
-                clip_norm=None,
                 accountant=NON_PRIVATE_ACCOUNTANT,
                 note="non-private run: no clipping, no noise",
                 **common,
@@ -153,7 +147,6 @@ def calibrate_grid(
             epsilon=result.epsilon,
             epsilon_lower=result.lower,
             sigma=sigma,
-            clip_norm=clip_norm,
             accountant=result.accountant,
             note=result.note,
             **common,

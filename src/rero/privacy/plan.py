@@ -1,10 +1,13 @@
 """The privacy plan: the one record that calibration writes and training, bounds, attacks and the
-summary read (σ, q, T, δ, C, the accountant and the ε it certifies).
+summary read (σ, q, T, δ, the accountant and the ε it certifies).
 
 DP-SGD with Poisson sampling at rate q = B/N, T steps, per-sample clipping to C and Gaussian noise
-N(0, σ²C²) on the clipped sum (Abadi et al. 2016). A plan with target ε = inf is the non-private
-baseline: same schedule, σ = 0, no clipping. :func:`read_plan` is the only reader of a plan file;
-:meth:`PrivacyPlan.from_dict` checks every key, type and range and names the one that is wrong.
+N(0, σ²C²) on the clipped sum (Abadi et al. 2016). The guarantee depends on the noise multiplier
+σ, not on C (the sensitivity C scales signal and noise alike), so the plan holds no C: training
+and the attacks take the clip norm as their own setting, and a changed C reruns only them. A plan
+with target ε = inf is the non-private baseline: same schedule, σ = 0, no clipping.
+:func:`read_plan` is the only reader of a plan file; :meth:`PrivacyPlan.from_dict` checks every
+key, type and range and names the one that is wrong.
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ class PrivacyPlan:
     ``epsilon`` is the achieved ε at ``delta``, an upper bound from ``accountant``;
     ``epsilon_lower`` its lower bound where the accountant gives one. ``dataset`` names the
     prepared dataset the plan was made for (None for a plan from flags alone). The non-private
-    plan has target ε = inf, σ = 0, no clip norm and accountant "none".
+    plan has target ε = inf, σ = 0 and accountant "none".
     """
 
     target_epsilon: float
@@ -83,7 +86,6 @@ class PrivacyPlan:
     sample_rate: float
     steps: int
     delta: float
-    clip_norm: float | None
     accountant: str
     dataset: str | None
     dataset_size: int | None
@@ -109,13 +111,10 @@ class PrivacyPlan:
         if self.private:
             if not (math.isfinite(self.sigma) and self.sigma > 0):
                 raise ValueError(f"sigma={self.sigma}: a private plan needs a noise multiplier > 0")
-            if self.clip_norm is None or not (math.isfinite(self.clip_norm) and self.clip_norm > 0):
-                raise ValueError(f"clip_norm={self.clip_norm}: a private plan needs C > 0")
-        elif (self.sigma, self.clip_norm, self.accountant) != (0.0, None, NON_PRIVATE_ACCOUNTANT):
+        elif (self.sigma, self.accountant) != (0.0, NON_PRIVATE_ACCOUNTANT):
             raise ValueError(
-                "target_epsilon=inf (non-private) needs sigma=0, clip_norm=None and accountant "
-                f"'none', got sigma={self.sigma}, clip_norm={self.clip_norm}, "
-                f"accountant={self.accountant!r}"
+                "target_epsilon=inf (non-private) needs sigma=0 and accountant 'none', got "
+                f"sigma={self.sigma}, accountant={self.accountant!r}"
             )
         for name in ("dataset_size", "batch_size", "epochs"):
             if getattr(self, name) is not None:
@@ -135,11 +134,6 @@ class PrivacyPlan:
     def private(self) -> bool:
         """True for DP-SGD (finite target ε); False for the non-private baseline."""
         return math.isfinite(self.target_epsilon)
-
-    @property
-    def noise_std(self) -> float:
-        """Standard deviation σ·C of the Gaussian noise on the clipped sum (0 if non-private)."""
-        return self.sigma * self.clip_norm if self.clip_norm is not None else 0.0
 
     def check_dataset(self, num_train: int) -> None:
         """ValueError unless the plan was accounted for a training set of ``num_train`` examples."""
@@ -219,7 +213,6 @@ _PARSERS: dict[str, Any] = {
     "sample_rate": _number,
     "steps": _integer,
     "delta": _number,
-    "clip_norm": _optional(_number),
     "accountant": _text,
     "dataset": _optional(_text),
     "dataset_size": _optional(_integer),

@@ -47,9 +47,13 @@ class TrainConfig:
     output and the binary cross-entropy; ``loss_reduction`` "sum" (the paper) adds the per-example
     losses, so the update is the (noisy) sum of the clipped per-sample gradients, not divided by
     the (expected) batch size.
+
+    ``clip_norm`` is the per-sample clipping norm C of a private run (the noise std is σ·C with
+    the plan's σ); the non-private run clips nothing and takes None.
     """
 
     model: str = "small_cnn"
+    clip_norm: float | None = None
     optimizer: str = "adam"
     learning_rate: float = 2e-3
     physical_batch_size: int = 512
@@ -77,6 +81,10 @@ class TrainConfig:
                 raise ValueError(
                     f"{name}: expected one of {', '.join(allowed)}, got {getattr(self, name)!r}"
                 )
+        if self.clip_norm is not None and not (
+            math.isfinite(self.clip_norm) and self.clip_norm > 0
+        ):
+            raise ValueError(f"clip_norm: expected a positive number or None, got {self.clip_norm}")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise ValueError(f"learning_rate: expected a positive number, got {self.learning_rate}")
         for name in ("physical_batch_size", "threads", "eval_batch_size"):
@@ -101,6 +109,16 @@ class TrainConfig:
         if not 0 <= int(self.max_shift) <= MAX_SHIFT:
             raise ValueError(
                 f"max_shift: expected an integer in [0, {MAX_SHIFT}] px, got {self.max_shift}"
+            )
+
+    def check_plan(self, private: bool) -> None:
+        """ValueError unless a private plan has a clip norm and the non-private one has none."""
+        if private and self.clip_norm is None:
+            raise ValueError("clip_norm: a private plan needs a clipping norm C > 0, got None")
+        if not private and self.clip_norm is not None:
+            raise ValueError(
+                f"clip_norm: the non-private plan clips nothing; expected None, "
+                f"got {self.clip_norm}"
             )
 
     @property

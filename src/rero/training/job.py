@@ -146,6 +146,7 @@ def train_run(
     """
     started = time.perf_counter()
     device = resolve_device(config.device)
+    config.check_plan(plan.private)
     out = Path(out_dir)
     meta = read_meta(data_dir)
     train_images, train_labels = load_split(data_dir, "train")

@@ -1,7 +1,7 @@
 """One training run's state and epochs: DP-SGD with Opacus, or the matching non-private baseline.
 
 * private plan (finite target ε): Poisson sampling with rate ``q = plan.sample_rate``,
-  per-sample clipping to ``C = plan.clip_norm``, Gaussian noise ``N(0, σ²C²)`` on the summed
+  per-sample clipping to ``C = config.clip_norm``, Gaussian noise ``N(0, σ²C²)`` on the summed
   clipped gradients with ``σ = plan.sigma``, division by the expected batch size ``qN``
   (Abadi et al. 2016; the setup of Ziller et al. 2024). Logical batches are split into physical
   ones by Opacus' ``BatchMemoryManager``. The ε actually spent comes from the run's own Opacus
@@ -124,7 +124,7 @@ class TrainingRun:
             data_loader=poisson_loader(self.dataset, plan.sample_rate, 1, torch.Generator()),
             criterion=self.criterion,
             noise_multiplier=plan.sigma,
-            max_grad_norm=plan.clip_norm,
+            max_grad_norm=self.config.clip_norm,
             loss_reduction=self.config.loss_reduction,
             poisson_sampling=False,  # our loader already samples with the plan's q
             grad_sample_mode=self.config.grad_sample_mode,

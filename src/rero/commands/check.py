@@ -1,0 +1,60 @@
+"""``python -m rero check-config``: the workflow's config checks on a file, before any job.
+
+Snakemake reads a ``--configfile`` itself before the workflow's own checks run, so a YAML error in
+it is reported as "Config file is not valid JSON or YAML" without file or line; this command
+reads the files strictly (file, line and column), runs every check the workflow runs (schema,
+across keys, against the datasets' split sizes) and says how many jobs the study would run.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import rero
+from rero import config as study_config
+from rero.data import expected_split_sizes
+
+SCHEMA = Path(rero.__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def run_check_config(args: argparse.Namespace) -> None:
+    """Read, merge and validate the files; print what the study holds."""
+    if not args.schema.is_file():
+        raise FileNotFoundError(
+            f"{args.schema}: schema not found; give --schema workflow/schemas/config.schema.yaml "
+            "of the rero checkout"
+        )
+    config = study_config.read_config_files(args.configfiles)
+    schema = study_config.load_schema(args.schema)
+    study_config.validate_config(config, schema, expected_split_sizes)
+    budgets = study_config.eps_tokens(config["eps"])
+    plans = study_config.merged_eps_tokens(budgets, config["bounds"]["extra_eps"])
+    datasets = config["datasets"]
+    described = ", ".join(
+        f"{name} ({entry['loader']}, N = "
+        f"{expected_split_sizes(entry['loader'], entry['options'])['train']})"
+        for name, entry in datasets.items()
+    )
+    print(
+        f"valid: {described}; {len(budgets)} budgets x {len(config['seeds'])} seeds -> "
+        f"{len(datasets) * len(budgets) * len(config['seeds'])} train, "
+        f"{len(datasets) * len(budgets)} attack, {len(datasets) * len(plans)} calibrate jobs"
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``check-config`` subcommand."""
+    parser = subparsers.add_parser(
+        "check-config",
+        help="check config files as the workflow does, before any job",
+        description=__doc__,
+    )
+    parser.add_argument(
+        "configfiles",
+        nargs="+",
+        type=Path,
+        help="config files, merged in order as snakemake --configfile merges them",
+    )
+    parser.add_argument("--schema", type=Path, default=SCHEMA, help="the config schema")
+    parser.set_defaults(handler=run_check_config)

@@ -10,7 +10,7 @@ CORES ?= 2
 # Rules call `python -m rero`: the environment's python comes first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup run test lint format clean
+.PHONY: setup run run-3d test lint format clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,11 @@ SNAKEMAKE := $(BIN)/snakemake --workflow-profile workflow/profiles/default --cor
 run: setup
 	$(SNAKEMAKE)
 	$(SNAKEMAKE) --report results/report.html
+
+# The shipped 3-D segmentation study (workflow/configs/mni152_seg.yaml) in place of the default.
+run-3d: setup
+	$(SNAKEMAKE) --configfile workflow/configs/mni152_seg.yaml
+	$(SNAKEMAKE) --configfile workflow/configs/mni152_seg.yaml --report results/report.html
 
 test: setup
 	$(BIN)/python -m pytest

@@ -139,6 +139,26 @@ def test_ssim_matrix_equals_skimage_on_random_pairs(shape: tuple[int, ...]) -> N
     )
 
 
+def test_ssim_of_volumes_is_the_mean_ssim_of_their_axial_slices() -> None:
+    rng = np.random.default_rng(4)
+    originals = rng.random((3, 1, 5, 16, 12))
+    reconstructions = np.concatenate([rng.random((2, 1, 5, 16, 12)), originals[:1] * 0.7 + 0.1])
+    reference = np.array(
+        [
+            [
+                np.mean([skimage_ssim(x[:, d], y[:, d]) for d in range(x.shape[1])])
+                for y in reconstructions
+            ]
+            for x in originals
+        ]
+    )
+    np.testing.assert_allclose(
+        ssim_matrix(originals, reconstructions).numpy(), reference, atol=1e-6
+    )
+    with pytest.raises(ValueError, match=r"both be \(n, C, H, W\) or \(n, C, D, H, W\)"):
+        ssim_matrix(originals, reconstructions[:, :, 0])
+
+
 def test_ssim_of_an_image_with_itself_is_one_and_small_images_are_refused() -> None:
     images = realistic_images(3, seed=2)
     np.testing.assert_allclose(np.diag(ssim_matrix(images, images).numpy()), 1.0, atol=1e-12)

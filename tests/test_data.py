@@ -294,7 +294,8 @@ def test_real_pneumoniamnist(tmp_path: Path) -> None:
 def test_registry_errors(tmp_path: Path) -> None:
     assert {"mni152", "medmnist", "ham10000", "radimagenet"} <= set(LOADERS)
     with pytest.raises(
-        ValueError, match="unknown loader 'ham'; known loaders: ham10000, medmnist, mni152, radim"
+        ValueError,
+        match="unknown loader 'ham'; known loaders: ham10000, medmnist, mni152, mni152_seg, msd_",
     ):
         prepare_dataset("x", "ham", {}, tmp_path)
     with pytest.raises(ValueError, match=r"unknown option\(s\) patch; allowed: patch_size"):
@@ -380,7 +381,7 @@ def test_load_split_and_read_meta_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"meta\.json: not valid JSON"):
         read_meta(tmp_path)
     (tmp_path / "meta.json").write_text('{"dataset": "x"}')
-    with pytest.raises(ValueError, match=r"missing key\(s\) loader, source"):
+    with pytest.raises(ValueError, match=r"missing key\(s\) loader, task, source"):
         read_meta(tmp_path)
 
 
@@ -401,7 +402,8 @@ def test_cli_prepare_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert rero.cli.main([*argv, "--options", "{oops"]) == 2
     assert "--options must be a JSON object" in capsys.readouterr().err
     assert rero.cli.main([*argv[:4], "nope", *argv[5:]]) == 2
-    assert "known loaders: ham10000, medmnist, mni152, radimagenet" in capsys.readouterr().err
+    known = "known loaders: ham10000, medmnist, mni152, mni152_seg, msd_liver, radimagenet"
+    assert known in capsys.readouterr().err
 
 
 def test_expected_split_sizes_before_preparing(tmp_path):

@@ -10,8 +10,10 @@ from opacus.validators import ModuleValidator
 from rero.models import MODELS, CentredConv2d, Standardize, build_model
 from rero.training import centred_conv2d_grad_sample
 
+CLASSIFIERS = sorted(name for name, (_, axes, _) in MODELS.items() if axes == 2)
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
 @pytest.mark.parametrize(("channels", "size", "classes"), [(1, 28, 3), (3, 32, 2)])
 def test_model_is_opacus_valid_and_has_right_output_shape(name, channels, size, classes):
     model = build_model(name, channels, classes, size)
@@ -124,3 +126,19 @@ def test_centred_conv_grad_sample_matches_torch_func_per_example(conv):
 def test_centred_conv_refuses_padding_its_sampler_cannot_fold():
     with pytest.raises(ValueError, match="expected integer zero padding, got padding 'same'"):
         CentredConv2d(2, 2, 3, padding="same")
+
+
+def test_the_registry_builds_the_3d_unet_from_a_volume_size_and_names_a_wrong_one():
+    model = build_model("unet3d", 1, 4, [16, 16, 16])
+    with torch.no_grad():
+        assert model(torch.rand(2, 1, 16, 16, 16)).shape == (2, 4, 16, 16, 16)
+    with pytest.raises(ValueError, match="'unet3d' takes inputs with 3 spatial axes, got"):
+        build_model("unet3d", 1, 4, [28, 28])
+    with pytest.raises(ValueError, match="needs images of at least 16px"):
+        build_model("unet3d", 1, 4, [8, 16, 16])
+
+
+def test_every_model_names_its_task():
+    from rero.engines import MODEL_TASKS
+
+    assert set(MODEL_TASKS) == set(MODELS)

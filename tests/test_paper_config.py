@@ -6,6 +6,7 @@ from __future__ import annotations
 import yaml
 
 from tests.conftest import REPO
+from tests.msd_fixtures import write_msd_liver
 from tests.paper_fixtures import write_ham10000, write_radimagenet
 from tests.test_workflow import planned_jobs, snakemake
 
@@ -16,9 +17,10 @@ def paper_config(tmp_path) -> dict:
     """The shipped paper config with its two roots pointed at generated data in the real layout.
 
     The generated sets are far smaller than the paper's logical batches (2,048 and 3,328),
-    RadImageNet's attacked batches (5 x 128) and the imprint bins (32 and 256, placed by
-    quantiles of the val split), so those are scaled down to fit (all are checked against the
-    split sizes before any job); nothing else changes.
+    RadImageNet's attacked batches (5 x 128), the imprint bins (32, 256 and 10, placed by
+    quantiles of the val split), MSD Liver's 12 + 13 held-out volumes and the prior-aware sets,
+    so those are scaled down to fit (all are checked against the split sizes before any job);
+    nothing else changes.
     """
     config = yaml.safe_load(PAPER_CONFIG.read_text())
     ham = write_ham10000(tmp_path / "HAM10000", num_lesions=60, size=(60, 45))
@@ -28,6 +30,11 @@ def paper_config(tmp_path) -> dict:
         config["datasets"][name]["training"]["batch_size"] = 8
     config["datasets"]["ham10000"]["attack"]["imprint"].update(num_bins=8)
     config["datasets"]["radimagenet"]["attack"]["imprint"].update(batch_size=8, num_bins=4)
+    liver = config["datasets"]["msd_liver"]
+    liver["options"].update(root=str(write_msd_liver(tmp_path / "Task03_Liver", 12)))
+    liver["options"].update(n_val=3, n_test=3)
+    liver["attack"]["imprint"].update(num_bins=3)
+    liver["attack"]["prior_aware"] = {"prior_size": 2, "known_size": 4}
     return config
 
 
@@ -43,11 +50,12 @@ def test_the_paper_dag_has_the_grid_and_gpus_on_train_and_attack(tmp_path, study
         str(tmp_path / "paper.yaml"),
     )
     jobs = planned_jobs(result)
-    datasets, budgets, seeds = 2, len(config["eps"]), len(config["seeds"])
-    assert (datasets, budgets, seeds) == (2, 10, 5)
+    datasets, budgets, seeds = 3, len(config["eps"]), len(config["seeds"])
+    assert (len(config["datasets"]), budgets, seeds) == (datasets, 10, 5)
     assert jobs["train"] == datasets * budgets * seeds
     assert jobs["attack"] == datasets * budgets
-    assert jobs["prepare_data"] == datasets and jobs["bounds"] == datasets
+    assert jobs["prepare_data"] == 2 and jobs["prepare_segmentation_data"] == 1
+    assert jobs["bounds"] == datasets
     text = result.stdout + result.stderr
     blocks = text.split("\nrule ")
     for rule in ("train", "attack"):

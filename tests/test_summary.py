@@ -39,6 +39,7 @@ def write_results(root, seeds=(0, 1)):
                 metrics,
                 record
                 | {
+                    "task": "classification",
                     "seed": seed,
                     "test": {name: score for name in ("accuracy", "balanced_accuracy", "auroc")}
                     | {"mcc": score},

@@ -123,6 +123,7 @@ def tiny_run(
     images = torch.rand(count, 1, SIZE, SIZE)
     labels = torch.arange(count) % num_classes
     meta = {"shape": [1, SIZE, SIZE], "num_classes": num_classes, "mean": [0.5], "std": [0.3]}
+    meta["task"] = "classification"
     plan = toy_plan(target, count, batch or count, epochs=1, sigma=sigma)
     config = TrainConfig(
         model=model,
@@ -391,6 +392,7 @@ def test_memory_mapped_uint8_images_train_like_their_float_values(tmp_path):
     mapped = np.load(tmp_path / "images.npy", mmap_mode="r")
     labels = np.arange(12) % 3
     meta = {"shape": [1, SIZE, SIZE], "num_classes": 3, "mean": [0.5], "std": [0.3]}
+    meta["task"] = "classification"
     plan = toy_plan(1.0, 12, 4, epochs=1, sigma=0.5)
     runs = [
         TrainingRun(plan, FAST, 0, meta, images, labels, torch.device("cpu"))

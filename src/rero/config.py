@@ -16,7 +16,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-from rero.engines import setting_conflicts
+from rero.data import LOADERS
+from rero.engines import setting_conflicts, task_conflicts
 from rero.privacy.rdp_conversion import rdp_epsilon_floor
 
 
@@ -281,7 +282,10 @@ def study_errors(
         delta = dataset_settings(config, name, "privacy")["delta"]
         training = dataset_settings(config, name, "training")
         batch = training["batch_size"]
-        for key, problem in setting_conflicts(training):
+        conflicts = setting_conflicts(training) + task_conflicts(
+            training, LOADERS[dataset["loader"]].task
+        )
+        for key, problem in conflicts:
             errors.append(f"{_setting_key(name, dataset, 'training', key)}: {problem}")
         errors += unreachable_budget_errors(config, name, dataset)
         try:

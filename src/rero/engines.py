@@ -1,4 +1,4 @@
-"""Which Opacus per-sample-gradient engines can run which training settings.
+"""Which Opacus per-sample-gradient engines and which models can run which training settings.
 
 Torch-free, so that the workflow checks a study's settings before any job starts; the training
 code (:class:`rero.training.TrainConfig`) applies the same rules when a run is built.
@@ -17,6 +17,8 @@ VIEW_AVERAGING_MODES = ("hooks", "functorch", "ew")
 #: models whose layers torch's expanded weights (grad_sample_mode "ew") can differentiate; the
 #: weight centring of ResNet-9's convolutions is not among them
 EXPANDED_WEIGHTS_MODELS = ("small_cnn",)
+#: the task each model of ``rero.models.MODELS`` solves
+MODEL_TASKS = {"small_cnn": "classification", "resnet9": "classification", "unet3d": "segmentation"}
 
 
 def setting_conflicts(training: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -53,4 +55,36 @@ def setting_conflicts(training: Mapping[str, Any]) -> list[tuple[str, str]]:
                 "max_shift > 0 (or augmentation_multiplicity 1)",
             )
         )
+    return conflicts
+
+
+def task_conflicts(training: Mapping[str, Any], task: str) -> list[tuple[str, str]]:
+    """(key, problem) for every ``training`` setting that does not fit a dataset's ``task``."""
+    model = training["model"]
+    conflicts = []
+    if MODEL_TASKS[model] != task:
+        fitting = [name for name, solves in MODEL_TASKS.items() if solves == task]
+        conflicts.append(
+            (
+                "model",
+                f"{model!r} is a {MODEL_TASKS[model]} model, the dataset a {task} task "
+                f"(expected one of {', '.join(fitting)})",
+            )
+        )
+    if task == "segmentation":
+        for key, neutral in (
+            ("augmentation_multiplicity", 1),
+            ("flip_probability", 0),
+            ("max_shift", 0),
+            ("single_logit", False),
+        ):
+            if training[key] != neutral:
+                conflicts.append(
+                    (
+                        key,
+                        f"{training[key]!r} is not supported for segmentation (the masks would "
+                        f"need the same augmentation; one logit is for binary classification); "
+                        f"expected {neutral!r}",
+                    )
+                )
     return conflicts

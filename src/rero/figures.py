@@ -17,13 +17,7 @@ import seaborn as sns
 
 from rero.io import atomic_path
 from rero.summary import METRICS, training_table
-
-METRIC_LABELS = {
-    "accuracy": "accuracy",
-    "balanced_accuracy": "balanced accuracy",
-    "auroc": "AUROC",
-    "mcc": "MCC",
-}
+from rero.tasks import METRIC_LABELS, TASK_METRICS
 
 
 def save_figure(figure: plt.Figure, path: str | Path) -> None:
@@ -52,20 +46,23 @@ def _finite(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def utility_vs_eps(metric_files: Sequence[str | Path], path: str | Path) -> None:
-    """Test metrics against ε (log-x), seed spread, and the non-private reference line."""
+    """Test metrics of each dataset's task against ε (log-x), seed spread, and the non-private
+    reference line; one row of panels per dataset."""
     runs = training_table(metric_files)
     long = runs.melt(
         id_vars=["dataset", "target_epsilon", "seed"], value_vars=list(METRICS), var_name="metric"
     )
     datasets = sorted(long["dataset"].unique())
+    task_of = runs.groupby("dataset")["task"].first()
+    columns = max(len(TASK_METRICS[task_of[dataset]]) for dataset in datasets)
     figure, axes = plt.subplots(
-        len(datasets),
-        len(METRICS),
-        figsize=(4 * len(METRICS), 3.4 * len(datasets)),
-        squeeze=False,
+        len(datasets), columns, figsize=(4 * columns, 3.4 * len(datasets)), squeeze=False
     )
     for row, dataset in enumerate(datasets):
-        for col, metric in enumerate(METRICS):
+        shown = TASK_METRICS[task_of[dataset]]
+        for axis in axes[row, len(shown) :]:
+            axis.set_visible(False)
+        for col, metric in enumerate(shown):
             axis = axes[row, col]
             subset = long[(long["dataset"] == dataset) & (long["metric"] == metric)]
             private = _finite(subset)
@@ -152,7 +149,8 @@ def bounds_vs_eps(bound_files: Sequence[str | Path], path: str | Path) -> None:
 def reconstructions(
     recon_files: Sequence[str | Path], path: str | Path, num_images: int = 6
 ) -> None:
-    """Rows: images; columns: the original, then its best reconstruction at each ε."""
+    """Rows: images; columns: the original, then its best reconstruction at each ε (volumes:
+    their middle axial slice)."""
     by_dataset: dict[str, dict[float, dict[str, np.ndarray]]] = {}
     for file in recon_files:
         with np.load(file) as archive:
@@ -187,6 +185,8 @@ def reconstructions(
             axis.set_xticks([])
             axis.set_yticks([])
             if image is not None:
+                if image.ndim == 4:  # (C, D, H, W): the middle slice
+                    image = image[:, image.shape[1] // 2]
                 picture = np.moveaxis(image, 0, -1)
                 axis.imshow(
                     picture.squeeze(-1) if picture.shape[-1] == 1 else picture,

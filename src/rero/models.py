@@ -1,4 +1,5 @@
-"""Classifiers for the DP-SGD study, all compatible with Opacus (GroupNorm, no BatchNorm).
+"""Models of the DP-SGD study, all compatible with Opacus (GroupNorm, no BatchNorm): two
+classifiers, and the 3-D U-Net of :mod:`rero.unet3d` for segmentation.
 
 Every model starts with :class:`Standardize`, which z-scores the raw ``[0, 1]`` input with the
 training set's per-channel mean and standard deviation (``meta.json`` ``mean``/``std``). The two
@@ -180,12 +181,22 @@ def _resnet9(
     return ResNet9(in_channels, num_classes, mean, std)
 
 
+def _unet3d(
+    in_channels: int, num_classes: int, mean: Sequence[float], std: Sequence[float]
+) -> nn.Module:
+    from rero.unet3d import UNet3d  # it builds on this module's Standardize
+
+    return UNet3d(in_channels, num_classes, mean, std)
+
+
 ModelFactory = Callable[[int, int, Sequence[float], Sequence[float]], nn.Module]
 
-#: name -> (factory, smallest image side the model's pooling supports)
-MODELS: dict[str, tuple[ModelFactory, int]] = {
-    "small_cnn": (_small_cnn, 4),
-    "resnet9": (_resnet9, 8),
+#: name -> (factory, number of spatial axes, smallest side the model's pooling supports); the
+#: task each solves is ``rero.engines.MODEL_TASKS``
+MODELS: dict[str, tuple[ModelFactory, int, int]] = {
+    "small_cnn": (_small_cnn, 2, 4),
+    "resnet9": (_resnet9, 2, 8),
+    "unet3d": (_unet3d, 3, 16),
 }
 
 
@@ -198,7 +209,8 @@ def build_model(
     std: Sequence[float] | None = None,
     single_logit: bool = False,
 ) -> nn.Module:
-    """Build model ``name`` for ``in_channels`` x ``image_size`` inputs and ``num_classes`` logits.
+    """Build model ``name`` for ``in_channels`` x ``image_size`` inputs and ``num_classes`` logits
+    (per image, or per voxel for the 3-D U-Net; ``image_size`` then holds D, H, W).
 
     ``mean``/``std`` (per channel, default 0 and 1) are the z-scoring statistics stored in the
     model; pass ``meta["mean"]``/``meta["std"]`` when training. Loading a saved ``state_dict``
@@ -213,8 +225,12 @@ def build_model(
         )
     if single_logit and num_classes != 2:
         raise ValueError(f"single_logit needs num_classes = 2, got {num_classes}")
-    sides = [image_size] * 2 if isinstance(image_size, int) else list(image_size)
-    factory, min_side = MODELS[name]
+    factory, axes, min_side = MODELS[name]
+    sides = [image_size] * axes if isinstance(image_size, int) else list(image_size)
+    if len(sides) != axes:
+        raise ValueError(
+            f"model {name!r} takes inputs with {axes} spatial axes, got image size {sides}"
+        )
     if min(sides) < min_side:
         raise ValueError(f"model {name!r} needs images of at least {min_side}px, got {sides}")
     mean = [0.0] * in_channels if mean is None else list(mean)

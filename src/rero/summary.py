@@ -16,8 +16,10 @@ import pandas as pd
 
 from rero.io import read_json
 from rero.privacy.plan import PrivacyPlan, read_plan
+from rero.tasks import MAIN_METRIC, TASK_METRICS
 
-METRICS = ("accuracy", "balanced_accuracy", "auroc", "mcc")
+#: every task's test metrics: a run fills those of its task, the others stay empty
+METRICS = tuple(dict.fromkeys(name for names in TASK_METRICS.values() for name in names))
 KEY = ["dataset", "target_epsilon"]
 
 
@@ -33,18 +35,26 @@ def record_key(record: dict[str, Any], path: str | Path) -> tuple[str, float]:
 
 
 def training_table(metric_files: Sequence[str | Path]) -> pd.DataFrame:
-    """One row per training run: dataset, target ε, seed, test metrics and the ε it spent."""
+    """One row per training run: dataset, task, target ε, seed, the test metrics of its task (NaN
+    for the other task's), its main metric and the ε it spent."""
     rows = []
     for file in metric_files:
         metrics = read_json(file)
         dataset, target = record_key(metrics, file)
+        task = metrics.get("task")
+        if task not in TASK_METRICS:
+            raise ValueError(f"{file}: task {task!r}; expected one of {', '.join(TASK_METRICS)}")
         spent = metrics.get("epsilon_spent", {})
+        scores = {name: float(metrics["test"][name]) for name in TASK_METRICS[task]}
         rows.append(
             {
                 "dataset": dataset,
+                "task": task,
                 "target_epsilon": target,
                 "seed": int(metrics["seed"]),
-                **{name: float(metrics["test"][name]) for name in METRICS},
+                **{name: scores.get(name, np.nan) for name in METRICS},
+                "main_metric": MAIN_METRIC[task],
+                "main_metric_value": scores[MAIN_METRIC[task]],
                 "epsilon_spent": float(spent.get("epsilon", "nan")),
                 "epsilon_spent_accountant": spent.get("accountant"),
             }
@@ -112,10 +122,13 @@ def summarise(
     """The summary table: metric mean ± sd over seeds beside σ, bounds and attack success."""
     runs = training_table(metric_files)
     grouped = runs.groupby(KEY, sort=False)
-    stats = grouped[list(METRICS)].agg(["mean", "std"])
+    stats = grouped[[*METRICS, "main_metric_value"]].agg(["mean", "std"])
     stats.columns = [
-        f"{metric}_{'sd' if stat == 'std' else stat}" for metric, stat in stats.columns
+        f"{metric.removesuffix('_value')}_{'sd' if stat == 'std' else stat}"
+        for metric, stat in stats.columns
     ]
+    stats.insert(0, "task", grouped["task"].first())
+    stats.insert(1, "main_metric", grouped["main_metric"].first())
     stats["n_seeds"] = grouped.size()
     stats["epsilon_spent"] = grouped["epsilon_spent"].mean()
     stats["epsilon_spent_accountant"] = grouped["epsilon_spent_accountant"].first()

@@ -5,7 +5,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 import rero.config as study_config
-from rero.data import expected_split_sizes, source_files
+from rero.data import LOADERS, expected_split_sizes, source_files
 from rero.sources import command_sources
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
@@ -18,6 +18,11 @@ except study_config.ConfigError as error:
     raise WorkflowError(str(error)) from None
 
 DATASETS = list(config["datasets"])
+SEGMENTATION_DATASETS = [
+    name
+    for name, dataset in config["datasets"].items()
+    if LOADERS[dataset["loader"]].task == "segmentation"
+]
 EPS = study_config.eps_tokens(config["eps"])
 BOUND_EPS = study_config.merged_eps_tokens(EPS, config["bounds"]["extra_eps"])
 SEEDS = [str(seed) for seed in config["seeds"]]
@@ -51,6 +56,21 @@ def dataset_options(wildcards):
     """The loader options of a dataset as a compact JSON object (a CLI flag)."""
     options = config["datasets"][wildcards.dataset].get("options", {})
     return json.dumps(options, sort_keys=True, separators=(",", ":"))
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly ``names`` (nothing when there is none)."""
+    return "|".join(map(re.escape, names)) or "(?!)"
+
+
+def dataset_masks(wildcards):
+    """The mask files of a segmentation dataset's three splits (none for classification)."""
+    if wildcards.dataset not in SEGMENTATION_DATASETS:
+        return []
+    return [
+        f"results/data/{wildcards.dataset}/{split}_masks.npy"
+        for split in ("train", "val", "test")
+    ]
 
 
 def dataset_files(wildcards):

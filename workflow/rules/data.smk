@@ -14,6 +14,8 @@ rule prepare_data:
         "results/logs/prepare_data/{dataset}.log",
     benchmark:
         "results/benchmarks/prepare_data/{dataset}.tsv"
+    wildcard_constraints:
+        dataset=one_of(set(DATASETS) - set(SEGMENTATION_DATASETS)),
     conda:
         CONDA_ENV
     params:
@@ -22,3 +24,14 @@ rule prepare_data:
     shell:
         "python -m rero prepare-data --dataset {wildcards.dataset} --loader {params.loader}"
         " --options '{params.options}' --out-dir $(dirname {output.meta}) > {log} 2>&1"
+
+
+# A segmentation dataset also writes its masks, one class per voxel.
+use rule prepare_data as prepare_segmentation_data with:
+    output:
+        **rules.prepare_data.output,
+        train_masks="results/data/{dataset}/train_masks.npy",
+        val_masks="results/data/{dataset}/val_masks.npy",
+        test_masks="results/data/{dataset}/test_masks.npy",
+    wildcard_constraints:
+        dataset=one_of(SEGMENTATION_DATASETS),

@@ -7,6 +7,7 @@ rule train:
         test_images="results/data/{dataset}/test_images.npy",
         test_labels="results/data/{dataset}/test_labels.npy",
         meta="results/data/{dataset}/meta.json",
+        masks=dataset_masks,
         plan="results/privacy/{dataset}/eps_{eps}.json",
         code=command_code("train"),
     output:

@@ -222,11 +222,12 @@ def run_imprint_attack(
     The batches are a seeded choice without replacement from ``images`` that does not depend on
     sigma, so every privacy level attacks the same images; the noise is seeded per batch (the same
     on every run of one device type). ``images`` and ``reference_images`` may be memory-mapped
-    uint8 or float32 (N, C, H, W) splits; per-sample gradients and the matching hold about
-    ``max_chunk_bytes`` at a time.
+    uint8 or float32 (N, C, H, W) splits, or volumes (N, C, D, H, W) (the imprint block sees every
+    voxel; matching scores the mean SSIM of the axial slices); per-sample gradients and the
+    matching hold about ``max_chunk_bytes`` at a time.
     """
-    if images.ndim != 4:
-        raise ValueError(f"images must be (N, C, H, W), got shape {images.shape}")
+    if images.ndim not in (4, 5):
+        raise ValueError(f"images must be (N, C, H, W) or (N, C, D, H, W), got {images.shape}")
     needed = batch_size * num_batches
     if batch_size < 1 or num_batches < 1 or needed > len(images):
         raise ValueError(

@@ -8,7 +8,9 @@ share of images within each distance gives the whole curve, so no single eta dec
 SSIM is the Gaussian-window SSIM of Wang et al. 2004 (window 11, sigma 1.5, K1 = 0.01, K2 = 0.03,
 data range 1, population covariance, border of the filter radius cropped) and equals
 ``skimage.metrics.structural_similarity(x, y, gaussian_weights=True, sigma=1.5,
-use_sample_covariance=False, data_range=1.0)``, channels averaged.
+use_sample_covariance=False, data_range=1.0)``, channels averaged. Volumes (n, C, D, H, W) are
+scored by the 2-D SSIM of every axial slice, averaged over the slices (and channels): their D axis
+is folded into the channels.
 
 The matching runs in torch on the device of its inputs, in float64, over blocks of (original,
 reconstruction) pairs whose temporaries stay under a byte budget, so a paper-scale batch (128
@@ -105,19 +107,22 @@ def _chunk_sizes(n: int, m: int, pair_bytes: int, max_chunk_bytes: int) -> tuple
 def _as_pair(
     originals: ImageArray, reconstructions: ImageArray
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Both sets as float64 tensors on the originals' device, checked to be (n, C, H, W) alike."""
+    """Both sets as float64 tensors on the originals' device, checked to be (n, C, H, W) or
+    (n, C, D, H, W) alike; volumes as (n, C·D, H, W) stacks of their axial slices."""
     x = torch.as_tensor(originals, dtype=torch.float64)
     y = torch.as_tensor(reconstructions, dtype=torch.float64, device=x.device)
-    if x.dim() != 4 or y.dim() != 4:
+    if x.dim() not in (4, 5) or y.dim() != x.dim():
         raise ValueError(
-            "originals and reconstructions must be (n, C, H, W) arrays; got shapes "
-            f"{tuple(x.shape)} and {tuple(y.shape)}"
+            "originals and reconstructions must both be (n, C, H, W) or (n, C, D, H, W) arrays; "
+            f"got shapes {tuple(x.shape)} and {tuple(y.shape)}"
         )
     if x.shape[1:] != y.shape[1:]:
         raise ValueError(
             f"originals {tuple(x.shape[1:])} and reconstructions {tuple(y.shape[1:])} "
-            "must have the same (C, H, W)"
+            "must have the same shape"
         )
+    if x.dim() == 5:
+        x, y = x.flatten(1, 2), y.flatten(1, 2)
     return x, y
 
 
@@ -154,7 +159,8 @@ def ssim_matrix(
     *,
     max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
 ) -> torch.Tensor:
-    """All-vs-all SSIM, shape (n, m), for images (n, C, H, W) and (m, C, H, W) in [0, 1].
+    """All-vs-all SSIM, shape (n, m), for images (n, C, H, W) and (m, C, H, W) in [0, 1] (or
+    volumes (n, C, D, H, W): the mean SSIM of their axial slices).
 
     float64 on the originals' device, vectorised over the pairs of blocks that keep the
     temporaries under about ``max_chunk_bytes``.

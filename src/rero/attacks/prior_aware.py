@@ -127,13 +127,15 @@ def random_source(rng: np.random.Generator, device: torch.device) -> RandomSourc
 
 
 def pool_images(images: np.ndarray, max_side: int = MAX_SIDE) -> np.ndarray:
-    """Average-pool (N, C, H, W) images to at most ``max_side`` pixels a side."""
+    """Average-pool (N, C, H, W) images or (N, C, D, H, W) volumes to at most ``max_side``
+    pixels (voxels) a side."""
     array = np.asarray(images, dtype=np.float64)
-    height, width = array.shape[2:]
-    if max(height, width) <= max_side:
+    spatial = array.shape[2:]
+    if max(spatial) <= max_side:
         return array
-    size = (min(height, max_side), min(width, max_side))
-    return functional.adaptive_avg_pool2d(torch.from_numpy(array), size).numpy()
+    size = tuple(min(side, max_side) for side in spatial)
+    pool = functional.adaptive_avg_pool3d if len(spatial) == 3 else functional.adaptive_avg_pool2d
+    return pool(torch.from_numpy(array), size).numpy()
 
 
 def pooled_features(

@@ -7,6 +7,7 @@ import argparse
 from rero.data import read_meta
 from rero.models import MODELS
 from rero.privacy.plan import PrivacyPlan, read_plan
+from rero.tasks import METRIC_LABELS, TASK_METRICS
 from rero.training import (
     DEVICES,
     GRAD_SAMPLE_MODES,
@@ -132,8 +133,11 @@ def run_train(args: argparse.Namespace) -> None:
     )
     metrics = train_run(args.data_dir, plan, config, args.seed, args.out_dir)
     spent = metrics["epsilon_spent"]
+    scores = ", ".join(
+        f"{METRIC_LABELS[name]} {metrics['test'][name]:.4f}"
+        for name in TASK_METRICS[metrics["task"]]
+    )
     print(
         f"trained {metrics['dataset']} eps={plan.target_epsilon} seed={args.seed}: test "
-        f"accuracy {metrics['test']['accuracy']:.4f}, AUROC {metrics['test']['auroc']:.4f}; "
-        f"epsilon spent {spent['epsilon']} ({spent['accountant']}) -> {args.out_dir}"
+        f"{scores}; epsilon spent {spent['epsilon']} ({spent['accountant']}) -> {args.out_dir}"
     )

@@ -22,6 +22,7 @@ import numpy as np
 
 from rero.data.base import (
     SPLIT_NAMES,
+    TASKS,
     DatasetSplits,
     ImageSource,
     Split,
@@ -30,18 +31,22 @@ from rero.data.base import (
 from rero.data.ham10000 import ham10000_files, ham10000_split_sizes, load_ham10000
 from rero.data.medmnist import load_medmnist, medmnist_files, medmnist_split_sizes
 from rero.data.mni152 import load_mni152, mni152_split_sizes
+from rero.data.mni152_seg import load_mni152_seg, mni152_seg_split_sizes
+from rero.data.msd_liver import load_msd_liver, msd_liver_files, msd_liver_split_sizes
 from rero.data.radimagenet import load_radimagenet, radimagenet_files, radimagenet_split_sizes
-from rero.data.store import load_split, unit_float, write_split
+from rero.data.store import load_masks, load_split, unit_float, write_split
 from rero.io import provenance, read_json, write_json
 
 __all__ = [
     "LOADERS",
     "SPLIT_NAMES",
+    "TASKS",
     "DatasetSplits",
     "ImageSource",
     "Loader",
     "Split",
     "expected_split_sizes",
+    "load_masks",
     "load_split",
     "prepare_dataset",
     "read_meta",
@@ -58,24 +63,28 @@ def no_files(options: dict[str, Any]) -> list[Path]:
 @dataclass(frozen=True)
 class Loader:
     """A registered dataset source: ``load(**options)``, ``split_sizes(options)`` -> the size of
-    each split, and ``files(options)``, the files it reads; both take the options with defaults
-    filled."""
+    each split, and ``files(options)``, the files it reads (both take the options with defaults
+    filled); ``task``, one of :data:`TASKS`, is known before any data is read."""
 
     load: Callable[..., DatasetSplits]
     split_sizes: Callable[[dict[str, Any]], dict[str, int]]
     files: Callable[[dict[str, Any]], list[Path]] = no_files
+    task: str = "classification"
 
 
 LOADERS: dict[str, Loader] = {
     "mni152": Loader(load_mni152, mni152_split_sizes),
+    "mni152_seg": Loader(load_mni152_seg, mni152_seg_split_sizes, task="segmentation"),
     "medmnist": Loader(load_medmnist, medmnist_split_sizes, medmnist_files),
     "ham10000": Loader(load_ham10000, ham10000_split_sizes, ham10000_files),
     "radimagenet": Loader(load_radimagenet, radimagenet_split_sizes, radimagenet_files),
+    "msd_liver": Loader(load_msd_liver, msd_liver_split_sizes, msd_liver_files, "segmentation"),
 }
 
 META_KEYS = (
     "dataset",
     "loader",
+    "task",
     "source",
     "num_classes",
     "class_names",
@@ -154,13 +163,15 @@ def prepare_dataset(
     (out / "meta.json").unlink(missing_ok=True)
     num_classes = len(splits.class_names)
     written = {
-        split: write_split(out, split, splits.split(split), num_classes) for split in SPLIT_NAMES
+        split: write_split(out, split, splits.split(split), num_classes, splits.task)
+        for split in SPLIT_NAMES
     }
     mean, std = written["train"].moments.mean_std()
     train = splits.train.source()
     meta = {
         "dataset": name,
         "loader": loader,
+        "task": splits.task,
         "source": splits.source,
         "num_classes": num_classes,
         "class_names": list(splits.class_names),

@@ -3,6 +3,10 @@
 A loader returns a :class:`DatasetSplits`; each :class:`Split` holds its images either in memory
 (an ndarray) or as an :class:`ImageSource` that yields them chunk by chunk, with N and the image
 shape known up front, so preparing a split never holds all of it in memory.
+
+The dataset's task is classification (one label per image, 2-D images (C, H, W)) or segmentation
+(a class per pixel or voxel: 2-D (C, H, W) or 3-D (C, D, H, W) images, each with a uint8 mask of
+its spatial shape, streamed beside the images in the same chunks).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
+from rero.tasks import TASKS
 
 SPLIT_NAMES = ("train", "val", "test")
 IMAGE_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
@@ -35,19 +41,21 @@ class Moments:
 
     @staticmethod
     def of(images: np.ndarray) -> Moments:
-        """The moments of a (n, C, H, W) batch of uint8 or float32 [0, 1] images.
+        """The moments of a (n, C, H, W) or (n, C, D, H, W) batch of uint8 or float32 [0, 1]
+        images.
 
         uint8 pixels are counted in a 256-bin histogram per channel (a block of rows at a
         time) and the moments taken over the float32 values ``unit_float`` gives; float32 ones
         are numpy's float64 mean and variance of the batch.
         """
         channels = images.shape[1]
-        n = int(images.shape[0] * images.shape[2] * images.shape[3])
+        n = int(images.shape[0] * np.prod(images.shape[2:]))
         if n == 0:
             return Moments(0, np.zeros(channels), np.zeros(channels))
         if images.dtype != np.uint8:
-            mean = images.mean(axis=(0, 2, 3), dtype=np.float64)
-            return Moments(n, mean, images.var(axis=(0, 2, 3), dtype=np.float64))
+            axes = (0, *range(2, images.ndim))
+            mean = images.mean(axis=axes, dtype=np.float64)
+            return Moments(n, mean, images.var(axis=axes, dtype=np.float64))
         counts = np.zeros((channels, 256), dtype=np.int64)
         step = rows_per_chunk(images.shape[1:], images.dtype)
         for start in range(0, len(images), step):
@@ -78,24 +86,27 @@ class Moments:
 
 @dataclass(frozen=True)
 class Chunk:
-    """Consecutive images of a source: ``images`` (n, C, H, W) are the source's images at the
-    ascending positions ``index``; ``skipped`` names the unreadable files left out (with why)."""
+    """Consecutive images of a source: ``images`` (n, C, *spatial) are the source's images at
+    the ascending positions ``index``; ``masks`` (n, *spatial) uint8 their segmentation masks
+    (None for classification); ``skipped`` names the unreadable files left out (with why)."""
 
     index: np.ndarray
     images: np.ndarray
     moments: Moments
     skipped: tuple[str, ...] = ()
+    masks: np.ndarray | None = None
 
 
 class ImageSource(Protocol):
     """The images of one split, produced in order, chunk by chunk.
 
-    ``len(source)`` images of ``shape`` (C, H, W) and ``dtype`` (uint8, or float32 in [0, 1])
-    are planned; a source may leave out unreadable ones (each chunk says which it kept).
+    ``len(source)`` images of ``shape`` (C, H, W) or (C, D, H, W) and ``dtype`` (uint8, or
+    float32 in [0, 1]) are planned; a source may leave out unreadable ones (each chunk says which
+    it kept). A segmentation source gives every chunk its ``masks``.
     """
 
     @property
-    def shape(self) -> tuple[int, int, int]: ...
+    def shape(self) -> tuple[int, ...]: ...
 
     @property
     def dtype(self) -> np.dtype: ...
@@ -112,12 +123,14 @@ def rows_per_chunk(shape: tuple[int, ...], dtype: np.dtype) -> int:
 
 @dataclass(frozen=True)
 class ArraySource:
-    """An in-memory (N, C, H, W) array as an :class:`ImageSource`."""
+    """An in-memory (N, C, *spatial) array (and its (N, *spatial) masks, for segmentation) as
+    an :class:`ImageSource`."""
 
     array: np.ndarray
+    masks: np.ndarray | None = None
 
     @property
-    def shape(self) -> tuple[int, int, int]:
+    def shape(self) -> tuple[int, ...]:
         return tuple(self.array.shape[1:])
 
     @property
@@ -130,30 +143,38 @@ class ArraySource:
     def chunks(self) -> Iterator[Chunk]:
         """The whole array as one chunk (it is in memory already; the writer maps it in
         windows), so its moments are numpy's over the whole split."""
-        yield Chunk(np.arange(len(self.array)), self.array, Moments.of(self.array))
+        index = np.arange(len(self.array))
+        yield Chunk(index, self.array, Moments.of(self.array), masks=self.masks)
 
 
 @dataclass(frozen=True)
 class Split:
     """One split of a dataset.
 
-    ``images``: (N, C, H, W) uint8, or float32 in [0, 1], in memory or as an
-    :class:`ImageSource`; ``labels``: int64 (N,); ``extras``: per-sample arrays of length N
-    saved beside them (e.g. where a patch was cut, which CSV row an image came from).
+    ``images``: (N, C, H, W) or (N, C, D, H, W) uint8, or float32 in [0, 1], in memory or as an
+    :class:`ImageSource`; ``labels``: int64 (N,), the class of each image (segmentation: the
+    largest class present in its mask, what stratified draws and the prior-aware attack use);
+    ``masks``: for in-memory segmentation images, their uint8 (N, *spatial) masks (a source
+    streams its own); ``extras``: per-sample arrays of length N saved beside them (e.g. where a
+    patch was cut, which CSV row an image came from).
     """
 
     images: np.ndarray | ImageSource
     labels: np.ndarray
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+    masks: np.ndarray | None = None
 
     def source(self) -> ImageSource:
-        """The images as an :class:`ImageSource`."""
-        return ArraySource(self.images) if isinstance(self.images, np.ndarray) else self.images
+        """The images (and masks) as an :class:`ImageSource`."""
+        if isinstance(self.images, np.ndarray):
+            return ArraySource(self.images, self.masks)
+        return self.images
 
 
 @dataclass(frozen=True)
 class DatasetSplits:
-    """What every loader returns: three splits, class names, a readable origin, the options used."""
+    """What every loader returns: three splits, class names (segmentation: of the mask values),
+    a readable origin, the options used and the task (one of :data:`TASKS`)."""
 
     train: Split
     val: Split
@@ -161,6 +182,7 @@ class DatasetSplits:
     class_names: list[str]
     source: str
     options: dict[str, Any]
+    task: str = "classification"
 
     def split(self, name: str) -> Split:
         """The split called ``name`` ("train", "val" or "test")."""
@@ -227,20 +249,24 @@ def stratified_pick(labels: np.ndarray, fraction: float, rng: np.random.Generato
 
 
 def check_splits(splits: DatasetSplits) -> None:
-    """Raise ValueError unless ``splits`` follows the data contract (dtypes, shapes, labels).
-
-    Pixel ranges of float32 images are checked chunk by chunk while they are written.
+    """Raise ValueError unless ``splits`` follows the data contract (task, dtypes, shapes,
+    labels). Pixel ranges of float32 images, and segmentation masks, are checked chunk by chunk
+    while they are written.
     """
+    if splits.task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {splits.task!r}")
     num_classes = len(splits.class_names)
     if num_classes < 2:
         raise ValueError(f"a dataset needs at least 2 classes, got {splits.class_names}")
+    ranks = (3, 4) if splits.task == "segmentation" else (3,)
+    layout = "(N, C, H, W) or (N, C, D, H, W)" if splits.task == "segmentation" else "(N, C, H, W)"
     train = splits.train.source()
     for name in SPLIT_NAMES:
         part = splits.split(name)
         source, labels = part.source(), part.labels
-        if np.dtype(source.dtype) not in IMAGE_DTYPES or len(source.shape) != 3:
+        if np.dtype(source.dtype) not in IMAGE_DTYPES or len(source.shape) not in ranks:
             raise ValueError(
-                f"{name} images must be uint8 or float32 (N, C, H, W), got {source.dtype} "
+                f"{name} images must be uint8 or float32 {layout}, got {source.dtype} "
                 f"(N, {', '.join(map(str, source.shape))})"
             )
         if tuple(source.shape) != tuple(train.shape) or source.dtype != train.dtype:

@@ -1,4 +1,5 @@
-"""Prepared split files: ``{split}_images.npy``, ``{split}_labels.npy``, ``{split}_{key}.npy``.
+"""Prepared split files: ``{split}_images.npy``, ``{split}_labels.npy``, ``{split}_{key}.npy``,
+and for a segmentation task ``{split}_masks.npy`` (uint8, a class per pixel or voxel).
 
 Each file is a plain ``.npy`` written through :func:`numpy.lib.format.open_memmap` into a
 temporary file beside the target and renamed into place when complete; its SHA-256 is computed
@@ -20,14 +21,15 @@ from typing import Any
 import numpy as np
 from numpy.lib.format import open_memmap
 
-from rero.data.base import SPLIT_NAMES, Moments, Split, rows_per_chunk
+from rero.data.base import SPLIT_NAMES, Chunk, Moments, Split, rows_per_chunk
 from rero.data.files import load_npy
 from rero.io import atomic_path
 
 SPLIT_FORMAT = (
-    "{split}_images.npy (N, C, H, W) uint8, or float32 in [0, 1], and {split}_labels.npy int64 "
-    "(N,), written by `python -m rero prepare-data`"
+    "{split}_images.npy (N, C, H, W) or (N, C, D, H, W) uint8, or float32 in [0, 1], and "
+    "{split}_labels.npy int64 (N,), written by `python -m rero prepare-data`"
 )
+MASKS_FORMAT = "{split}_masks.npy uint8 (N, H, W) or (N, D, H, W), one class per pixel or voxel"
 
 
 def split_file(data_dir: str | os.PathLike[str], split: str, key: str) -> Path:
@@ -87,10 +89,15 @@ class WrittenSplit:
     moments: Moments
 
 
-def write_split(out: Path, name: str, part: Split, num_classes: int) -> WrittenSplit:
-    """Write the images (streamed), labels and extras of split ``name`` into ``out``."""
+def write_split(
+    out: Path, name: str, part: Split, num_classes: int, task: str = "classification"
+) -> WrittenSplit:
+    """Write the images (streamed), labels, extras and, for segmentation, the masks of split
+    ``name`` into ``out``. The masks of the streamed chunks are kept (uint8, a quarter of float32
+    images) and written after the images."""
     source = part.source()
     kept: list[np.ndarray] = []
+    masks: list[np.ndarray] = []
     skipped = 0
     moments = Moments(0, np.zeros(source.shape[0]), np.zeros(source.shape[0]))
 
@@ -103,6 +110,8 @@ def write_split(out: Path, name: str, part: Split, num_classes: int) -> WrittenS
                 and not (float(chunk.images.min()) >= 0.0 and float(chunk.images.max()) <= 1.0)
             ):
                 raise ValueError(f"{name} images must lie in [0, 1] (and not be NaN)")
+            if task == "segmentation":
+                masks.append(checked_masks(chunk, source.shape[1:], num_classes, name))
             for message in chunk.skipped:
                 print(f"skipped {message}", file=sys.stderr)
             skipped += len(chunk.skipped)
@@ -123,6 +132,9 @@ def write_split(out: Path, name: str, part: Split, num_classes: int) -> WrittenS
         rows = np.asarray(array)[index]
         path = split_file(out, name, key)
         hashes[path.name] = write_rows(path, rows.dtype, rows.shape[1:], len(rows), [rows])[1]
+    if task == "segmentation":
+        path = split_file(out, name, "masks")
+        hashes[path.name] = write_rows(path, np.uint8, source.shape[1:], count, masks)[1]
     labels = part.labels[index]
     meta = {
         "n": count,
@@ -131,6 +143,22 @@ def write_split(out: Path, name: str, part: Split, num_classes: int) -> WrittenS
         "skipped": skipped,
     }
     return WrittenSplit(meta, moments)
+
+
+def checked_masks(
+    chunk: Chunk, spatial: tuple[int, ...], num_classes: int, split: str
+) -> np.ndarray:
+    """The masks of a segmentation chunk: uint8 (n, *spatial), classes below ``num_classes``."""
+    masks = chunk.masks
+    if masks is None or masks.dtype != np.uint8 or masks.shape != (len(chunk.images), *spatial):
+        described = "none" if masks is None else f"{masks.dtype} {masks.shape}"
+        raise ValueError(
+            f"{split} masks must be uint8 of shape ({len(chunk.images)}, "
+            f"{', '.join(map(str, spatial))}), got {described}"
+        )
+    if masks.size and int(masks.max()) >= num_classes:
+        raise ValueError(f"{split} masks must hold classes 0..{num_classes - 1}, got {masks.max()}")
+    return masks
 
 
 def unit_float(images: np.ndarray) -> np.ndarray:
@@ -153,7 +181,7 @@ def load_split(data_dir: str | os.PathLike[str], split: str) -> tuple[np.memmap,
     expected = SPLIT_FORMAT.format(split=split)
     images = load_npy(images_path, expected, mmap=True)
     labels = load_npy(labels_path, expected, mmap=False)
-    if images.dtype not in (np.uint8, np.float32) or images.ndim != 4:
+    if images.dtype not in (np.uint8, np.float32) or images.ndim not in (4, 5):
         raise ValueError(
             f"{images_path}: images {images.dtype} {images.shape}; expected {expected}"
         )
@@ -163,3 +191,18 @@ def load_split(data_dir: str | os.PathLike[str], split: str) -> tuple[np.memmap,
             f"expected {expected}"
         )
     return images, labels
+
+
+def load_masks(data_dir: str | os.PathLike[str], split: str) -> np.memmap:
+    """The masks of one prepared segmentation split, a read-only uint8 memory map (N, *spatial)
+    matching the split's images."""
+    images, _ = load_split(data_dir, split)
+    path = split_file(data_dir, split, "masks")
+    expected = MASKS_FORMAT.format(split=split)
+    masks = load_npy(path, expected, mmap=True)
+    if masks.dtype != np.uint8 or masks.shape != (len(images), *images.shape[2:]):
+        raise ValueError(
+            f"{path}: masks {masks.dtype} {masks.shape} for images {images.shape}; "
+            f"expected {expected}"
+        )
+    return masks

@@ -24,13 +24,14 @@ from torch import nn
 from tqdm import tqdm
 
 import rero
-from rero.data import load_split, read_meta
+from rero.data import load_masks, load_split, read_meta
 from rero.device import resolve_device
 from rero.io import atomic_path, provenance, read_json, write_json
 from rero.models import build_model
 from rero.privacy.plan import PrivacyPlan
 from rero.sources import command_sources
 from rero.training.config import RUNTIME_FIELDS, TrainConfig
+from rero.training.dice import segmentation_metrics
 from rero.training.metrics import classification_metrics, loss_curve, predict_probabilities
 from rero.training.run import TrainingRun
 from rero.training.speedups import keep_freed_memory_in_process
@@ -151,6 +152,7 @@ def train_run(
     meta = read_meta(data_dir)
     train_images, train_labels = load_split(data_dir, "train")
     plan.check_dataset(len(train_labels))
+    targets = _targets(data_dir, "train", meta, train_labels)
     keep_freed_memory_in_process()
     with (
         _torch_settings(config.threads, deterministic=device.type == "cpu"),
@@ -158,7 +160,7 @@ def train_run(
     ):
         warnings.filterwarnings("ignore", message="Secure RNG turned off")
         warnings.filterwarnings("ignore", message="Full backward hook is firing")
-        run = TrainingRun(plan, config, seed, meta, train_images, train_labels, device)
+        run = TrainingRun(plan, config, seed, meta, train_images, targets, device)
         identity = _run_identity(plan, config, seed, meta)
         checkpoint_path = out / "checkpoint.pt"
         _resume(run, checkpoint_path, identity)
@@ -172,6 +174,13 @@ def train_run(
     return metrics
 
 
+def _targets(
+    data_dir: str | Path, split: str, meta: dict[str, Any], labels: np.ndarray
+) -> np.ndarray:
+    """What the model is trained and scored on: the labels, or a segmentation task's masks."""
+    return load_masks(data_dir, split) if meta["task"] == "segmentation" else labels
+
+
 def _finish(
     run: TrainingRun, data_dir: str | Path, meta: dict[str, Any], seed: int, out: Path
 ) -> dict[str, Any]:
@@ -182,13 +191,18 @@ def _finish(
         probabilities = predict_probabilities(
             run.model, images, run.config.eval_batch_size, str(run.device)
         )
-        results[split] = classification_metrics(labels, probabilities)
+        if meta["task"] == "segmentation":
+            masks = _targets(data_dir, split, meta, labels)
+            results[split] = segmentation_metrics(masks, probabilities, meta["class_names"])
+        else:
+            results[split] = classification_metrics(labels, probabilities)
     with atomic_path(out / "model.pt") as tmp:
         torch.save({k: v.cpu() for k, v in run.model.state_dict().items()}, tmp)
     plan, num_train = run.plan, len(run.dataset)
     sizes = np.asarray(run.batch_sizes)
     return {
         "dataset": meta["dataset"],
+        "task": meta["task"],
         "seed": seed,
         "target_epsilon": plan.target_epsilon,
         "test": results["test"],

@@ -1,5 +1,6 @@
 """The training loss: cross-entropy over the class logits, or for a binary task with one logit the
-binary cross-entropy with logits (the paper's HAM10000 model, Ziller et al. 2024)."""
+binary cross-entropy with logits (the paper's HAM10000 model, Ziller et al. 2024); for a
+segmentation task the soft Dice loss of every sample (its MSD Liver model)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import torch
 from torch import nn
 
 from rero.training.config import LOSS_REDUCTIONS
+from rero.training.dice import DiceLoss
 
 
 class ClassificationLoss(nn.Module):
@@ -29,3 +31,11 @@ class ClassificationLoss(nn.Module):
                 logits.squeeze(1), labels.to(logits.dtype), reduction=self.reduction
             )
         return nn.functional.cross_entropy(logits, labels, reduction=self.reduction)
+
+
+def training_loss(task: str, single_logit: bool, reduction: str) -> nn.Module:
+    """The loss of a dataset's ``task``: :class:`ClassificationLoss` or the per-sample
+    :class:`~rero.training.dice.DiceLoss`, combined over the batch by ``reduction``."""
+    if task == "segmentation":
+        return DiceLoss(reduction)
+    return ClassificationLoss(single_logit, reduction)

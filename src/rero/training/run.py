@@ -33,7 +33,7 @@ from rero.privacy.plan import PrivacyPlan
 from rero.training.augment import Augmentation, average_views
 from rero.training.batches import ArrayBatches, poisson_loader, shuffled_batches
 from rero.training.config import OPTIMIZERS, TrainConfig
-from rero.training.loss import ClassificationLoss
+from rero.training.loss import training_loss
 from rero.training.speedups import LayerOutputBackward, use_fast_conv_grad_sampler
 
 
@@ -48,7 +48,7 @@ def derived_seeds(seed: int) -> tuple[int, int, int, int]:
 
 def model_spec(model: str, meta: dict[str, Any], single_logit: bool = False) -> dict[str, Any]:
     """The ``build_model`` arguments of ``model`` for a dataset's ``meta.json``."""
-    channels, height, width = meta["shape"]
+    channels, *spatial = meta["shape"]
     if single_logit and int(meta["num_classes"]) != 2:
         raise ValueError(
             f"single_logit: needs a dataset of 2 classes, got {meta['num_classes']} "
@@ -58,7 +58,7 @@ def model_spec(model: str, meta: dict[str, Any], single_logit: bool = False) -> 
         "name": model,
         "in_channels": int(channels),
         "num_classes": int(meta["num_classes"]),
-        "image_size": [int(height), int(width)],
+        "image_size": [int(side) for side in spatial],
         "mean": [float(value) for value in meta["mean"]],
         "std": [float(value) for value in meta["std"]],
         "single_logit": bool(single_logit),
@@ -90,7 +90,7 @@ class TrainingRun:
         self.augmentation = Augmentation(
             config.augmentation_multiplicity, config.flip_probability, config.max_shift
         )
-        self.augmentation.check_image_size(*meta["shape"][1:])
+        self.augmentation.check_image_size(*meta["shape"][-2:])
         torch.manual_seed(init_seed)
         self.model_spec = model_spec(config.model, meta, config.single_logit)
         self.model = build_model(**self.model_spec).to(device)
@@ -101,7 +101,10 @@ class TrainingRun:
         self.noise_generator = torch.Generator(device=device).manual_seed(noise_seed)
         self.augment_generator = torch.Generator().manual_seed(augment_seed)
         self.dataset = ArrayBatches(train_images, train_labels)
-        self.criterion: Callable = ClassificationLoss(config.single_logit, config.loss_reduction)
+        self.task = str(meta["task"])
+        self.criterion: Callable = training_loss(
+            self.task, config.single_logit, config.loss_reduction
+        )
         self.losses: list[float] = []
         self.batch_sizes: list[int] = []
         self.step = 0
@@ -238,7 +241,7 @@ class TrainingRun:
         self.model.train()
         batch_size = self.plan.logical_batch_size(len(self.dataset))
         multiplicity = self.augmentation.multiplicity
-        summed = ClassificationLoss(self.config.single_logit, "sum")
+        summed = training_loss(self.task, self.config.single_logit, "sum")
         for batch in shuffled_batches(
             len(self.dataset), batch_size, steps, self.sampling_generator
         ):

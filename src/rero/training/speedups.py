@@ -20,6 +20,7 @@ from opacus.grad_sample.conv import compute_conv_grad_sample
 from torch import nn
 
 from rero.models import CentredConv2d
+from rero.unet3d import register_unet3d_grad_samplers
 
 #: glibc ``mallopt`` parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -101,7 +102,8 @@ def centred_conv2d_grad_sample(
 def use_fast_conv_grad_sampler(enabled: bool = True) -> None:
     """Make Opacus use :func:`conv2d_grad_sample` (or, with ``enabled=False``, its own
     im2col version) for ``nn.Conv2d`` per-sample gradients, and
-    :func:`centred_conv2d_grad_sample` for ``CentredConv2d``.
+    :func:`centred_conv2d_grad_sample` for ``CentredConv2d``, and the 3-D U-Net's samplers
+    (:func:`rero.unet3d.register_unet3d_grad_samplers`).
 
     Opacus keeps one registry per process, looked up at every backward pass; the hooks mode uses
     it (ghost clipping uses it only for layers without a norm sampler). It must be called before
@@ -109,6 +111,7 @@ def use_fast_conv_grad_sampler(enabled: bool = True) -> None:
     """
     register_grad_sampler(nn.Conv2d)(conv2d_grad_sample if enabled else compute_conv_grad_sample)
     register_grad_sampler(CentredConv2d)(centred_conv2d_grad_sample)
+    register_unet3d_grad_samplers()
 
 
 class LayerOutputBackward:

@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "aggregate": "rero.commands.report",
     "figures": "rero.commands.report",
     "check-config": "rero.commands.check",
+    "advise": "rero.commands.advise",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(SUBCOMMANDS.values()))
 

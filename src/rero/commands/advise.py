@@ -1,0 +1,153 @@
+"""``python -m rero advise``: the budget for a tolerated risk, or every risk of a budget.
+
+Forward: the least σ (and the largest ε at δ) whose certified bounds keep reconstruction success
+at most ``--max-risk`` at each ``--kappa`` and the membership TPR at most ``--max-tpr`` at each
+``--fpr``. Inverse (``--sigma`` or ``--eps``): every risk figure of that budget. JSON on stdout
+(keys ``sigma``, ``epsilon``, ``bound``, ``risks``); ``--table`` prints it for reading.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any
+
+from rero.commands.privacy import schedule_from_args
+from rero.config import parse_eps_token, parse_kappa
+from rero.io import dumps_json
+from rero.privacy.accounting import ACCOUNTANTS
+from rero.privacy.accounting.registry import epsilon_for
+from rero.privacy.advice import Constraint, advise
+from rero.privacy.calibration import calibrate
+from rero.privacy.rero.membership import DEFAULT_FPRS, membership_bounds
+from rero.privacy.rero.methods import rigorous_bound
+
+
+def _kappas(specs: list[str], dataset_size: int | None) -> list[tuple[str, float]]:
+    """(label, κ) of each ``--kappa``; "1/N" needs the dataset's N (``--data-dir``)."""
+    kappas = []
+    for spec in specs:
+        label, kappa = parse_kappa(spec)
+        if kappa is None:
+            if dataset_size is None:
+                raise ValueError("--kappa 1/N needs --data-dir (its meta.json gives N)")
+            kappa = 1 / dataset_size
+        kappas.append((label, kappa))
+    return kappas
+
+
+def risks(
+    sigma: float, sample_rate: float, steps: int, kappas: list[tuple[str, float]], fprs: list[float]
+) -> dict[str, Any]:
+    """Every certified risk figure of σ: the ReRo bound at each κ and the membership bounds."""
+    membership = membership_bounds(
+        sigma=sigma, sample_rate=sample_rate, steps=steps, fprs=sorted({*DEFAULT_FPRS, *fprs})
+    )
+    return {
+        "reconstruction": {
+            label: rigorous_bound(
+                sigma=sigma, sample_rate=sample_rate, steps=steps, kappa=kappa
+            ).value
+            for label, kappa in kappas
+        },
+        "membership_tpr_at_fpr": {f"{fpr:g}": tpr for fpr, tpr in membership.tpr_at_fpr.items()},
+        "membership_auc": membership.auc,
+        "membership_balanced_accuracy": membership.balanced_accuracy,
+        "note": f"certified upper bounds (rigorous ReRo; membership: {membership.note})",
+    }
+
+
+def run_advise(args: argparse.Namespace) -> None:
+    """Answer the query and print it as JSON or a table."""
+    schedule = schedule_from_args(args)
+    q, steps = schedule["sample_rate"], schedule["steps"]
+    kappas = _kappas(args.kappa or [], schedule.get("dataset_size"))
+    fprs = list(args.fpr or [])
+    given = [value is not None for value in (args.sigma, args.eps)]
+    if any(given) and (args.max_risk or args.max_tpr):
+        raise ValueError("give either a budget (--sigma or --eps) or tolerated risks, not both")
+    if all(given):
+        raise ValueError("give --sigma or --eps, not both")
+    if args.sigma is not None or args.eps is not None:
+        if args.sigma is not None:
+            sigma = float(args.sigma)
+        else:
+            target = parse_eps_token(args.eps)
+            sigma = calibrate(target, q, steps, args.delta, accountant=args.accountant).sigma
+        budget = epsilon_for(sigma, q, steps, args.delta, args.accountant)
+        answer: dict[str, Any] = {
+            "sigma": sigma,
+            "epsilon": budget.epsilon,
+            "epsilon_lower": budget.lower,
+            "accountant": budget.accountant,
+        }
+    else:
+        constraints = [
+            Constraint("reconstruction", kappa, risk)
+            for _, kappa in kappas
+            for risk in args.max_risk or []
+        ] + [Constraint("membership", fpr, tpr) for fpr in fprs for tpr in args.max_tpr or []]
+        if args.max_risk and not kappas:
+            raise ValueError("--max-risk needs --kappa (the prior it is tolerated at)")
+        if args.max_tpr and not fprs:
+            raise ValueError("--max-tpr needs --fpr (the false-positive rate it is tolerated at)")
+        answer = advise(constraints, q, steps, args.delta, args.accountant)
+    answer["setting"] = {"sample_rate": q, "steps": steps, "delta": args.delta}
+    answer["risks"] = risks(answer["sigma"], q, steps, kappas, fprs)
+    print(_table(answer) if args.table else dumps_json(answer))
+
+
+def _table(answer: dict[str, Any]) -> str:
+    """The answer as lines for a reader."""
+    setting = answer["setting"]
+    epsilon = answer["epsilon"]
+    lines = [
+        f"q = {setting['sample_rate']:g}, T = {setting['steps']}, delta = {setting['delta']:g}",
+        f"sigma = {answer['sigma']:.6g} -> epsilon = "
+        + ("inf (no noise)" if math.isinf(epsilon) else f"{epsilon:.6g}")
+        + f" ({answer['accountant']})",
+    ]
+    if "binding" in answer:
+        lines.append(f"binding: {answer['binding']} (bound {answer['bound']:.4g})")
+    found = answer["risks"]
+    for label, value in found["reconstruction"].items():
+        lines.append(f"reconstruction success at kappa = {label}: <= {value:.4g}")
+    for fpr, tpr in found["membership_tpr_at_fpr"].items():
+        lines.append(f"membership TPR at FPR = {fpr}: <= {tpr:.4g}")
+    lines.append(f"membership AUC <= {found['membership_auc']:.4g}")
+    lines.append(f"membership balanced accuracy <= {found['membership_balanced_accuracy']:.4g}")
+    return "\n".join(lines)
+
+
+def _unit(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``advise`` subcommand."""
+    parser = subparsers.add_parser(
+        "advise", help="the budget for a tolerated risk, or every risk of a budget",
+        description=__doc__,
+    )  # fmt: skip
+    parser.add_argument("--delta", required=True, type=float, help="δ (must be < 1/N)")
+    parser.add_argument("--sample-rate", type=float, help="Poisson sampling rate q")
+    parser.add_argument("--steps", type=int, help="number of DP-SGD steps T")
+    parser.add_argument("--data-dir", help="prepared dataset folder (meta.json gives N)")
+    parser.add_argument("--batch-size", type=int, help="expected batch size B (with --data-dir)")
+    parser.add_argument("--epochs", type=int, help="training epochs (with --data-dir)")
+    parser.add_argument("--accountant", choices=ACCOUNTANTS, default="auto")
+    parser.add_argument(
+        "--kappa", action="append", help="prior: '1/N', '1/<integer>' or a number; repeatable"
+    )
+    parser.add_argument(
+        "--max-risk", type=_unit, action="append", help="tolerated reconstruction success"
+    )
+    parser.add_argument("--fpr", type=_unit, action="append", help="membership FPR; repeatable")
+    parser.add_argument("--max-tpr", type=_unit, action="append", help="tolerated TPR at --fpr")
+    parser.add_argument("--sigma", type=float, help="inverse: every risk of this noise multiplier")
+    parser.add_argument("--eps", help="inverse: every risk of the σ calibrated for this ε")
+    parser.add_argument("--table", action="store_true", help="print a table, not JSON")
+    parser.set_defaults(handler=run_advise)

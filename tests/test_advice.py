@@ -1,0 +1,101 @@
+"""Budget advice and membership-inference bounds: closed forms, round trips, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from scipy import stats
+
+from rero.cli import main
+from rero.privacy.advice import SIGMA_RATIO_TOLERANCE, Constraint, advise, least_sigma
+from rero.privacy.rero.membership import membership_bounds
+from rero.privacy.rero.methods import rigorous_bound
+
+
+@pytest.mark.parametrize(("kappa", "risk", "steps"), [(0.01, 0.05, 100), (1 / 8000, 0.02, 16)])
+def test_full_batch_sigma_is_the_inverted_gaussian_closed_form(kappa, risk, steps):
+    """p = 1: γ = Φ(Φ⁻¹(κ) + √T/σ), so γ = r at σ* = √T / (Φ⁻¹(r) − Φ⁻¹(κ))."""
+    exact = math.sqrt(steps) / (stats.norm.ppf(risk) - stats.norm.ppf(kappa))
+    found = least_sigma(Constraint("reconstruction", kappa, risk), 1.0, steps)
+    assert exact <= found.sigma <= exact * SIGMA_RATIO_TOLERANCE * (1 + 1e-9)
+    assert found.bound <= risk
+
+
+@pytest.mark.parametrize(("sample_rate", "steps"), [(0.032, 256), (1 / 106, 2000)])
+def test_advice_round_trips_through_the_bound(sample_rate, steps):
+    constraint = Constraint("reconstruction", 0.01, 0.05)
+    found = least_sigma(constraint, sample_rate, steps)
+    at = rigorous_bound(sigma=found.sigma, sample_rate=sample_rate, steps=steps, kappa=0.01)
+    assert at.value == found.bound <= 0.05
+    below = found.sigma / SIGMA_RATIO_TOLERANCE
+    assert (
+        rigorous_bound(sigma=below, sample_rate=sample_rate, steps=steps, kappa=0.01).value > 0.05
+    )
+    assert found.bound > 0.05 * 0.97  # the least σ, not any σ
+
+
+def test_impossible_and_free_risks_are_said_so():
+    with pytest.raises(ValueError, match=r"never falls below its floor 0.01 .*more than 0.01"):
+        least_sigma(Constraint("reconstruction", 0.01, 0.01), 0.01, 100)
+    free = least_sigma(Constraint("reconstruction", 0.01, 0.5), 0.001, 10)
+    assert free.sigma == 0 and "no noise needed" in free.note
+    assert free.bound == pytest.approx(1 - 0.99 * 0.999**10)
+    with pytest.raises(ValueError, match="max risk 0"):
+        Constraint("reconstruction", 0.01, 0.0)
+
+
+def test_the_binding_constraint_is_the_noisiest_and_the_budget_is_accounted():
+    answer = advise(
+        [Constraint("reconstruction", 1 / 8000, 0.05), Constraint("membership", 0.01, 0.1)],
+        sample_rate=0.032,
+        steps=256,
+        delta=1e-5,
+    )
+    sigmas = [entry["sigma"] for entry in answer["constraints"]]
+    assert answer["sigma"] == max(sigmas)
+    assert answer["binding"].startswith("membership TPR <= 0.1")
+    assert 0 < answer["epsilon"] < math.inf and answer["accountant"] in ("prv", "pld", "rdp")
+
+
+def test_membership_bounds_are_the_gaussian_trade_off_at_full_batch():
+    mu = math.sqrt(10) / 2.0
+    bounds = membership_bounds(sigma=2.0, sample_rate=1.0, steps=10, fprs=[1e-3, 0.1])
+    for fpr, tpr in bounds.tpr_at_fpr.items():
+        assert tpr == pytest.approx(stats.norm.cdf(stats.norm.ppf(fpr) + mu), rel=1e-9)
+    assert bounds.auc == pytest.approx(stats.norm.cdf(mu / math.sqrt(2)))
+    assert bounds.balanced_accuracy == pytest.approx(stats.norm.cdf(mu / 2))
+
+
+def test_the_pld_membership_bounds_sit_just_above_the_exact_ones():
+    exact = membership_bounds(sigma=2.0, sample_rate=1.0, steps=10)
+    pld = membership_bounds(sigma=2.0, sample_rate=1 - 1e-6, steps=10)
+    assert exact.auc <= pld.auc <= exact.auc + 0.01  # an upper Riemann sum
+    assert pld.balanced_accuracy == pytest.approx(exact.balanced_accuracy, abs=1e-3)
+    for fpr in exact.tpr_at_fpr:
+        assert pld.tpr_at_fpr[fpr] == pytest.approx(exact.tpr_at_fpr[fpr], abs=1e-3)
+
+
+@pytest.mark.parametrize(("sigma", "sample_rate", "steps"), [(0.7, 0.032, 256), (0.0, 0.01, 50)])
+def test_membership_tpr_is_never_below_the_fpr(sigma, sample_rate, steps):
+    bounds = membership_bounds(sigma=sigma, sample_rate=sample_rate, steps=steps)
+    assert all(tpr >= fpr for fpr, tpr in bounds.tpr_at_fpr.items())
+    assert 0.5 <= bounds.balanced_accuracy <= 1 and 0.5 <= bounds.auc <= 1
+
+
+def test_cli_forward_inverse_and_errors(capsys):
+    base = ["advise", "--sample-rate", "0.005", "--steps", "1000", "--delta", "1e-5"]
+    assert main([*base, "--kappa", "0.01", "--max-risk", "0.05"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert {"sigma", "epsilon", "bound", "risks"} <= set(answer)
+    assert answer["risks"]["reconstruction"]["0.01"] == answer["bound"] <= 0.05
+    assert main([*base, "--kappa", "0.01", "--sigma", str(answer["sigma"]), "--table"]) == 0
+    table = capsys.readouterr().out
+    assert f"reconstruction success at kappa = 0.01: <= {answer['bound']:.4g}" in table
+    assert main([*base, "--kappa", "0.01", "--max-risk", "0.005"]) == 2
+    assert "never falls below its floor 0.01" in capsys.readouterr().err
+    assert main([*base, "--max-risk", "0.05"]) == 2
+    assert "--max-risk needs --kappa" in capsys.readouterr().err
+    assert main([*base, "--kappa", "1/N", "--sigma", "1"]) == 2
+    assert "--kappa 1/N needs --data-dir" in capsys.readouterr().err

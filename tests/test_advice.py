@@ -99,3 +99,29 @@ def test_cli_forward_inverse_and_errors(capsys):
     assert "--max-risk needs --kappa" in capsys.readouterr().err
     assert main([*base, "--kappa", "1/N", "--sigma", "1"]) == 2
     assert "--kappa 1/N needs --data-dir" in capsys.readouterr().err
+
+
+def runs_table(points: dict[float, list[float]]):
+    import pandas as pd
+
+    return pd.DataFrame(
+        [
+            {"target_epsilon": eps, "main_metric_value": value}
+            for eps, values in points.items()
+            for value in values
+        ]
+    )
+
+
+def test_utility_is_interpolated_monotonically_and_never_extrapolated():
+    from rero.advice_table import utility_at
+
+    runs = runs_table({1.0: [0.5, 0.7], 10.0: [0.55, 0.55], 100.0: [0.9, 0.9], math.inf: [1.0]})
+    mean, sd, how = utility_at(10.0**0.5, runs)
+    # the means 0.6, 0.55, 0.9 pool to 0.575, 0.575, 0.9 (isotonic); half way in log ε
+    assert mean == pytest.approx(0.575) and how == "interpolated between ε = 1 and 10"
+    assert sd == pytest.approx((math.sqrt(0.02) + 0.0) / 2)
+    assert utility_at(100.5, runs)[2] == "trained at ε = 100"
+    assert math.isnan(utility_at(1e3, runs)[0])
+    assert utility_at(0.5, runs)[2] == "outside the trained range [1, 100]: not extrapolated"
+    assert utility_at(math.inf, runs)[:2] == (1.0, 0.0)

@@ -127,6 +127,14 @@ def test_every_output_exists_and_parses(tiny_run):
         assert summary[column].notna().all(), column
     for name in ("utility_vs_eps", "bounds_vs_eps", "reconstructions", "risk_vs_eps"):
         assert (results / f"figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
+    membership = pd.read_csv(results / "bounds/tiny_membership.csv")
+    assert len(membership) == 12 and (membership["mia_tpr_at_fpr_0.01"] >= 0.01).all()
+    assert summary["mia_auc"].between(0.5, 1).all()
+    advice = pd.read_csv(results / "advice/tiny.csv")
+    assert len(advice) == 2 * 4  # (κ = 1/N, FPR 0.01) x 4 tolerated risks
+    reachable = advice[advice["sigma"].notna()]
+    assert (reachable["bound"] <= reachable["max_risk"]).all()
+    assert (advice["main_metric"] == "mcc").all()
 
 
 @pytest.mark.slow
@@ -144,32 +152,33 @@ def tiny(section: str, **values) -> Callable[[dict], None]:
 # One change per config section, and exactly the jobs it must rerun: 12 calibrate jobs are the 3
 # budgets and the 9 extra ones of the bounds; train and attack run at ε = 8, 1e9 and inf.
 RERUNS: dict[str, tuple[Callable[[dict], None], dict[str, int]]] = {
-    "privacy.clip_norm": (tiny("privacy", clip_norm=0.5), {"train": 2, "attack": 2}),
+    "privacy.clip_norm": (tiny("privacy", clip_norm=0.5), {"advise": 1, "train": 2, "attack": 2}),
     "privacy.delta": (
         tiny("privacy", delta=5e-5),
-        {"calibrate": 12, "train": 3, "bounds": 1, "attack": 3},
+        {"calibrate": 12, "advise": 1, "train": 3, "bounds": 1, "attack": 3},
     ),
     "privacy.accountant": (
         tiny("privacy", accountant="rdp"),
-        {"calibrate": 11, "train": 2, "bounds": 1, "attack": 2},
+        {"calibrate": 11, "advise": 1, "train": 2, "bounds": 1, "attack": 2},
     ),
     "privacy.eps_tolerance": (
         tiny("privacy", eps_tolerance=0.05),
-        {"calibrate": 11, "train": 2, "bounds": 1, "attack": 2},
+        {"calibrate": 11, "advise": 1, "train": 2, "bounds": 1, "attack": 2},
     ),
-    "training.learning_rate": (tiny("training", learning_rate=1e-3), {"train": 3}),
+    "training.learning_rate": (tiny("training", learning_rate=1e-3), {"advise": 1, "train": 3}),
     "training.epochs": (
         tiny("training", epochs=2),
-        {"calibrate": 12, "train": 3, "bounds": 1, "attack": 3},
+        {"calibrate": 12, "advise": 1, "train": 3, "bounds": 1, "attack": 3},
     ),
-    "seeds": (lambda config: config.update(seeds=[0, 1]), {"train": 3}),
+    "seeds": (lambda config: config.update(seeds=[0, 1]), {"advise": 1, "train": 3}),
     "eps": (
         lambda config: config.update(eps=[8, "1e9", "inf", 1]),
-        {"calibrate": 1, "train": 1, "bounds": 1, "attack": 1},
+        {"calibrate": 1, "advise": 1, "train": 1, "bounds": 1, "attack": 1},
     ),
     "bounds.methods": (tiny("bounds", methods=["rigorous"]), {"bounds": 1}),
     "bounds.extra_eps": (tiny("bounds", extra_eps=[2, 512]), {"bounds": 1, "calibrate": 1}),
     "bounds.kappa": (tiny("bounds", kappa=["1/N", "1/8"]), {"bounds": 1}),
+    "advice.max_risk": (tiny("advice", max_risk=[0.05]), {"advise": 1}),
     "attack.imprint": (
         lambda config: config["attack"]["imprint"].update(ssim_threshold=0.7),
         {"attack": 3},
@@ -180,7 +189,7 @@ RERUNS: dict[str, tuple[Callable[[dict], None], dict[str, int]]] = {
     ),
     "datasets.options": (
         lambda config: config["datasets"]["tiny"]["options"].update(n_train=200),
-        {"prepare_data": 1, "calibrate": 12, "train": 3, "bounds": 1, "attack": 3},
+        {"prepare_data": 1, "calibrate": 12, "advise": 1, "train": 3, "bounds": 1, "attack": 3},
     ),
 }
 
@@ -200,9 +209,17 @@ def test_a_changed_value_reruns_exactly_its_jobs(tiny_run, change, expected):
 
 # Each rule's own command module, and the jobs a change to it must rerun (downstream included).
 CODE_CHANGES = {
-    "commands/data.py": {"prepare_data": 1, "calibrate": 12, "train": 3, "bounds": 1, "attack": 3},
-    "commands/privacy.py": {"calibrate": 12, "train": 3, "bounds": 1, "attack": 3},
-    "commands/train.py": {"train": 3},
+    "commands/data.py": {
+        "prepare_data": 1,
+        "calibrate": 12,
+        "train": 3,
+        "bounds": 1,
+        "attack": 3,
+        "advise": 1,
+    },
+    "commands/privacy.py": {"calibrate": 12, "train": 3, "bounds": 1, "attack": 3, "advise": 1},
+    "commands/train.py": {"train": 3, "advise": 1},
+    "commands/advise.py": {"advise": 1},
     "commands/bounds.py": {"bounds": 1},
     "commands/attack.py": {"attack": 3},
     "commands/report.py": {"aggregate": 1},
@@ -245,6 +262,7 @@ def test_every_file_a_job_runs_is_an_input_of_its_rule(tiny_run):
         "attack": "attack",
         "aggregate": "aggregate",
         "figures": "figures",
+        "advise": "advice",
     }
     seen = set()
     for row in rows:

@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "figures": "rero.commands.report",
     "check-config": "rero.commands.check",
     "advise": "rero.commands.advise",
+    "advice": "rero.commands.advise",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(SUBCOMMANDS.values()))
 

@@ -112,12 +112,22 @@ def bound_columns(bound_files: Sequence[str | Path]) -> pd.DataFrame:
     return wide.reset_index()
 
 
+def membership_columns(membership_files: Sequence[str | Path]) -> pd.DataFrame:
+    """The certified membership-inference bounds (``mia_*`` columns) of every plan."""
+    frames = [pd.read_csv(file) for file in membership_files]
+    if not frames:
+        return pd.DataFrame(columns=KEY)
+    table = pd.concat(frames, ignore_index=True)
+    return table[[*KEY, *(column for column in table.columns if column.startswith("mia_"))]]
+
+
 def summarise(
     metric_files: Sequence[str | Path],
     plan_files: Sequence[str | Path],
     bound_files: Sequence[str | Path] = (),
     imprint_files: Sequence[str | Path] = (),
     prior_aware_files: Sequence[str | Path] = (),
+    membership_files: Sequence[str | Path] = (),
 ) -> pd.DataFrame:
     """The summary table: metric mean ± sd over seeds beside σ, bounds and attack success."""
     runs = training_table(metric_files)
@@ -134,6 +144,7 @@ def summarise(
     stats["epsilon_spent_accountant"] = grouped["epsilon_spent_accountant"].first()
     table = plan_table(plan_files).merge(stats.reset_index(), on=KEY, how="left")
     table = table.merge(bound_columns(bound_files), on=KEY, how="left")
+    table = table.merge(membership_columns(membership_files), on=KEY, how="left")
     table = table.merge(attack_table(imprint_files, "imprint"), on=KEY, how="left")
     table = table.merge(
         attack_table(prior_aware_files, "prior_aware", extra=("kappa", "bound")), on=KEY, how="left"

@@ -10,6 +10,7 @@ rule aggregate:
             "results/privacy/{dataset}/eps_{eps}.json", dataset=DATASETS, eps=EPS
         ),
         bounds=expand("results/bounds/{dataset}.csv", dataset=DATASETS),
+        membership=expand("results/bounds/{dataset}_membership.csv", dataset=DATASETS),
         imprint=expand(
             "results/attack/{dataset}/eps_{eps}/imprint.json",
             dataset=DATASETS,
@@ -35,7 +36,7 @@ rule aggregate:
         CONDA_ENV
     shell:
         "python -m rero aggregate --metrics {input.metrics} --plans {input.plans}"
-        " --bounds {input.bounds} --imprint {input.imprint}"
+        " --bounds {input.bounds} --membership {input.membership} --imprint {input.imprint}"
         " --prior-aware {input.prior_aware} --out {output.summary} > {log} 2>&1"
 
 

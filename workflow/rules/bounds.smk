@@ -4,6 +4,7 @@ rule bounds:
         code=command_code("bounds"),
     output:
         table="results/bounds/{dataset}.csv",
+        membership="results/bounds/{dataset}_membership.csv",
     log:
         "results/logs/bounds/{dataset}.log",
     benchmark:
@@ -18,4 +19,5 @@ rule bounds:
         methods=lookup(dpath="bounds/methods", within=config),
     shell:
         "python -m rero bounds --plans {input.plans}"
-        " {params.kappas} --methods {params.methods} --out {output.table} > {log} 2>&1"
+        " {params.kappas} --methods {params.methods} --out {output.table}"
+        " --membership-out {output.membership} > {log} 2>&1"

@@ -118,9 +118,11 @@ def bound_kappas(wildcards):
 
 
 def final_outputs():
-    """Every result of the study: the summary table, the figures and the per-job outputs."""
+    """Every result of the study: the summary table, the advice tables and the figures (the
+    per-job outputs come with them)."""
     return [
         "results/summary.csv",
+        *expand("results/advice/{dataset}.csv", dataset=DATASETS),
         *expand(
             "results/figures/{name}.png",
             name=["utility_vs_eps", "bounds_vs_eps", "reconstructions", "risk_vs_eps"],

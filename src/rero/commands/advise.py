@@ -1,4 +1,5 @@
-"""``python -m rero advise``: the budget for a tolerated risk, or every risk of a budget.
+"""``python -m rero advise``: the budget for a tolerated risk, or every risk of a budget; and
+``advice``: the advice table of a dataset in the workflow (:mod:`rero.advice_table`).
 
 Forward: the least σ (and the largest ε at δ) whose certified bounds keep reconstruction success
 at most ``--max-risk`` at each ``--kappa`` and the membership TPR at most ``--max-tpr`` at each
@@ -12,9 +13,10 @@ import argparse
 import math
 from typing import Any
 
+from rero.advice_table import advice_table
 from rero.commands.privacy import schedule_from_args
 from rero.config import parse_eps_token, parse_kappa
-from rero.io import dumps_json
+from rero.io import atomic_path, dumps_json
 from rero.privacy.accounting import ACCOUNTANTS
 from rero.privacy.accounting.registry import epsilon_for
 from rero.privacy.advice import Constraint, advise
@@ -119,6 +121,21 @@ def _table(answer: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def run_advice(args: argparse.Namespace) -> None:
+    """Write the advice table of one dataset as CSV (atomically)."""
+    table = advice_table(
+        args.plans,
+        args.metrics,
+        [parse_kappa(spec) for spec in args.kappa],
+        args.max_risk,
+        args.fpr or [],
+        args.accountant,
+    )
+    with atomic_path(args.out) as tmp:
+        table.to_csv(tmp, index=False)
+    print(table.to_string(index=False))
+
+
 def _unit(text: str) -> float:
     value = float(text)
     if not 0 < value <= 1:
@@ -151,3 +168,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--eps", help="inverse: every risk of the σ calibrated for this ε")
     parser.add_argument("--table", action="store_true", help="print a table, not JSON")
     parser.set_defaults(handler=run_advise)
+
+    table = subparsers.add_parser(
+        "advice", help="the advice table of one dataset: each tolerated risk's budget and cost"
+    )
+    table.add_argument("--plans", nargs="+", required=True, help="the dataset's plan .json files")
+    table.add_argument("--metrics", nargs="+", required=True, help="its training metrics.json")
+    table.add_argument("--kappa", action="append", required=True, help="'1/N', '1/<int>', a number")
+    table.add_argument("--max-risk", type=_unit, action="append", required=True)
+    table.add_argument("--fpr", type=_unit, action="append", help="membership FPRs")
+    table.add_argument("--accountant", choices=ACCOUNTANTS, default="auto")
+    table.add_argument("--out", required=True, help="CSV to write")
+    table.set_defaults(handler=run_advice)

@@ -7,7 +7,7 @@ import argparse
 from rero.config import parse_kappa
 from rero.io import atomic_path, dumps_json
 from rero.privacy.plan import read_plan
-from rero.privacy.rero import METHODS, all_bounds, bounds_table
+from rero.privacy.rero import METHODS, all_bounds, bounds_table, membership_table
 
 
 def run_bound(args: argparse.Namespace) -> None:
@@ -38,6 +38,11 @@ def run_bounds(args: argparse.Namespace) -> None:
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False)
     print(f"wrote {args.out}: {len(table)} rows")
+    if args.membership_out:
+        membership = membership_table(plans)
+        with atomic_path(args.membership_out) as tmp:
+            membership.to_csv(tmp, index=False)
+        print(f"wrote {args.membership_out}: {len(membership)} rows")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,6 +68,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(default 1/N)",
     )
     table.add_argument("--out", required=True, help="CSV to write (atomically)")
+    table.add_argument(
+        "--membership-out", help="also write the membership-inference bounds per plan (CSV)"
+    )
     table.add_argument(
         "--methods", nargs="+", default=list(METHODS), help=f"subset of {', '.join(METHODS)}"
     )

@@ -12,7 +12,9 @@ from rero.summary import summarise
 
 def run_aggregate(args: argparse.Namespace) -> None:
     """Build the summary table from the per-job outputs and write it as CSV."""
-    table = summarise(args.metrics, args.plans, args.bounds, args.imprint, args.prior_aware)
+    table = summarise(
+        args.metrics, args.plans, args.bounds, args.imprint, args.prior_aware, args.membership
+    )
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False)
     print(table.to_string(index=False))
@@ -32,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     aggregate.add_argument("--plans", nargs="+", required=True, help="privacy plan .json files")
     aggregate.add_argument("--bounds", nargs="*", default=[], help="bounds .csv files")
+    aggregate.add_argument(
+        "--membership", nargs="*", default=[], help="membership-inference bounds .csv files"
+    )
     aggregate.add_argument("--imprint", nargs="*", default=[], help="imprint.json files")
     aggregate.add_argument("--prior-aware", nargs="*", default=[], help="prior_aware.json files")
     aggregate.add_argument("--out", required=True, help="summary .csv to write")

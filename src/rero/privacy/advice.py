@@ -26,6 +26,10 @@ SEARCH_RANGE = (1e-6, 1e4)  # σ searched in this range
 BRACKET_FACTOR = 1.5
 
 
+class UnreachableRiskError(ValueError):
+    """A tolerated risk that no σ meets: at or below the bound's floor, the prior κ."""
+
+
 @dataclass(frozen=True)
 class Constraint:
     """A tolerated risk: reconstruction success ≤ ``max_risk`` at prior ``kappa``, or (``kind``
@@ -80,7 +84,7 @@ def least_sigma(constraint: Constraint, sample_rate: float, steps: int) -> Sigma
             constraint, 0.0, ceiling, 0, f"no noise needed: even sigma = 0 gives {ceiling:.4g}"
         )
     if target <= kappa:
-        raise ValueError(
+        raise UnreachableRiskError(
             f"{constraint.label} cannot be met: the bound never falls below its floor "
             f"{kappa:g} (the prior) however large sigma is; tolerate more than {kappa:g}"
         )

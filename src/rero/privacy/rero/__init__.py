@@ -43,7 +43,7 @@ from rero.privacy.rero.pld import (
     rero_from_distribution,
     single_step_distribution,
 )
-from rero.privacy.rero.table import BOUNDS_COLUMNS, bounds_table
+from rero.privacy.rero.table import BOUNDS_COLUMNS, bounds_table, membership_table
 
 __all__ = [
     "APPROXIMATION",
@@ -63,6 +63,7 @@ __all__ = [
     "gdp_rero",
     "glrt_bound",
     "loss_cumulants",
+    "membership_table",
     "noise_free_rero",
     "pld_rero_bound",
     "rero_bound",

@@ -1,4 +1,5 @@
-"""The bounds table: every method's gamma for each privacy plan and prior kappa.
+"""The bounds tables: every method's gamma for each privacy plan and prior kappa, and the
+certified membership-inference bounds of each plan.
 
 kappa = 1/N with N the training-set size is the paper's prior (Ziller et al. 2024): the target is
 one of N equally likely candidates.
@@ -9,7 +10,8 @@ from __future__ import annotations
 import pandas as pd
 
 from rero.privacy.plan import PrivacyPlan
-from rero.privacy.rero.methods import METHODS, rero_bound
+from rero.privacy.rero.membership import DEFAULT_FPRS, membership_bounds
+from rero.privacy.rero.methods import METHODS, UPPER_BOUND, rero_bound
 
 BOUNDS_COLUMNS = (
     "dataset",
@@ -78,4 +80,33 @@ def bounds_table(
                     }
                 )
     table = pd.DataFrame(rows, columns=list(BOUNDS_COLUMNS))
+    return table.sort_values("target_epsilon", kind="stable", ignore_index=True)
+
+
+def membership_column(fpr: float) -> str:
+    """The column of the TPR bound at one FPR."""
+    return f"mia_tpr_at_fpr_{fpr:g}"
+
+
+def membership_table(plans: list[PrivacyPlan]) -> pd.DataFrame:
+    """One row per plan: the certified membership-inference bounds of its DP-SGD run (TPR at
+    each of ``DEFAULT_FPRS``, AUC, balanced accuracy), plans sorted by target ε."""
+    rows = []
+    for plan in plans:
+        bounds = membership_bounds(sigma=plan.sigma, sample_rate=plan.sample_rate, steps=plan.steps)
+        rows.append(
+            {
+                "dataset": plan.dataset,
+                "target_epsilon": plan.target_epsilon,
+                "sigma": plan.sigma,
+                "q": plan.sample_rate,
+                "steps": plan.steps,
+                **{membership_column(fpr): bounds.tpr_at_fpr[fpr] for fpr in DEFAULT_FPRS},
+                "mia_auc": bounds.auc,
+                "mia_balanced_accuracy": bounds.balanced_accuracy,
+                "kind": UPPER_BOUND,
+                "note": bounds.note,
+            }
+        )
+    table = pd.DataFrame(rows)
     return table.sort_values("target_epsilon", kind="stable", ignore_index=True)

@@ -1,0 +1,29 @@
+rule advise:
+    input:
+        plans=expand("results/privacy/{{dataset}}/eps_{eps}.json", eps=EPS),
+        metrics=expand(
+            "results/train/{{dataset}}/eps_{eps}/seed_{seed}/metrics.json",
+            eps=EPS,
+            seed=SEEDS,
+        ),
+        code=command_code("advice"),
+    output:
+        table="results/advice/{dataset}.csv",
+    log:
+        "results/logs/advise/{dataset}.log",
+    benchmark:
+        "results/benchmarks/advise/{dataset}.tsv"
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    params:
+        kappas=" ".join(f"--kappa {spec}" for spec in config["advice"]["kappa"]),
+        risks=" ".join(f"--max-risk {risk}" for risk in config["advice"]["max_risk"]),
+        fprs=" ".join(f"--fpr {fpr}" for fpr in config["advice"]["mia_fpr"]),
+        accountant=dataset_setting("privacy", "accountant"),
+    shell:
+        "python -m rero advice --plans {input.plans} --metrics {input.metrics}"
+        " {params.kappas} {params.risks} {params.fprs} --accountant {params.accountant}"
+        " --out {output.table} > {log} 2>&1"

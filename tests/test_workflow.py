@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from rero.figures import FIGURES
 from tests.conftest import REPO, write_medmnist_file
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -125,7 +126,7 @@ def test_every_output_exists_and_parses(tiny_run):
         "prior_aware_bound",
     ):
         assert summary[column].notna().all(), column
-    for name in ("utility_vs_eps", "bounds_vs_eps", "reconstructions", "risk_vs_eps"):
+    for name in FIGURES:
         assert (results / f"figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
     membership = pd.read_csv(results / "bounds/tiny_membership.csv")
     assert len(membership) == 12 and (membership["mia_tpr_at_fpr_0.01"] >= 0.01).all()

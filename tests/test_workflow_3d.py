@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from rero.figures import FIGURES
 from tests.conftest import REPO
 from tests.test_workflow import planned_jobs, snakemake, write_config
 
@@ -57,7 +58,7 @@ def test_the_3d_task_runs_end_to_end_and_is_scored_by_dice(run_3d):
     assert summary["mcc_mean"].isna().all()
     non_private = summary[np.isinf(summary["target_epsilon"])].iloc[0]
     assert non_private["imprint_success_rate"] > 0  # whole volumes come back without noise
-    for name in ("utility_vs_eps", "bounds_vs_eps", "reconstructions", "risk_vs_eps"):
+    for name in FIGURES:
         assert (results / f"figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
 
 

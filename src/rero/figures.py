@@ -261,7 +261,46 @@ def risk_vs_eps(summary: pd.DataFrame, bound_files: Sequence[str | Path], path: 
     save_figure(figure, path)
 
 
-FIGURES = ("utility_vs_eps", "bounds_vs_eps", "reconstructions", "risk_vs_eps")
+def trade_off(summary: pd.DataFrame, path: str | Path) -> None:
+    """Utility against risk, one point per trained ε: the main metric (mean ± sd over seeds)
+    against the certified reconstruction bound at κ = 1/N, and against the imprint attack's
+    measured success, so the price of each level of protection reads off one panel."""
+    datasets = sorted(summary["dataset"].unique())
+    figure, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4.2), squeeze=False)
+    for axis, dataset in zip(axes[0], datasets, strict=True):
+        rows = summary[summary["dataset"] == dataset].sort_values("target_epsilon")
+        metric = METRIC_LABELS[rows["main_metric"].iloc[0]]
+        for column, label, marker in (
+            ("rero_bound_kappa_1/N", "certified bound (rigorous, κ = 1/N)", "o"),
+            ("imprint_success_rate", "imprint attack success (measured)", "s"),
+        ):
+            if column not in rows:
+                continue
+            axis.errorbar(
+                rows[column],
+                rows["main_metric_mean"],
+                yerr=rows["main_metric_sd"].fillna(0.0),
+                fmt=f"{marker}-",
+                capsize=3,
+                label=label,
+            )
+            for _, row in rows.iterrows():
+                axis.annotate(
+                    eps_label(row["target_epsilon"]),
+                    (row[column], row["main_metric_mean"]),
+                    textcoords="offset points",
+                    xytext=(4, -10),
+                    fontsize=7,
+                )
+        axis.set_xlim(-0.02, 1.02)
+        axis.set_xlabel("reconstruction risk")
+        axis.set_ylabel(f"test {metric}")
+        axis.set_title(f"{dataset}: utility against risk")
+        axis.legend(fontsize=7)
+    save_figure(figure, path)
+
+
+FIGURES = ("utility_vs_eps", "bounds_vs_eps", "reconstructions", "risk_vs_eps", "trade_off")
 
 
 def draw_all(
@@ -275,4 +314,6 @@ def draw_all(
     utility_vs_eps(metric_files, out_dir / "utility_vs_eps.png")
     bounds_vs_eps(bound_files, out_dir / "bounds_vs_eps.png")
     reconstructions(recon_files, out_dir / "reconstructions.png")
-    risk_vs_eps(pd.read_csv(summary_file), bound_files, out_dir / "risk_vs_eps.png")
+    summary = pd.read_csv(summary_file)
+    risk_vs_eps(summary, bound_files, out_dir / "risk_vs_eps.png")
+    trade_off(summary, out_dir / "trade_off.png")

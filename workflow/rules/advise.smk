@@ -8,7 +8,11 @@ rule advise:
         ),
         code=command_code("advice"),
     output:
-        table="results/advice/{dataset}.csv",
+        table=report(
+            "results/advice/{dataset}.csv",
+            caption="../report/advice.rst",
+            category="Advice",
+        ),
     log:
         "results/logs/advise/{dataset}.log",
     benchmark:

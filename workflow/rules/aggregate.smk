@@ -70,6 +70,11 @@ rule figures:
             caption="../report/risk_vs_eps.rst",
             category="Figures",
         ),
+        trade_off=report(
+            "results/figures/trade_off.png",
+            caption="../report/trade_off.rst",
+            category="Figures",
+        ),
     log:
         "results/logs/figures.log",
     benchmark:

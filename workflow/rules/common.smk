@@ -125,6 +125,12 @@ def final_outputs():
         *expand("results/advice/{dataset}.csv", dataset=DATASETS),
         *expand(
             "results/figures/{name}.png",
-            name=["utility_vs_eps", "bounds_vs_eps", "reconstructions", "risk_vs_eps"],
+            name=[
+                "utility_vs_eps",
+                "bounds_vs_eps",
+                "reconstructions",
+                "risk_vs_eps",
+                "trade_off",
+            ],
         ),
     ]

@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "bound": "rero.commands.bounds",
     "bounds": "rero.commands.bounds",
     "attack": "rero.commands.attack",
+    "transition": "rero.commands.attack",
     "aggregate": "rero.commands.report",
     "figures": "rero.commands.report",
     "check-config": "rero.commands.check",

@@ -16,7 +16,7 @@ import pandas as pd
 import seaborn as sns
 
 from rero.io import atomic_path
-from rero.summary import METRICS, training_table
+from rero.summary import METRICS, attack_table, training_table
 from rero.tasks import METRIC_LABELS, TASK_METRICS
 
 
@@ -203,8 +203,31 @@ def reconstructions(
     save_figure(figure, path)
 
 
-def risk_vs_eps(summary: pd.DataFrame, bound_files: Sequence[str | Path], path: str | Path) -> None:
-    """Bounds as lines, empirical attack success as points with 95 % CIs, against ε."""
+def _shade_transitions(axis: plt.Axes, rows: pd.DataFrame) -> None:
+    """Shade each located ε interval of the imprint transition (finite ends only)."""
+    if rows.empty:
+        return
+    for column in rows.columns:
+        if not (column.startswith("imprint_transition_") and column.endswith("_eps_low")):
+            continue
+        criterion = column.removeprefix("imprint_transition_").removesuffix("_eps_low")
+        low, high = rows[column].iloc[0], rows[column.replace("_eps_low", "_eps_high")].iloc[0]
+        if low > 0 and math.isfinite(high):
+            axis.axvspan(
+                low, high, color="tab:green", alpha=0.15, label=f"imprint success {criterion}"
+            )
+
+
+def risk_vs_eps(
+    summary: pd.DataFrame,
+    bound_files: Sequence[str | Path],
+    path: str | Path,
+    imprint_files: Sequence[str | Path] = (),
+) -> None:
+    """Bounds as lines, empirical attack success as points with 95 % CIs, against ε: the
+    imprint attack at every budget attacked (``imprint_files``; else the trained ones), and the
+    ε interval where its success first reaches each located level, shaded."""
+    dense = attack_table(imprint_files, "imprint") if imprint_files else None
     bounds = _finite(pd.concat([pd.read_csv(file) for file in bound_files]))
     rigorous = bounds[bounds["method"] == "rigorous"]
     table = _finite(summary)
@@ -229,11 +252,14 @@ def risk_vs_eps(summary: pd.DataFrame, bound_files: Sequence[str | Path], path: 
             ("prior_aware", "prior-aware attack", "tab:red"),
             ("imprint", "imprint attack (SSIM ≥ η)", "tab:green"),
         ):
-            success = rows[f"{prefix}_success_rate"]
+            points = rows
+            if prefix == "imprint" and dense is not None:
+                points = _finite(dense[dense["dataset"] == dataset]).sort_values("target_epsilon")
+            success = points[f"{prefix}_success_rate"]
             axis.errorbar(
-                rows["target_epsilon"],
+                points["target_epsilon"],
                 success,
-                yerr=[success - rows[f"{prefix}_ci_low"], rows[f"{prefix}_ci_high"] - success],
+                yerr=[success - points[f"{prefix}_ci_low"], points[f"{prefix}_ci_high"] - success],
                 fmt="o",
                 color=colour,
                 capsize=3,
@@ -252,6 +278,7 @@ def risk_vs_eps(summary: pd.DataFrame, bound_files: Sequence[str | Path], path: 
                     linewidth=1,
                     label=f"{name}, non-private",
                 )
+        _shade_transitions(axis, rows)
         axis.set_xscale("log")
         axis.set_ylim(-0.02, 1.02)
         axis.set_xlabel("privacy budget ε")
@@ -308,6 +335,7 @@ def draw_all(
     metric_files: Sequence[str | Path],
     bound_files: Sequence[str | Path],
     recon_files: Sequence[str | Path],
+    imprint_files: Sequence[str | Path],
     out_dir: Path,
 ) -> None:
     """Every figure of :data:`FIGURES` as ``out_dir/<name>.png``."""
@@ -315,5 +343,5 @@ def draw_all(
     bounds_vs_eps(bound_files, out_dir / "bounds_vs_eps.png")
     reconstructions(recon_files, out_dir / "reconstructions.png")
     summary = pd.read_csv(summary_file)
-    risk_vs_eps(summary, bound_files, out_dir / "risk_vs_eps.png")
+    risk_vs_eps(summary, bound_files, out_dir / "risk_vs_eps.png", imprint_files)
     trade_off(summary, out_dir / "trade_off.png")

@@ -121,6 +121,21 @@ def membership_columns(membership_files: Sequence[str | Path]) -> pd.DataFrame:
     return table[[*KEY, *(column for column in table.columns if column.startswith("mia_"))]]
 
 
+def transition_columns(transition_files: Sequence[str | Path]) -> pd.DataFrame:
+    """Per dataset, the ε interval (low, high] where the imprint attack's success first reaches
+    each level: columns ``imprint_transition_<criterion>_eps_low`` / ``_eps_high``."""
+    rows = []
+    for file in transition_files:
+        record = read_json(file)
+        row: dict[str, Any] = {"dataset": record["dataset"]}
+        for item in record["transitions"]:
+            name = item["criterion"].replace("success ", "").replace(" ", "")
+            row[f"imprint_transition_{name}_eps_low"] = float(item["epsilon_low"])
+            row[f"imprint_transition_{name}_eps_high"] = float(item["epsilon_high"])
+        rows.append(row)
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=["dataset"])
+
+
 def summarise(
     metric_files: Sequence[str | Path],
     plan_files: Sequence[str | Path],
@@ -128,6 +143,7 @@ def summarise(
     imprint_files: Sequence[str | Path] = (),
     prior_aware_files: Sequence[str | Path] = (),
     membership_files: Sequence[str | Path] = (),
+    transition_files: Sequence[str | Path] = (),
 ) -> pd.DataFrame:
     """The summary table: metric mean ± sd over seeds beside σ, bounds and attack success."""
     runs = training_table(metric_files)
@@ -145,6 +161,7 @@ def summarise(
     table = plan_table(plan_files).merge(stats.reset_index(), on=KEY, how="left")
     table = table.merge(bound_columns(bound_files), on=KEY, how="left")
     table = table.merge(membership_columns(membership_files), on=KEY, how="left")
+    table = table.merge(transition_columns(transition_files), on="dataset", how="left")
     table = table.merge(attack_table(imprint_files, "imprint"), on=KEY, how="left")
     table = table.merge(
         attack_table(prior_aware_files, "prior_aware", extra=("kappa", "bound")), on=KEY, how="left"

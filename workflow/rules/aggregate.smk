@@ -11,6 +11,7 @@ rule aggregate:
         ),
         bounds=expand("results/bounds/{dataset}.csv", dataset=DATASETS),
         membership=expand("results/bounds/{dataset}_membership.csv", dataset=DATASETS),
+        transitions=expand("results/attack/{dataset}/transition.json", dataset=DATASETS),
         imprint=expand(
             "results/attack/{dataset}/eps_{eps}/imprint.json",
             dataset=DATASETS,
@@ -37,6 +38,7 @@ rule aggregate:
     shell:
         "python -m rero aggregate --metrics {input.metrics} --plans {input.plans}"
         " --bounds {input.bounds} --membership {input.membership} --imprint {input.imprint}"
+        " --transitions {input.transitions}"
         " --prior-aware {input.prior_aware} --out {output.summary} > {log} 2>&1"
 
 
@@ -47,6 +49,11 @@ rule figures:
         bounds=rules.aggregate.input.bounds,
         recon=expand(
             "results/attack/{dataset}/eps_{eps}/recon.npz", dataset=DATASETS, eps=EPS
+        ),
+        imprint=expand(
+            "results/attack/{dataset}/eps_{eps}/imprint.json",
+            dataset=DATASETS,
+            eps=BOUND_EPS,
         ),
         code=command_code("figures"),
     output:
@@ -83,5 +90,5 @@ rule figures:
         CONDA_ENV
     shell:
         "python -m rero figures --summary {input.summary} --metrics {input.metrics}"
-        " --bounds {input.bounds} --recon {input.recon}"
+        " --bounds {input.bounds} --recon {input.recon} --imprint {input.imprint}"
         " --out-dir $(dirname {output.utility}) > {log} 2>&1"

@@ -47,3 +47,59 @@ rule attack:
         " --attack-sample-rate {params.prior_aware[sample_rate]}"
         " --attack-learning-rate {params.prior_aware[learning_rate]}"
         " --device {params.device} --threads {threads} > {log} 2>&1"
+
+
+rule transition:
+    input:
+        train_images="results/data/{dataset}/train_images.npy",
+        train_labels="results/data/{dataset}/train_labels.npy",
+        val_images="results/data/{dataset}/val_images.npy",
+        val_labels="results/data/{dataset}/val_labels.npy",
+        test_images="results/data/{dataset}/test_images.npy",
+        test_labels="results/data/{dataset}/test_labels.npy",
+        meta="results/data/{dataset}/meta.json",
+        plans=expand("results/privacy/{{dataset}}/eps_{eps}.json", eps=BOUND_EPS),
+        imprint=expand(
+            "results/attack/{{dataset}}/eps_{eps}/imprint.json", eps=BOUND_EPS
+        ),
+        code=command_code("transition"),
+    output:
+        transition="results/attack/{dataset}/transition.json",
+    log:
+        "results/logs/transition/{dataset}.log",
+    benchmark:
+        "results/benchmarks/transition/{dataset}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=0,
+    params:
+        clip_norm=lambda wildcards: "--clip-norm "
+        + str(
+            study_config.dataset_settings(config, wildcards.dataset, "privacy")[
+                "clip_norm"
+            ]
+        ),
+        seed=dataset_setting("attack", "seed"),
+        imprint=dataset_setting("attack", "imprint"),
+        levels=lambda wildcards: " ".join(
+            f"--level {level}"
+            for level in dataset_setting("attack", "transition", "levels")(wildcards)
+        ),
+        bisections=dataset_setting("attack", "transition", "bisections"),
+        accountant=dataset_setting("privacy", "accountant"),
+        device=dataset_setting("training", "device"),
+    shell:
+        "python -m rero transition --data-dir $(dirname {input.meta}) --plans {input.plans}"
+        " --imprint {input.imprint} {params.levels} --bisections {params.bisections}"
+        " --accountant {params.accountant} --out {output.transition} --seed {params.seed}"
+        " {params.clip_norm} --batch-size {params.imprint[batch_size]}"
+        " --num-batches {params.imprint[num_batches]}"
+        " --num-bins {params.imprint[num_bins]}"
+        " --ssim-threshold {params.imprint[ssim_threshold]}"
+        " --noise-calibration {params.imprint[noise_calibration]}"
+        " --reference-split {params.imprint[reference_split]}"
+        " --device {params.device} --threads {threads} > {log} 2>&1"

@@ -1,4 +1,5 @@
-"""``python -m rero attack``: the imprint and prior-aware reconstruction attacks at one plan.
+"""``python -m rero attack``: the imprint and prior-aware reconstruction attacks at one plan;
+``transition``: the budget where the imprint attack starts to work (``rero.attacks.transition``).
 
 Every attack setting is a required flag: the workflow passes the config's values, whose defaults
 live in ``workflow/schemas/config.schema.yaml`` only. What the job writes: ``rero.attacks.job``.
@@ -17,7 +18,10 @@ from rero.attacks.job import (
     PriorAwareSettings,
     run_attacks,
 )
+from rero.attacks.transition import transition_job
 from rero.device import DEVICES
+from rero.io import write_json
+from rero.privacy.accounting import ACCOUNTANTS
 from rero.privacy.plan import read_plan
 
 
@@ -28,15 +32,7 @@ def run_attack(args: argparse.Namespace) -> None:
         read_plan(args.plan),
         args.out_dir,
         attacks=args.attacks,
-        imprint=ImprintSettings(
-            clip_norm=args.clip_norm,
-            batch_size=args.batch_size,
-            num_batches=args.num_batches,
-            num_bins=args.num_bins,
-            ssim_threshold=args.ssim_threshold,
-            noise_calibration=args.noise_calibration,
-            reference_split=args.reference_split,
-        ),
+        imprint=_imprint_settings(args),
         prior_aware=PriorAwareSettings(
             prior_size=args.prior_size,
             known_size=args.known_size,
@@ -54,6 +50,40 @@ def run_attack(args: argparse.Namespace) -> None:
         print(
             f"{attack}: success {record['success_rate']:.3f} "
             f"[{record['ci_low']:.3f}, {record['ci_high']:.3f}] -> {args.out_dir}"
+        )
+
+
+def _imprint_settings(args: argparse.Namespace) -> ImprintSettings:
+    return ImprintSettings(
+        clip_norm=args.clip_norm,
+        batch_size=args.batch_size,
+        num_batches=args.num_batches,
+        num_bins=args.num_bins,
+        ssim_threshold=args.ssim_threshold,
+        noise_calibration=args.noise_calibration,
+        reference_split=args.reference_split,
+    )
+
+
+def run_transition(args: argparse.Namespace) -> None:
+    """Locate the transitions of one dataset and write them as JSON."""
+    record = transition_job(
+        args.data_dir,
+        args.plans,
+        args.imprint,
+        _imprint_settings(args),
+        args.level,
+        bisections=args.bisections,
+        seed=args.seed,
+        accountant=args.accountant,
+        device=args.device,
+        threads=args.threads,
+    )
+    write_json(args.out, record)
+    for item in record["transitions"]:
+        print(
+            f"{item['criterion']}: epsilon in ({item['epsilon_low']:.4g}, "
+            f"{item['epsilon_high']:.4g}] ({item['note']})"
         )
 
 
@@ -78,17 +108,9 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``attack`` subcommand."""
-    parser = subparsers.add_parser(
-        "attack",
-        help="imprint and prior-aware reconstruction attacks at one privacy plan",
-        description=__doc__,
-    )
+def _add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """Data, seed, threads and device of an attack job."""
     parser.add_argument("--data-dir", type=Path, required=True, help="prepared dataset folder")
-    parser.add_argument("--plan", type=Path, required=True, help="privacy plan JSON")
-    parser.add_argument("--out-dir", type=Path, required=True, help="folder for the outputs")
-    parser.add_argument("--attacks", nargs="+", choices=ATTACKS, default=list(ATTACKS))
     parser.add_argument("--seed", type=int, required=True, help="seed of batches and noise")
     parser.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads")
     parser.add_argument(
@@ -97,6 +119,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="auto",
         help="where the attacks run (auto: CUDA if available; the config's training.device)",
     )
+
+
+def _add_imprint_flags(parser: argparse.ArgumentParser) -> None:
+    """The imprint attack's settings (attack.imprint.* in the config)."""
     imprint = parser.add_argument_group("imprint attack (attack.imprint.* in the config)")
     imprint.add_argument(
         "--clip-norm",
@@ -112,6 +138,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     imprint.add_argument("--noise-calibration", choices=NOISE_CALIBRATIONS, required=True)
     imprint.add_argument("--reference-split", choices=REFERENCE_SPLITS, required=True)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``attack`` and ``transition`` subcommands."""
+    parser = subparsers.add_parser(
+        "attack",
+        help="imprint and prior-aware reconstruction attacks at one privacy plan",
+        description=__doc__,
+    )
+    _add_run_flags(parser)
+    parser.add_argument("--plan", type=Path, required=True, help="privacy plan JSON")
+    parser.add_argument("--out-dir", type=Path, required=True, help="folder for the outputs")
+    parser.add_argument("--attacks", nargs="+", choices=ATTACKS, default=list(ATTACKS))
+    _add_imprint_flags(parser)
     prior = parser.add_argument_group("prior-aware attack (attack.prior_aware.* in the config)")
     prior.add_argument("--prior-size", type=_positive_int, required=True, help="M (κ = 1/M)")
     prior.add_argument("--known-size", type=_positive_int, required=True, help="|D-|")
@@ -121,3 +161,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     prior.add_argument("--attack-clip-norm", type=_positive_float, required=True, help="C")
     prior.add_argument("--attack-learning-rate", type=_positive_float, required=True)
     parser.set_defaults(handler=run_attack)
+
+    transition = subparsers.add_parser(
+        "transition", help="the budget where the imprint attack's success crosses a level"
+    )
+    _add_run_flags(transition)
+    transition.add_argument("--plans", nargs="+", required=True, help="the dataset's plans")
+    transition.add_argument("--imprint", nargs="+", required=True, help="their imprint.json")
+    transition.add_argument(
+        "--level", type=_unit_interval, action="append", required=True, help="success level"
+    )
+    transition.add_argument("--bisections", type=int, default=4, help="halvings in log ε")
+    transition.add_argument("--accountant", choices=ACCOUNTANTS, default="auto")
+    transition.add_argument("--out", type=Path, required=True, help="transition JSON to write")
+    _add_imprint_flags(transition)
+    transition.set_defaults(handler=run_transition)

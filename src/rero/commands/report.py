@@ -13,7 +13,13 @@ from rero.summary import summarise
 def run_aggregate(args: argparse.Namespace) -> None:
     """Build the summary table from the per-job outputs and write it as CSV."""
     table = summarise(
-        args.metrics, args.plans, args.bounds, args.imprint, args.prior_aware, args.membership
+        args.metrics,
+        args.plans,
+        args.bounds,
+        args.imprint,
+        args.prior_aware,
+        args.membership,
+        args.transitions,
     )
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False)
@@ -22,7 +28,9 @@ def run_aggregate(args: argparse.Namespace) -> None:
 
 def run_figures(args: argparse.Namespace) -> None:
     """Draw every figure of the study into --out-dir."""
-    figures.draw_all(args.summary, args.metrics, args.bounds, args.recon, Path(args.out_dir))
+    figures.draw_all(
+        args.summary, args.metrics, args.bounds, args.recon, args.imprint, Path(args.out_dir)
+    )
     print(f"figures written to {args.out_dir}")
 
 
@@ -37,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     aggregate.add_argument(
         "--membership", nargs="*", default=[], help="membership-inference bounds .csv files"
     )
+    aggregate.add_argument(
+        "--transitions", nargs="*", default=[], help="imprint transition.json files"
+    )
     aggregate.add_argument("--imprint", nargs="*", default=[], help="imprint.json files")
     aggregate.add_argument("--prior-aware", nargs="*", default=[], help="prior_aware.json files")
     aggregate.add_argument("--out", required=True, help="summary .csv to write")
@@ -47,5 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     draw.add_argument("--metrics", nargs="+", required=True, help="training metrics.json files")
     draw.add_argument("--bounds", nargs="+", required=True, help="bounds .csv files")
     draw.add_argument("--recon", nargs="+", required=True, help="attack recon.npz files")
+    draw.add_argument(
+        "--imprint", nargs="*", default=[], help="imprint.json files of every budget attacked"
+    )
     draw.add_argument("--out-dir", required=True, help="folder for the PNG files")
     draw.set_defaults(handler=run_figures)

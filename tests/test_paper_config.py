@@ -3,14 +3,18 @@ attack."""
 
 from __future__ import annotations
 
+import copy
+
 import yaml
 
+from rero import config as study_config
 from tests.conftest import REPO
 from tests.msd_fixtures import write_msd_liver
 from tests.paper_fixtures import write_ham10000, write_radimagenet
 from tests.test_workflow import planned_jobs, snakemake
 
 PAPER_CONFIG = REPO / "workflow" / "configs" / "paper.yaml"
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def paper_config(tmp_path) -> dict:
@@ -53,7 +57,13 @@ def test_the_paper_dag_has_the_grid_and_gpus_on_train_and_attack(tmp_path, study
     datasets, budgets, seeds = 3, len(config["eps"]), len(config["seeds"])
     assert (len(config["datasets"]), budgets, seeds) == (datasets, 10, 5)
     assert jobs["train"] == datasets * budgets * seeds
-    assert jobs["attack"] == datasets * budgets
+    filled = copy.deepcopy(config)
+    study_config.fill_defaults(filled, study_config.load_schema(SCHEMA))
+    budgets_attacked = study_config.merged_eps_tokens(
+        study_config.eps_tokens(filled["eps"]), filled["bounds"]["extra_eps"]
+    )
+    assert jobs["attack"] == datasets * len(budgets_attacked)  # the imprint attack's dense curve
+    assert jobs["transition"] == jobs["advise"] == datasets
     assert jobs["prepare_data"] == 2 and jobs["prepare_segmentation_data"] == 1
     assert jobs["bounds"] == datasets
     text = result.stdout + result.stderr

@@ -151,46 +151,59 @@ def tiny(section: str, **values) -> Callable[[dict], None]:
 
 
 # One change per config section, and exactly the jobs it must rerun: 12 calibrate jobs are the 3
-# budgets and the 9 extra ones of the bounds; train and attack run at ε = 8, 1e9 and inf.
+# budgets and the 9 extra ones of the bounds; train runs at ε = 8, 1e9 and inf, the attacks at
+# all 12 budgets (the imprint attack's dense curve).
+EVERYTHING_BUT_DATA = {
+    "calibrate": 12,
+    "train": 3,
+    "bounds": 1,
+    "attack": 12,
+    "transition": 1,
+    "advise": 1,
+}
 RERUNS: dict[str, tuple[Callable[[dict], None], dict[str, int]]] = {
-    "privacy.clip_norm": (tiny("privacy", clip_norm=0.5), {"advise": 1, "train": 2, "attack": 2}),
-    "privacy.delta": (
-        tiny("privacy", delta=5e-5),
-        {"calibrate": 12, "advise": 1, "train": 3, "bounds": 1, "attack": 3},
+    "privacy.clip_norm": (
+        tiny("privacy", clip_norm=0.5),
+        {"train": 2, "attack": 11, "transition": 1, "advise": 1},
     ),
+    "privacy.delta": (tiny("privacy", delta=5e-5), EVERYTHING_BUT_DATA),
     "privacy.accountant": (
         tiny("privacy", accountant="rdp"),
-        {"calibrate": 11, "advise": 1, "train": 2, "bounds": 1, "attack": 2},
+        {"calibrate": 11, "train": 2, "bounds": 1, "attack": 11, "transition": 1, "advise": 1},
     ),
     "privacy.eps_tolerance": (
         tiny("privacy", eps_tolerance=0.05),
-        {"calibrate": 11, "advise": 1, "train": 2, "bounds": 1, "attack": 2},
+        {"calibrate": 11, "train": 2, "bounds": 1, "attack": 11, "transition": 1, "advise": 1},
     ),
-    "training.learning_rate": (tiny("training", learning_rate=1e-3), {"advise": 1, "train": 3}),
-    "training.epochs": (
-        tiny("training", epochs=2),
-        {"calibrate": 12, "advise": 1, "train": 3, "bounds": 1, "attack": 3},
-    ),
-    "seeds": (lambda config: config.update(seeds=[0, 1]), {"advise": 1, "train": 3}),
+    "training.learning_rate": (tiny("training", learning_rate=1e-3), {"train": 3, "advise": 1}),
+    "training.epochs": (tiny("training", epochs=2), EVERYTHING_BUT_DATA),
+    "seeds": (lambda config: config.update(seeds=[0, 1]), {"train": 3, "advise": 1}),
     "eps": (
         lambda config: config.update(eps=[8, "1e9", "inf", 1]),
-        {"calibrate": 1, "advise": 1, "train": 1, "bounds": 1, "attack": 1},
+        {"calibrate": 1, "train": 1, "bounds": 1, "attack": 1, "transition": 1, "advise": 1},
     ),
     "bounds.methods": (tiny("bounds", methods=["rigorous"]), {"bounds": 1}),
-    "bounds.extra_eps": (tiny("bounds", extra_eps=[2, 512]), {"bounds": 1, "calibrate": 1}),
+    "bounds.extra_eps": (
+        tiny("bounds", extra_eps=[2, 512]),
+        {"calibrate": 1, "bounds": 1, "attack": 1, "transition": 1},
+    ),
     "bounds.kappa": (tiny("bounds", kappa=["1/N", "1/8"]), {"bounds": 1}),
     "advice.max_risk": (tiny("advice", max_risk=[0.05]), {"advise": 1}),
     "attack.imprint": (
         lambda config: config["attack"]["imprint"].update(ssim_threshold=0.7),
-        {"attack": 3},
+        {"attack": 12, "transition": 1},
     ),
     "attack.prior_aware": (
         lambda config: config["attack"]["prior_aware"].update(trials=9),
-        {"attack": 3},
+        {"attack": 12},
+    ),
+    "attack.transition": (
+        lambda config: config["attack"].update(transition={"levels": [0.25]}),
+        {"transition": 1},
     ),
     "datasets.options": (
         lambda config: config["datasets"]["tiny"]["options"].update(n_train=200),
-        {"prepare_data": 1, "calibrate": 12, "advise": 1, "train": 3, "bounds": 1, "attack": 3},
+        {"prepare_data": 1, **EVERYTHING_BUT_DATA},
     ),
 }
 
@@ -210,19 +223,12 @@ def test_a_changed_value_reruns_exactly_its_jobs(tiny_run, change, expected):
 
 # Each rule's own command module, and the jobs a change to it must rerun (downstream included).
 CODE_CHANGES = {
-    "commands/data.py": {
-        "prepare_data": 1,
-        "calibrate": 12,
-        "train": 3,
-        "bounds": 1,
-        "attack": 3,
-        "advise": 1,
-    },
-    "commands/privacy.py": {"calibrate": 12, "train": 3, "bounds": 1, "attack": 3, "advise": 1},
+    "commands/data.py": {"prepare_data": 1, **EVERYTHING_BUT_DATA},
+    "commands/privacy.py": EVERYTHING_BUT_DATA,
     "commands/train.py": {"train": 3, "advise": 1},
     "commands/advise.py": {"advise": 1},
     "commands/bounds.py": {"bounds": 1},
-    "commands/attack.py": {"attack": 3},
+    "commands/attack.py": {"attack": 12, "transition": 1},
     "commands/report.py": {"aggregate": 1},
 }
 
@@ -264,6 +270,7 @@ def test_every_file_a_job_runs_is_an_input_of_its_rule(tiny_run):
         "aggregate": "aggregate",
         "figures": "figures",
         "advise": "advice",
+        "transition": "transition",
     }
     seen = set()
     for row in rows:

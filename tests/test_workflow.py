@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from rero.figures import FIGURES
+from rero.summary import attack_table
 from tests.conftest import REPO, write_medmnist_file
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -136,6 +137,20 @@ def test_every_output_exists_and_parses(tiny_run):
     reachable = advice[advice["sigma"].notna()]
     assert (reachable["bound"] <= reachable["max_risk"]).all()
     assert (advice["main_metric"] == "mcc").all()
+    transition = json.loads((results / "attack/tiny/transition.json").read_text())
+    criteria = [item["criterion"] for item in transition["transitions"]]
+    assert criteria == ["success >= 0.5", "success > 0"]
+    for item in transition["transitions"]:
+        assert item["epsilon_low"] < item["epsilon_high"]
+    curve = attack_table(
+        sorted(results.glob("attack/tiny/eps_*/imprint.json")), "imprint"
+    ).sort_values("target_epsilon")
+    assert len(curve) == 12  # every budget of the bound curve
+    rates, lows, highs = (
+        curve[f"imprint_{key}"].to_numpy() for key in ("success_rate", "ci_low", "ci_high")
+    )
+    for i in range(len(curve)):  # the dense curve is monotone within its 95 % intervals
+        assert (rates[i] <= highs[i:]).all() and (rates[i:] >= lows[i]).all()
 
 
 @pytest.mark.slow

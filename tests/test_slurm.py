@@ -24,7 +24,15 @@ from tests.test_workflow import SNAKEMAKE, TINY_CONFIG, write_config
 TEST_PROFILE = REPO / "tests" / "slurm-profile"
 CLUSTER_PROFILE = REPO / "workflow" / "profiles" / "slurm"
 # Rules that run on the cluster, and how many jobs each has for SLURM_CONFIG.
-CLUSTER_JOBS = {"prepare_data": 1, "calibrate": 2, "bounds": 1, "train": 2, "attack": 2}
+CLUSTER_JOBS = {
+    "prepare_data": 1,
+    "calibrate": 2,
+    "bounds": 1,
+    "train": 2,
+    "attack": 2,
+    "transition": 1,
+    "advise": 1,
+}
 LOCAL_RULES = ("all", "aggregate", "figures")
 RUN_TIMEOUT_S = 180
 SUBMIT_TIMEOUT_S = 90
@@ -33,6 +41,7 @@ SUBMIT_TIMEOUT_S = 90
 SLURM_CONFIG = json.loads(json.dumps(TINY_CONFIG))
 SLURM_CONFIG["eps"] = [8, "inf"]
 SLURM_CONFIG["bounds"] = {"extra_eps": []}
+SLURM_CONFIG["attack"]["transition"] = {"bisections": 1}
 
 
 def slurm_unavailable() -> str | None:

@@ -11,11 +11,15 @@ its spatial shape, streamed beside the images in the same chunks).
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
 import os
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -25,6 +29,8 @@ SPLIT_NAMES = ("train", "val", "test")
 IMAGE_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))
 CHUNK_BYTES = 8 << 20  # bytes of stored images per decoding task and per mapped write window
 ON_UNREADABLE = ("error", "skip")
+TASKS_PER_WORKER = 2  # tasks in flight per worker in a decoding pool: busy, bounded memory
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -227,6 +233,36 @@ def default_workers() -> int:
 def require_workers(value: Any) -> int:
     """The ``workers`` option: None means every core the job has."""
     return default_workers() if value is None else require_int("workers", value, 1)
+
+
+def in_order(
+    function: Callable[..., T], tasks: Sequence[tuple[Any, ...]], workers: int
+) -> Iterator[T]:
+    """``function(*task)`` for each task, in order; by a pool of ``workers`` processes (at most
+    ``TASKS_PER_WORKER`` tasks each in flight, which bounds the memory) when there are more
+    than one. The pool's forkserver imports ``function``'s module once, then forks."""
+    workers = min(workers, len(tasks))
+    if workers <= 1:
+        for task in tasks:
+            yield function(*task)
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([function.__module__])  # if the forkserver is not running yet
+    executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    pending = iter(tasks)
+    try:
+        in_flight: deque[Future[T]] = deque(
+            executor.submit(function, *task)
+            for task in itertools.islice(pending, TASKS_PER_WORKER * workers)
+        )
+        while in_flight:
+            result = in_flight.popleft().result()
+            task = next(pending, None)
+            if task is not None:
+                in_flight.append(executor.submit(function, *task))
+            yield result
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
 
 
 def stratified_quota(counts: np.ndarray, total: int) -> np.ndarray:

@@ -9,10 +9,7 @@ does not grow with the number of images.
 
 from __future__ import annotations
 
-import multiprocessing
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +21,7 @@ from rero.data.base import (
     Chunk,
     Moments,
     Split,
+    in_order,
     require_choice,
     require_int,
     require_workers,
@@ -31,7 +29,6 @@ from rero.data.base import (
 )
 
 MODES = {"RGB": 3, "L": 1}
-TASKS_PER_WORKER = 2  # tasks in flight per worker: keeps the pool busy, bounds the memory
 
 
 def square_size(width: int, height: int, size: int) -> tuple[int, int]:
@@ -125,37 +122,10 @@ class FileImageSource:
     def chunks(self) -> Iterator[Chunk]:
         spec = DecodeSpec(self.mode, self.size, self.on_unreadable, self.expected)
         step = rows_per_chunk(self.shape, self.dtype)
-        tasks = [(start, self.paths[start : start + step]) for start in range(0, len(self), step)]
-        if self.workers == 1 or len(tasks) == 1:
-            for start, paths in tasks:
-                yield decode_task(spec, start, paths)
-            return
-        yield from pooled(spec, tasks, min(self.workers, len(tasks)))
-
-
-def pooled(
-    spec: DecodeSpec, tasks: list[tuple[int, tuple[str, ...]]], workers: int
-) -> Iterator[Chunk]:
-    """The chunks of ``tasks`` decoded by a pool of ``workers`` processes, in task order."""
-    context = multiprocessing.get_context("forkserver")
-    executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-    pending = iter(tasks)
-    in_flight: deque[Future[Chunk]] = deque()
-
-    def submit_next() -> None:
-        task = next(pending, None)
-        if task is not None:
-            in_flight.append(executor.submit(decode_task, spec, *task))
-
-    try:
-        for _ in range(TASKS_PER_WORKER * workers):
-            submit_next()
-        while in_flight:
-            chunk = in_flight.popleft().result()
-            submit_next()
-            yield chunk
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+        tasks = [
+            (spec, start, self.paths[start : start + step]) for start in range(0, len(self), step)
+        ]
+        yield from in_order(decode_task, tasks, self.workers)
 
 
 @dataclass(frozen=True)

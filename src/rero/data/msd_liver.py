@@ -25,23 +25,14 @@ read again then for its mask.
 
 from __future__ import annotations
 
-import itertools
 import json
-import multiprocessing
 import re
-import struct
-import zlib
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import nibabel
 import numpy as np
-from nibabel.filebasedimages import ImageFileError
-from scipy import ndimage
 
 from rero.data.base import (
     SPLIT_NAMES,
@@ -49,10 +40,12 @@ from rero.data.base import (
     DatasetSplits,
     Moments,
     Split,
+    in_order,
     require_folder,
     require_int,
     require_workers,
 )
+from rero.data.volumes import canonical_data, open_nifti, resample, spatial_shape, stored_layout
 
 DOWNLOAD_PAGE = "http://medicaldecathlon.com/"
 ARCHIVE = "Task03_Liver.tar"
@@ -62,8 +55,6 @@ MODALITY = {"0": "CT"}
 CLASS_NAMES = ("background", "liver", "tumour")
 HU_WINDOW = (-150.0, 200.0)
 CASE_NAME = re.compile(r"liver_(\d+)\.nii\.gz")
-TASKS_PER_WORKER = 2  # volumes in flight per worker: keeps the pool busy, bounds the memory
-NIFTI_ERRORS = (ImageFileError, OSError, EOFError, ValueError, zlib.error, struct.error)
 EXPECTED_LAYOUT = (
     f"expected the Medical Segmentation Decathlon {ARCHIVE} ({DOWNLOAD_PAGE}) unpacked into the "
     f"folder given as option 'root': <root>/{DATASET_JSON} (labels {LABELS}, training: a list of "
@@ -71,8 +62,6 @@ EXPECTED_LAYOUT = (
     "<root>/imagesTr/liver_<k>.nii.gz (CT, HU) and <root>/labelsTr/liver_<k>.nii.gz "
     "(uint8 0 background, 1 liver, 2 cancer)"
 )
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -231,39 +220,12 @@ def volume_split(count: int, n_val: int, n_test: int, seed: int) -> dict[str, np
     return {split: np.sort(part) for split, part in zip(SPLIT_NAMES, parts, strict=True)}
 
 
-def open_nifti(path: Path) -> Any:
-    """The NIfTI image at ``path`` (header read, data not yet); errors name the file."""
-    try:
-        return nibabel.load(path)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: file not found; {EXPECTED_LAYOUT}") from None
-    except NIFTI_ERRORS as error:
-        raise ValueError(f"{path}: not a readable .nii.gz ({error}); {EXPECTED_LAYOUT}") from None
-
-
-def spatial_shape(path: Path, shape: tuple[int, ...]) -> tuple[int, int, int]:
-    """The (x, y, z) shape of a 3-D volume (or a 4-D one with a single volume)."""
-    if len(shape) == 3 or (len(shape) == 4 and shape[3] == 1):
-        return (int(shape[0]), int(shape[1]), int(shape[2]))
-    raise ValueError(f"{path}: a {len(shape)}-D image of shape {shape}; expected a 3-D volume")
-
-
-def canonical_data(path: Path, read: Callable[[Any], np.ndarray]) -> np.ndarray:
-    """The (x, y, z) voxels of ``path`` in the closest canonical (RAS+) orientation, as ``read``
-    takes them from the reoriented image; an unreadable file is a ValueError naming it."""
-    image = open_nifti(path)
-    spatial_shape(path, image.shape)
-    try:
-        data = read(nibabel.as_closest_canonical(image))
-    except NIFTI_ERRORS as error:
-        raise ValueError(f"{path}: not a readable .nii.gz ({error}); {EXPECTED_LAYOUT}") from None
-    return data[..., 0] if data.ndim == 4 else data
-
-
 def read_hu(path: Path) -> np.ndarray:
     """The CT volume at ``path``, float32 HU (x, y, z), canonical orientation."""
     return canonical_data(
-        path, lambda image: image.get_fdata(dtype=np.float32, caching="unchanged")
+        path,
+        lambda image: image.get_fdata(dtype=np.float32, caching="unchanged"),
+        EXPECTED_LAYOUT,
     )
 
 
@@ -276,7 +238,7 @@ def label_values(labels: np.ndarray) -> np.ndarray:
 
 def read_labels(path: Path) -> np.ndarray:
     """The label volume at ``path``, uint8 (x, y, z) in {0, 1, 2}, canonical orientation."""
-    labels = canonical_data(path, lambda image: np.asanyarray(image.dataobj))
+    labels = canonical_data(path, lambda image: np.asanyarray(image.dataobj), EXPECTED_LAYOUT)
     values = label_values(labels)
     if not np.isin(values, (0, 1, 2)).all():
         found = ", ".join(f"{value:g}" for value in values[:20].tolist())
@@ -296,22 +258,6 @@ def window(hu: np.ndarray) -> np.ndarray:
     return hu
 
 
-def resample(volume: np.ndarray, shape: tuple[int, int, int], order: int) -> np.ndarray:
-    """``volume`` zoomed to ``shape`` (order 1: trilinear, 0: nearest), corner centres aligned."""
-    if volume.shape == shape:
-        return volume
-    factors = [out / size for out, size in zip(shape, volume.shape, strict=True)]
-    zoomed = ndimage.zoom(volume, factors, order=order, mode="nearest", grid_mode=False)
-    if zoomed.shape != shape:  # zoom rounds out * size / size, which gives out back
-        raise RuntimeError(f"resampled to {zoomed.shape}, not {shape}")
-    return zoomed
-
-
-def stored_layout(volume: np.ndarray) -> np.ndarray:
-    """An (x, y, z) volume as the stored (D, H, W) = (z, y, x), contiguous."""
-    return np.ascontiguousarray(volume.transpose(2, 1, 0))
-
-
 def read_mask(entry: Entry, grid: Grid) -> tuple[np.ndarray, tuple[int, ...]]:
     """The label of ``entry`` resampled to the grid (D, H, W) uint8, and its canonical shape."""
     labels = read_labels(entry.label)
@@ -321,8 +267,8 @@ def read_mask(entry: Entry, grid: Grid) -> tuple[np.ndarray, tuple[int, ...]]:
 def inspect_case(entry: Entry, grid: Grid) -> int:
     """The largest class in the resampled mask of ``entry``; checks the image header's shape
     against the label's and the label's values."""
-    image_shape = spatial_shape(entry.image, open_nifti(entry.image).shape)
-    label_shape = spatial_shape(entry.label, open_nifti(entry.label).shape)
+    image_shape = spatial_shape(entry.image, open_nifti(entry.image, EXPECTED_LAYOUT).shape)
+    label_shape = spatial_shape(entry.label, open_nifti(entry.label, EXPECTED_LAYOUT).shape)
     if image_shape != label_shape:
         raise ValueError(
             f"{entry.image} has shape {image_shape} but its label {entry.label} has shape "
@@ -352,35 +298,6 @@ def decode_case(position: int, entry: Entry, grid: Grid, label: int) -> Chunk:
         )
     index = np.array([position], dtype=np.int64)
     return Chunk(index, image, Moments.of(image), masks=mask[np.newaxis])
-
-
-def in_order(
-    function: Callable[..., T], tasks: Sequence[tuple[Any, ...]], workers: int
-) -> Iterator[T]:
-    """``function(*task)`` for each task, in order; by a pool of ``workers`` processes (at most
-    ``TASKS_PER_WORKER`` tasks each in flight) when there are more than one."""
-    workers = min(workers, len(tasks))
-    if workers <= 1:
-        for task in tasks:
-            yield function(*task)
-        return
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])  # imported once, then forked (if not yet started)
-    executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-    pending = iter(tasks)
-    try:
-        in_flight: deque[Future[T]] = deque(
-            executor.submit(function, *task)
-            for task in itertools.islice(pending, TASKS_PER_WORKER * workers)
-        )
-        while in_flight:
-            result = in_flight.popleft().result()
-            task = next(pending, None)
-            if task is not None:
-                in_flight.append(executor.submit(function, *task))
-            yield result
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass(frozen=True)

@@ -37,28 +37,37 @@ class Standardize(nn.Module):
         return (images - self.mean) / self.std
 
 
-class CentredConv2d(nn.Conv2d):
-    """``Conv2d`` with weight centring: each filter's weights minus their mean over its fan-in
-    (input channels x kernel) before the convolution, no rescaling (the "weight-centred"
-    convolutions of Ziller et al. 2024; weight standardisation without the division, Qiao et al.
-    2019). The stored ``weight`` is the raw one; the convolution sees ``W - mean(W)``.
-    Its Opacus per-sample gradient is :func:`rero.training.centred_conv2d_grad_sample`.
-    """
+class WeightCentring:
+    """Weight centring for a convolution class (mixed in before ``nn.ConvNd``): each filter's
+    weights minus their mean over its fan-in (input channels x kernel) before the convolution,
+    no rescaling (the "weight-centred" convolutions of Ziller et al. 2024; weight
+    standardisation without the division, Qiao et al. 2019). The stored ``weight`` is the raw
+    one; the convolution sees ``W - mean(W)``. Integer zero padding only (the per-sample
+    gradient samplers fold it into one grouped convolution)."""
+
+    weight: nn.Parameter
+    bias: nn.Parameter | None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if isinstance(self.padding, str) or self.padding_mode != "zeros":
             raise ValueError(
-                f"CentredConv2d: expected integer zero padding, got padding {self.padding!r}, "
-                f"padding_mode {self.padding_mode!r}"
+                f"{type(self).__name__}: expected integer zero padding, got padding "
+                f"{self.padding!r}, padding_mode {self.padding_mode!r}"
             )
 
     def centred_weight(self) -> torch.Tensor:
         """The weight the convolution uses: every filter with its fan-in mean subtracted."""
-        return self.weight - self.weight.mean(dim=(1, 2, 3), keepdim=True)
+        fan_in = tuple(range(1, self.weight.dim()))
+        return self.weight - self.weight.mean(dim=fan_in, keepdim=True)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self._conv_forward(images, self.centred_weight(), self.bias)
+
+
+class CentredConv2d(WeightCentring, nn.Conv2d):
+    """``Conv2d`` with :class:`WeightCentring`. Its Opacus per-sample gradient is
+    :func:`rero.training.centred_conv2d_grad_sample`."""
 
 
 def _conv_norm_act(

@@ -24,7 +24,8 @@ from opacus.grad_sample import register_grad_sampler
 from opacus.grad_sample.conv import compute_conv_grad_sample
 from torch import nn
 
-from rero.models import Standardize
+from rero.grad_samples import grouped_conv_grad_sample, uncentred
+from rero.models import Standardize, WeightCentring
 
 
 class Standardize3d(Standardize):
@@ -37,61 +38,10 @@ class Standardize3d(Standardize):
         self.std = self.std.reshape(1, -1, 1, 1, 1)
 
 
-class CentredConv3d(nn.Conv3d):
-    """``Conv3d`` with weight centring: each filter's weights minus their mean over its fan-in
-    (input channels x kernel) before the convolution, no rescaling; the 3-D form of
-    :class:`rero.models.CentredConv2d` (Ziller et al. 2024; weight standardisation without the
-    division, Qiao et al. 2019). The stored ``weight`` is the raw one. Its Opacus per-sample
-    gradient is :func:`centred_conv3d_grad_sample`.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if isinstance(self.padding, str) or self.padding_mode != "zeros":
-            raise ValueError(
-                f"CentredConv3d: expected integer zero padding, got padding {self.padding!r}, "
-                f"padding_mode {self.padding_mode!r}"
-            )
-
-    def centred_weight(self) -> torch.Tensor:
-        """The weight the convolution uses: every filter with its fan-in mean subtracted."""
-        return self.weight - self.weight.mean(dim=(1, 2, 3, 4), keepdim=True)
-
-    def forward(self, volumes: torch.Tensor) -> torch.Tensor:
-        return self._conv_forward(volumes, self.centred_weight(), self.bias)
-
-
-def _grouped_conv3d_grad_sample(
-    layer: nn.Conv3d, inputs: torch.Tensor, backprops: torch.Tensor
-) -> dict[nn.Parameter, torch.Tensor]:
-    """Per-sample gradients of a ``Conv3d`` with integer zero padding, with respect to the weight
-    the convolution used: one ``convolution_backward`` over the batch folded into groups,
-    inputs (1, B*C_in, D, H, W), output gradients (1, B*C_out, ...) and B*groups groups (the 3-D
-    form of ``rero.training.speedups._grouped_conv_grad_sample``)."""
-    batch = inputs.shape[0]
-    out_channels = layer.weight.shape[0]
-    grads: dict[nn.Parameter, torch.Tensor] = {}
-    if layer.weight.requires_grad and batch == 0:
-        grads[layer.weight] = layer.weight.new_zeros((0, *layer.weight.shape))
-    elif layer.weight.requires_grad:
-        folded_weight = layer.weight.new_empty((batch * out_channels, *layer.weight.shape[1:]))
-        _, weight_grad, _ = torch.ops.aten.convolution_backward(
-            backprops.reshape(1, batch * out_channels, *backprops.shape[2:]),
-            inputs.to(backprops.dtype).reshape(1, batch * inputs.shape[1], *inputs.shape[2:]),
-            folded_weight,
-            None,
-            list(layer.stride),
-            list(layer.padding),
-            list(layer.dilation),
-            False,
-            [0, 0, 0],
-            batch * layer.groups,
-            [False, True, False],
-        )
-        grads[layer.weight] = weight_grad.view(batch, *layer.weight.shape)
-    if layer.bias is not None and layer.bias.requires_grad:
-        grads[layer.bias] = backprops.sum(dim=(2, 3, 4))
-    return grads
+class CentredConv3d(WeightCentring, nn.Conv3d):
+    """``Conv3d`` with :class:`rero.models.WeightCentring`, the 3-D form of
+    :class:`rero.models.CentredConv2d`. Its Opacus per-sample gradient is
+    :func:`centred_conv3d_grad_sample`."""
 
 
 def conv3d_grad_sample(
@@ -104,9 +54,9 @@ def conv3d_grad_sample(
     """
     if isinstance(layer.padding, str) or layer.padding_mode != "zeros":
         if activations[0].shape[0] == 0:
-            return _grouped_conv3d_grad_sample(layer, activations[0], backprops)
+            return grouped_conv_grad_sample(layer, activations[0], backprops)
         return compute_conv_grad_sample(layer, list(activations), backprops)
-    return _grouped_conv3d_grad_sample(layer, activations[0], backprops)
+    return grouped_conv_grad_sample(layer, activations[0], backprops)
 
 
 def centred_conv3d_grad_sample(
@@ -119,10 +69,8 @@ def centred_conv3d_grad_sample(
     the gradient with respect to ``W`` is that of ``W'`` minus its mean over the fan-in.
     Checked against ``torch.func`` in the tests.
     """
-    grads = _grouped_conv3d_grad_sample(layer, activations[0], backprops)
-    if layer.weight in grads:
-        weight_grad = grads[layer.weight]
-        grads[layer.weight] = weight_grad - weight_grad.mean(dim=(2, 3, 4, 5), keepdim=True)
+    grads = grouped_conv_grad_sample(layer, activations[0], backprops)
+    uncentred(grads, layer.weight)
     return grads
 
 

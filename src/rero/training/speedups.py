@@ -19,6 +19,7 @@ from opacus.grad_sample import register_grad_sampler
 from opacus.grad_sample.conv import compute_conv_grad_sample
 from torch import nn
 
+from rero.grad_samples import grouped_conv_grad_sample, uncentred
 from rero.models import CentredConv2d
 from rero.unet3d import register_unet3d_grad_samplers
 
@@ -45,40 +46,7 @@ def conv2d_grad_sample(
         or layer.padding_mode != "zeros"
     ):
         return compute_conv_grad_sample(layer, list(activations), backprops)
-    return _grouped_conv_grad_sample(layer, inputs, backprops)
-
-
-def _grouped_conv_grad_sample(
-    layer: nn.Conv2d, inputs: torch.Tensor, backprops: torch.Tensor
-) -> dict[nn.Parameter, torch.Tensor]:
-    """:func:`conv2d_grad_sample`'s grouped convolution, on any device, for integer zero
-    padding; with respect to the weight the convolution used."""
-    batch = inputs.shape[0]
-    out_channels, in_per_group, kernel_h, kernel_w = layer.weight.shape
-    grads: dict[nn.Parameter, torch.Tensor] = {}
-    if layer.weight.requires_grad and batch == 0:
-        grads[layer.weight] = layer.weight.new_zeros((0, *layer.weight.shape))
-    elif layer.weight.requires_grad:
-        folded_weight = layer.weight.new_empty(
-            (batch * out_channels, in_per_group, kernel_h, kernel_w)
-        )
-        _, weight_grad, _ = torch.ops.aten.convolution_backward(
-            backprops.reshape(1, batch * out_channels, *backprops.shape[2:]),
-            inputs.to(backprops.dtype).reshape(1, batch * inputs.shape[1], *inputs.shape[2:]),
-            folded_weight,
-            None,
-            list(layer.stride),
-            list(layer.padding),
-            list(layer.dilation),
-            False,
-            [0, 0],
-            batch * layer.groups,
-            [False, True, False],
-        )
-        grads[layer.weight] = weight_grad.view(batch, *layer.weight.shape)
-    if layer.bias is not None and layer.bias.requires_grad:
-        grads[layer.bias] = backprops.sum(dim=(2, 3))
-    return grads
+    return grouped_conv_grad_sample(layer, inputs, backprops)
 
 
 def centred_conv2d_grad_sample(
@@ -92,10 +60,8 @@ def centred_conv2d_grad_sample(
     with respect to ``W`` is that of ``W'`` minus its mean over the fan-in. (Opacus' own im2col
     sampler accepts plain ``Conv2d`` only.) Checked against ``torch.func`` in the tests.
     """
-    grads = _grouped_conv_grad_sample(layer, activations[0], backprops)
-    if layer.weight in grads:
-        weight_grad = grads[layer.weight]
-        grads[layer.weight] = weight_grad - weight_grad.mean(dim=(2, 3, 4), keepdim=True)
+    grads = grouped_conv_grad_sample(layer, activations[0], backprops)
+    uncentred(grads, layer.weight)
     return grads
 
 

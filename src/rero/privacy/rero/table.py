@@ -27,6 +27,17 @@ BOUNDS_COLUMNS = (
 )
 
 
+def plan_columns(plan: PrivacyPlan) -> dict[str, object]:
+    """The columns that name a plan's mechanism in both tables: dataset, target ε, σ, q, T."""
+    return {
+        "dataset": plan.dataset,
+        "target_epsilon": plan.target_epsilon,
+        "sigma": plan.sigma,
+        "q": plan.sample_rate,
+        "steps": plan.steps,
+    }
+
+
 def plan_kappa(plan: PrivacyPlan, label: str, kappa: float | None) -> float:
     """``kappa``, or 1/N with N = the plan's dataset_size when it is None."""
     if kappa is not None:
@@ -67,11 +78,7 @@ def bounds_table(
                 )
                 rows.append(
                     {
-                        "dataset": plan.dataset,
-                        "target_epsilon": plan.target_epsilon,
-                        "sigma": plan.sigma,
-                        "q": plan.sample_rate,
-                        "steps": plan.steps,
+                        **plan_columns(plan),
                         "kappa": kappa,
                         "kappa_label": label,
                         "method": name,
@@ -96,11 +103,7 @@ def membership_table(plans: list[PrivacyPlan]) -> pd.DataFrame:
         bounds = membership_bounds(sigma=plan.sigma, sample_rate=plan.sample_rate, steps=plan.steps)
         rows.append(
             {
-                "dataset": plan.dataset,
-                "target_epsilon": plan.target_epsilon,
-                "sigma": plan.sigma,
-                "q": plan.sample_rate,
-                "steps": plan.steps,
+                **plan_columns(plan),
                 **{membership_column(fpr): bounds.tpr_at_fpr[fpr] for fpr in DEFAULT_FPRS},
                 "mia_auc": bounds.auc,
                 "mia_balanced_accuracy": bounds.balanced_accuracy,

@@ -17,7 +17,7 @@ setup: $(STAMP)
 # Reinstalls only when the install files change; otherwise a no-op.
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet "$(TORCH)" -e ".[dev]"
+	$(BIN)/python -m pip install --progress-bar off "$(TORCH)" -e ".[dev]"
 	touch $(STAMP)
 
 SNAKEMAKE := $(BIN)/snakemake --workflow-profile workflow/profiles/default --cores $(CORES)

@@ -1,7 +1,21 @@
 """rero: privacy budget versus reconstruction risk and accuracy (Ziller et al., NMI 2024)."""
 
+import os
+import sys
+from pathlib import Path
+
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
+
+# The workflow runs its own package, src/ beside this Snakefile, both here and in every job (a conda
+# environment from envs/ holds only the dependencies): an installed copy of rero, possibly older,
+# never runs in its place, and the code a job runs is the code its `code` inputs track.
+SOURCE_DIR = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SOURCE_DIR)
+if os.environ.get("PYTHONPATH", "").split(os.pathsep)[0] != SOURCE_DIR:
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [SOURCE_DIR, os.environ.get("PYTHONPATH")])
+    )
 
 import rero.config as study_config
 

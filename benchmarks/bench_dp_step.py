@@ -30,7 +30,6 @@ import torch
 from opacus import PrivacyEngine
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from tqdm import tqdm
 
 from rero.models import build_model
 from rero.privacy.plan import PrivacyPlan, sampling_schedule
@@ -210,13 +209,13 @@ def _training_loop_ratio(print_fn: Callable[[str], None], rounds: int, steps: in
             labels.numpy(),
             torch.device("cpu"),
         )
-        run.run_epoch(1, tqdm(disable=True))
+        run.run_epoch(1)
         runs[private] = run
     times: dict[bool, list[float]] = {False: [], True: []}
     for _ in range(rounds):
         for private, run in runs.items():
             start = time.perf_counter()
-            run.run_epoch(steps, tqdm(disable=True))
+            run.run_epoch(steps)
             times[private].append((time.perf_counter() - start) / steps)
     private_s, plain_s = statistics.median(times[True]), statistics.median(times[False])
     print_fn(

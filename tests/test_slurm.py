@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -156,9 +157,24 @@ def test_study_runs_through_sbatch(slurm_run):
     assert listed == {job_id: ["COMPLETED", str(workdir)] for job_id in job_ids}
 
 
-def test_cluster_profile_asks_slurm_for_a_gpu(tmp_path):
-    """The sbatch line the shipped profile builds for train and attack (read back from the
-    error of the rejected submission: the test node has neither those partitions nor GPUs)."""
+def gres_profile(directory: Path) -> Path:
+    """The shipped cluster profile with the edit its comments give to sites that schedule GPUs as
+    generic resources: `gres: "gpu:1"` in place of `gpu: 1` under train and attack."""
+    profile = yaml.safe_load((CLUSTER_PROFILE / "config.yaml").read_text())
+    for rule in ("train", "attack"):
+        resources = profile["set-resources"][rule]
+        resources["gres"] = f"gpu:{resources.pop('gpu')}"
+    directory.mkdir()
+    (directory / "config.yaml").write_text(yaml.safe_dump(profile))
+    return directory
+
+
+@pytest.mark.parametrize("gpu_request", ["gpu", "gres"])
+def test_cluster_profile_asks_slurm_for_a_gpu(tmp_path, gpu_request):
+    """The sbatch line the shipped profile (or its documented gres variant) builds for train and
+    attack, read back from the error of the rejected submission: the test node has neither those
+    partitions nor GPUs."""
+    profile_dir = CLUSTER_PROFILE if gpu_request == "gpu" else gres_profile(tmp_path / "profile")
     write_config(tmp_path, SLURM_CONFIG)
     upstream = ["results/data/tiny/meta.json", "results/privacy/tiny/eps_inf.json"]
     prepared = snakemake_bounded(tmp_path, SUBMIT_TIMEOUT_S, "--cores", "2", *upstream)
@@ -172,7 +188,7 @@ def test_cluster_profile_asks_slurm_for_a_gpu(tmp_path):
         tmp_path,
         SUBMIT_TIMEOUT_S,
         "--workflow-profile",
-        str(CLUSTER_PROFILE),
+        str(profile_dir),
         "--slurm-no-account",
         "--slurm-status-command",
         "squeue",
@@ -183,16 +199,113 @@ def test_cluster_profile_asks_slurm_for_a_gpu(tmp_path):
     )
     assert submitted.returncode != 0
     calls = re.findall(r"sbatch call:\s*\n\s*(sbatch .*)", submitted.stdout)
-    profile = yaml.safe_load((CLUSTER_PROFILE / "config.yaml").read_text())
+    profile = yaml.safe_load((profile_dir / "config.yaml").read_text())
     for rule in ("train", "attack"):
         resources = profile["set-resources"][rule]
         rule_calls = [call for call in calls if f"--comment rule_{rule}_" in call]
         assert rule_calls, f"no sbatch call for {rule} in:\n{submitted.stdout[-6000:]}"
         for call in rule_calls:
             flags = call.split(" --wrap=")[0].split()
-            assert f"--gpus={resources['gpu']}" in flags
-            assert "--gres" not in call
+            if gpu_request == "gpu":
+                assert f"--gpus={resources['gpu']}" in flags
+                assert "--gres" not in call
+            else:
+                assert f"--gres={resources['gres']}" in flags
+                assert "--gpus" not in call
             assert flags[flags.index("-p") + 1] == resources["slurm_partition"]
             assert flags[flags.index("--mem") + 1] == str(resources["mem_mb"])
             assert flags[flags.index("-t") + 1] == str(resources["runtime"])
             assert f"--cpus-per-task={profile['set-threads'][rule]}" in flags
+
+
+# A training run of 1,000 steps, checkpointed every 4: about a minute on one core, long enough to
+# outlast the up to 30 s slurmctld takes to act on a lowered time limit.
+PREEMPTED_CONFIG = json.loads(json.dumps(SLURM_CONFIG))
+PREEMPTED_CONFIG["eps"] = [8]
+PREEMPTED_CONFIG["training"]["epochs"] = 250
+PREEMPTED_TRAINING = "results/train/tiny/eps_8/seed_0"
+PREEMPT_TIMEOUT_S = 420
+
+
+def running_job_id(workdir: Path, rule: str) -> str | None:
+    """The SLURM job id of ``rule``'s running job in ``workdir`` (the plugin's comment names it)."""
+    queue = subprocess.run(
+        ["squeue", "-h", "--states=RUNNING", "-o", "%i|%k|%Z"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
+    )
+    for line in queue.stdout.splitlines():
+        job_id, comment, job_dir = line.split("|")
+        if comment.startswith(f"rule_{rule}_") and Path(job_dir) == workdir:
+            return job_id
+    return None
+
+
+def test_training_killed_at_its_time_limit_resumes_when_resubmitted(tmp_path):
+    """A train job that SLURM kills at its time limit (state TIMEOUT) is resubmitted by the
+    profile's retries and continues from its last checkpoint, accountant included, instead of
+    starting over. Its time limit is lowered to 0 once the first checkpoint exists, so the kill
+    lands mid-run whatever the machine's speed."""
+    write_config(tmp_path, PREEMPTED_CONFIG)
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path)]
+    process = subprocess.Popen(
+        [
+            *command,
+            "--profile",
+            str(TEST_PROFILE),
+            "--retries",
+            "1",
+            f"{PREEMPTED_TRAINING}/metrics.json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        checkpoint = tmp_path / PREEMPTED_TRAINING / "checkpoint.pt"
+        killed = None
+        while killed is None and process.poll() is None:
+            if checkpoint.exists() and (job_id := running_job_id(tmp_path, "train")):
+                subprocess.run(
+                    ["scontrol", "update", f"JobId={job_id}", "TimeLimit=0"],
+                    timeout=20,
+                    check=True,
+                )
+                killed = job_id
+            time.sleep(0.5)
+        output, _ = process.communicate(timeout=PREEMPT_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        cancel_jobs_in(tmp_path)
+        pytest.fail(f"the preempted run ran past {PREEMPT_TIMEOUT_S} s:\n{output[-6000:]}")
+    assert killed is not None, f"train finished before its first checkpoint:\n{output[-6000:]}"
+    assert process.returncode == 0, output[-6000:]
+
+    train_jobs = [file.stem for file in slurm_job_logs(tmp_path)["train"]]
+    states = subprocess.run(
+        ["squeue", "-h", "--states=all", "-j", ",".join(train_jobs), "-o", "%i %T"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
+    )
+    state_of = dict(line.split() for line in states.stdout.splitlines())
+    assert state_of[killed] == "TIMEOUT"
+    assert sorted(state_of.values()) == ["COMPLETED", "TIMEOUT"]
+
+    log = (tmp_path / "results/logs/train/tiny/eps_8/seed_0.log").read_text()
+    resumed = re.search(r"resumed at step (\d+) of (\d+)", log)
+    assert resumed, log[-3000:]
+    step, steps = map(int, resumed.groups())
+    assert 0 < step < steps
+    assert "\r" not in log and re.search(rf"step {steps}/{steps} \(100%\)", log)
+    metrics = json.loads((tmp_path / PREEMPTED_TRAINING / "metrics.json").read_text())
+    assert metrics["epsilon_spent"]["steps"] == steps  # the accountant resumed too
+    assert not checkpoint.exists()

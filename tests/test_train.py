@@ -18,7 +18,6 @@ from opacus import PrivacyEngine
 from opacus.accountants import RDPAccountant
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from tqdm import tqdm
 
 import rero.training.job as job_module
 from rero.commands import train as train_command
@@ -183,7 +182,7 @@ def test_noise_free_update_is_mean_of_clipped_per_sample_gradients(mode, model):
     clipped = [g * factors.view(-1, *[1] * (g.dim() - 1)) for g in grads]
     assert torch.sqrt(sum(c.flatten(1).pow(2).sum(1) for c in clipped)).max() <= 0.05 + 1e-6
 
-    run.run_epoch(1, tqdm(disable=True))  # q = 1: one logical batch of 10, physical 4 + 3 + 3
+    run.run_epoch(1)  # q = 1: one logical batch of 10, physical 4 + 3 + 3
 
     assert run.batch_sizes == [10]
     for (name, new), old, c in zip(
@@ -221,7 +220,7 @@ def test_update_is_divided_by_the_expected_not_the_realised_batch_size():
     before = initial_copy(run)
     grads = per_sample_gradients(before, images[:1], labels[:1])
     norm = torch.sqrt(sum(g.pow(2).sum() for g in grads))
-    run.run_epoch(1, tqdm(disable=True))
+    run.run_epoch(1)
     realised = run.batch_sizes[0]
     assert realised != 5  # this seed draws a batch that differs from qN = 5
     for new, old, g in zip(run.model.parameters(), before.parameters(), grads, strict=True):
@@ -235,7 +234,7 @@ def test_each_example_moves_the_model_by_at_most_the_clip_norm():
         torch.manual_seed(example)
         run.dataset.images[:] = torch.rand_like(images).numpy()
         before = [p.detach().clone() for p in run.model.parameters()]
-        run.run_epoch(1, tqdm(disable=True))
+        run.run_epoch(1)
         step = torch.sqrt(
             sum(
                 (b - p.detach()).pow(2).sum()
@@ -247,7 +246,7 @@ def test_each_example_moves_the_model_by_at_most_the_clip_norm():
 
 def test_poisson_sampling_and_accounting_follow_the_plan():
     run, _, _ = tiny_run("hooks", count=60, clip=1.0, sigma=1.0, batch=18, physical_batch_size=64)
-    run.run_epoch(30, tqdm(disable=True))
+    run.run_epoch(30)
     sizes = np.asarray(run.batch_sizes)
     assert len(sizes) == 30 and len(set(sizes.tolist())) > 3  # sizes vary: Poisson, not fixed
     assert abs(sizes.mean() - 18) < 4  # E = qN = 18, sd of the mean 0.65
@@ -258,7 +257,7 @@ def test_poisson_sampling_and_accounting_follow_the_plan():
 def test_noise_has_standard_deviation_sigma_c_over_expected_batch():
     run, _, _ = tiny_run("hooks", count=10, clip=1e-4, sigma=2.0)
     before = [p.detach().clone() for p in run.model.parameters()]
-    run.run_epoch(1, tqdm(disable=True))
+    run.run_epoch(1)
     update = torch.cat(
         [(b - p.detach()).flatten() for b, p in zip(before, run.model.parameters(), strict=True)]
     )
@@ -302,7 +301,7 @@ def test_multiplicity_one_is_the_plain_opacus_step_exactly():
     nn.functional.cross_entropy(reference(images), labels).backward()
     dp_optimizer.step()
 
-    run.run_epoch(1, tqdm(disable=True))  # q = 1: the whole set, in order, in one physical batch
+    run.run_epoch(1)  # q = 1: the whole set, in order, in one physical batch
     assert same_weights(run.model.state_dict(), model.state_dict())
 
 
@@ -328,7 +327,7 @@ def test_the_k_views_of_a_sample_are_clipped_as_one(mode):
     assert torch.sqrt(sum(g.flatten(1).pow(2).sum(1) for g in view_grads)).min() > clip
     sample_grads = [g.view(6, multiplicity, *g.shape[1:]).mean(1) for g in view_grads]
 
-    run.run_epoch(1, tqdm(disable=True))
+    run.run_epoch(1)
 
     assert run.batch_sizes == [6]  # samples, not views
     assert run.engine.accountant.history == [(NEGLIGIBLE_SIGMA, 1.0, 1)]
@@ -360,7 +359,7 @@ def test_non_private_multiplicity_takes_the_mean_over_views():
     order = torch.randperm(6, generator=sampling)  # the epoch's one minibatch of 6
     views = run.augmentation.views(images[order], augment)
     grads = per_sample_gradients(before, views, labels[order].repeat_interleave(2))
-    run.run_epoch(1, tqdm(disable=True))
+    run.run_epoch(1)
     for update, g in zip(applied_update(before, run), grads, strict=True):
         assert torch.allclose(update, g.mean(0), atol=1e-6)
 
@@ -374,7 +373,7 @@ def test_single_logit_binary_step_and_the_loss_reduction(reduction):
     assert run.model.classifier.out_features == 1
     before = initial_copy(run)
     grads = per_sample_gradients(before, images, labels, single_logit=True)
-    run.run_epoch(1, tqdm(disable=True))
+    run.run_epoch(1)
     divisor = 8 if reduction == "mean" else 1
     for update, c in zip(applied_update(before, run), clip_rows(grads, 0.05), strict=True):
         assert torch.allclose(update, c.sum(0) / divisor, atol=2e-6)
@@ -400,7 +399,7 @@ def test_memory_mapped_uint8_images_train_like_their_float_values(tmp_path):
     ]
     assert runs[0].dataset.images is mapped
     for run in runs:
-        run.run_epoch(3, tqdm(disable=True))
+        run.run_epoch(3)
     assert same_weights(runs[0].model.state_dict(), runs[1].model.state_dict())
     floats = torch.from_numpy(pixels.astype(np.float32) / np.float32(255))
     assert np.array_equal(

@@ -3,7 +3,8 @@
 Each subcommand lives in ``rero.commands.<module>``, which provides ``register(subparsers)``; the
 handler it registers, ``run_<subcommand>(args) -> None``, reads the flags, calls one typed function
 and writes its outputs. A ValueError or FileNotFoundError is the user's mistake: printed as one
-line, exit status 2.
+line, exit status 2. Every run opens its log (stderr) with the code it runs and ends it with its
+outcome and time, so a job's log says which copy of the package ran and whether it finished.
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
+
+import rero
 
 # Subcommand -> the module that registers it; only that module is imported to run it,
 # so `calibrate` or `bound` start without loading torch.
@@ -50,9 +55,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
+    code = Path(rero.__file__).parent
+    print(f"rero {args.command}: rero {rero.__version__} from {code}", file=sys.stderr, flush=True)
+    started = time.perf_counter()
     try:
         args.handler(args)
     except (FileNotFoundError, ValueError) as error:
         print(f"rero {args.command}: error: {error}", file=sys.stderr)
         return 2
+    elapsed = time.perf_counter() - started
+    print(f"rero {args.command}: done in {elapsed:.1f} s", file=sys.stderr)
     return 0

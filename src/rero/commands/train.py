@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=DEFAULTS.progress,
-        help="progress bar on stderr",
+        help="progress lines on stderr (one every few seconds)",
     )
     parser.set_defaults(handler=run_train)
 

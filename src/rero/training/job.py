@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 import rero
 from rero.data import load_masks, load_split, read_meta
@@ -29,6 +28,7 @@ from rero.device import resolve_device
 from rero.io import atomic_path, provenance, read_json, write_json
 from rero.models import build_model
 from rero.privacy.plan import PrivacyPlan
+from rero.progress import ProgressLog
 from rero.sources import command_sources
 from rero.training.config import RUNTIME_FIELDS, TrainConfig
 from rero.training.dice import segmentation_metrics
@@ -116,14 +116,12 @@ def _train_to_end(
     steps_per_epoch = plan.steps_per_epoch(len(run.dataset))
     attempt_start = time.perf_counter()
     already = run.elapsed_s
-    with tqdm(
-        total=plan.steps,
-        initial=run.step,
-        desc=description,
-        unit="step",
-        file=sys.stderr,
-        disable=not run.config.progress,
-        mininterval=2.0,
+    with ProgressLog(
+        description,
+        plan.steps,
+        run.step,
+        details=run.progress_details,
+        enabled=run.config.progress,
     ) as progress:
         while run.step < plan.steps:
             run.run_epoch(min(steps_per_epoch, plan.steps - run.step), progress)

@@ -26,10 +26,10 @@ import torch
 from opacus import PrivacyEngine
 from opacus.utils.batch_memory_manager import BatchMemoryManager
 from torch import nn
-from tqdm import tqdm
 
 from rero.models import build_model
 from rero.privacy.plan import PrivacyPlan
+from rero.progress import ProgressLog
 from rero.training.augment import Augmentation, average_views
 from rero.training.batches import ArrayBatches, poisson_loader, shuffled_batches
 from rero.training.config import OPTIMIZERS, TrainConfig
@@ -187,8 +187,9 @@ class TrainingRun:
 
     # -- training --------------------------------------------------------------------------------
 
-    def run_epoch(self, steps: int, progress: tqdm) -> None:
-        """``steps`` logical steps (private or not), recording loss and batch size per step."""
+    def run_epoch(self, steps: int, progress: ProgressLog | None = None) -> None:
+        """``steps`` logical steps (private or not), recording loss and batch size per step
+        (and counting them in ``progress``)."""
         if self.plan.private:
             self._private_epoch(steps, progress)
         else:
@@ -204,13 +205,14 @@ class TrainingRun:
             labels = self.augmentation.labels(labels)
         return images, labels
 
-    def _record(self, loss_sum: float, count: int, progress: tqdm) -> None:
+    def _record(self, loss_sum: float, count: int, progress: ProgressLog | None) -> None:
         self.losses.append(loss_sum / count if count else math.nan)
         self.batch_sizes.append(count)
         self.step += 1
-        progress.update(1)
+        if progress is not None:
+            progress.update(1)
 
-    def _private_epoch(self, steps: int, progress: tqdm) -> None:
+    def _private_epoch(self, steps: int, progress: ProgressLog | None) -> None:
         loader = poisson_loader(self.dataset, self.plan.sample_rate, steps, self.sampling_generator)
         multiplicity = self.augmentation.multiplicity
         self.trained_model.train()
@@ -237,7 +239,7 @@ class TrainingRun:
                     self._record(loss_sum, count, progress)
                     loss_sum, count = 0.0, 0
 
-    def _non_private_epoch(self, steps: int, progress: tqdm) -> None:
+    def _non_private_epoch(self, steps: int, progress: ProgressLog | None) -> None:
         self.model.train()
         batch_size = self.plan.logical_batch_size(len(self.dataset))
         multiplicity = self.augmentation.multiplicity
@@ -256,6 +258,14 @@ class TrainingRun:
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
             self._record(loss_sum, len(batch), progress)
+
+    def progress_details(self) -> str:
+        """The last step's loss and the ε spent so far, for a progress line of the log."""
+        loss = f"loss {self.losses[-1]:.4g}" if self.losses else "loss n/a"
+        if self.engine is None:
+            return f"{loss}, non-private"
+        spent = self.engine.accountant.get_epsilon(delta=self.plan.delta)
+        return f"{loss}, ε spent so far {spent:.4g} (Opacus RDP, δ={self.plan.delta:g})"
 
     def epsilon_spent(self) -> dict[str, Any]:
         """ε of the steps taken, from this run's own RDP accountant (``inf`` if non-private)."""

@@ -1,6 +1,6 @@
 """rero: privacy budget versus reconstruction risk and accuracy (Ziller et al., NMI 2024)."""
 
-import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -12,10 +12,11 @@ from snakemake.utils import min_version
 # never runs in its place, and the code a job runs is the code its `code` inputs track.
 SOURCE_DIR = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SOURCE_DIR)
-if os.environ.get("PYTHONPATH", "").split(os.pathsep)[0] != SOURCE_DIR:
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [SOURCE_DIR, os.environ.get("PYTHONPATH")])
-    )
+# (The prefix is formatted like a shell command: {{ }} stand for a literal brace.)
+shell.prefix(
+    "set -euo pipefail; "
+    f"export PYTHONPATH={shlex.quote(SOURCE_DIR)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+)
 
 import rero.config as study_config
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 SUBCOMMANDS = {
     "prepare-data": "rero.commands.data",
     "calibrate": "rero.commands.privacy",
+    "translate": "rero.commands.translate",
     "train": "rero.commands.train",
     "bound": "rero.commands.bounds",
     "bounds": "rero.commands.bounds",

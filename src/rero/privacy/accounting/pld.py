@@ -31,6 +31,12 @@ PLD_SIZING_BINS = 20_000
 PLD_MAX_INTERVAL = 500.0
 """Largest PLD discretisation interval: dp_accounting evaluates expm1(interval) (overflow > 709).
 Above it the interval stops growing with ε, so the bin count grows with ε."""
+BRACKET_TARGET = 5e-3
+"""Relative width (upper - lower)/upper that the optimistic PLD's refinement aims at."""
+OPTIMISTIC_REFINEMENT = 4
+"""Factor by which each refinement shrinks the optimistic PLD's interval."""
+OPTIMISTIC_MAX_REFINEMENTS = 2
+"""Most refinements of the optimistic PLD (its cost grows with each, ~4x)."""
 PLD_TAIL_MASS_TRUNCATION = 1e-15
 """dp_accounting's default tail truncation in self-composition (used to size it beforehand)."""
 
@@ -183,14 +189,28 @@ def pld_upper(sigma: float, sample_rate: float, steps: int, delta: float, error:
 def evaluate_pld(
     sigma: float, sample_rate: float, steps: int, delta: float, error: float
 ) -> EpsilonResult:
-    """PLD bracket on ε: the pessimistic PLD's upper and the optimistic PLD's lower bound at the
-    interval of :func:`pld_interval`; refusals: :func:`pld_epsilon`."""
+    """PLD bracket on ε: the pessimistic PLD's upper bound at the interval of
+    :func:`pld_interval` and the optimistic PLD's lower bound. The optimistic (privacy-buckets)
+    rounding loses up to one interval per step, T in all, so its interval is refined
+    (÷ ``OPTIMISTIC_REFINEMENT``, at most ``OPTIMISTIC_MAX_REFINEMENTS`` times, while the sizing
+    allows) until the bracket is within ``BRACKET_TARGET`` of the upper bound; refusals of the
+    upper bound: :func:`pld_epsilon`."""
     interval = pld_interval(sample_rate, steps, delta, error)
     upper = pld_epsilon(sigma, sample_rate, steps, delta, interval)
+    lower_interval = interval
     lower = pld_epsilon(sigma, sample_rate, steps, delta, interval, pessimistic=False)
+    for _ in range(OPTIMISTIC_MAX_REFINEMENTS):
+        if upper - lower <= BRACKET_TARGET * upper:
+            break
+        try:
+            finer = lower_interval / OPTIMISTIC_REFINEMENT
+            lower = pld_epsilon(sigma, sample_rate, steps, delta, finer, pessimistic=False)
+            lower_interval = finer
+        except AccountantUnavailableError:
+            break
     note = (
-        "PLD accountant (dp_accounting, connect-the-dots; Doroshenko et al. 2022): epsilon is the "
-        "pessimistic PLD's upper bound, epsilon_lower the optimistic PLD's lower bound "
-        f"(discretisation interval {interval:.3g})"
+        "PLD accountant (dp_accounting; Doroshenko et al. 2022): epsilon is the pessimistic "
+        f"(connect-the-dots) PLD's upper bound (interval {interval:.3g}), epsilon_lower the "
+        f"optimistic (privacy-buckets) PLD's lower bound (interval {lower_interval:.3g})"
     )
     return EpsilonResult(upper, lower, "pld", note)

@@ -8,6 +8,7 @@ import math
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from rero.cli import main
@@ -38,7 +39,7 @@ def test_standalone_prints_plan(capsys):
     plan = json.loads(out)
     assert set(plan) == PLAN_KEYS
     assert (plan["sample_rate"], plan["steps"], plan["delta"]) == (0.005, 1000, 1e-5)
-    assert plan["accountant"] == "prv"
+    assert plan["accountant"] == "pld" and plan["epsilon_lower"] <= plan["epsilon"]
     assert 0.99 * 8 <= plan["epsilon"] <= 8
     assert plan["sigma"] == pytest.approx(0.499, rel=0.01)  # Opacus' PRV calibration: 0.4990
 
@@ -131,5 +132,28 @@ def test_python_dash_m_rero_calibrate():
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
-    assert plan["accountant"] == "pld"
+    assert plan["accountant"] == "inclusions"
     assert 0.99e6 <= plan["epsilon"] <= 1e6
+
+
+def test_translate_writes_the_table(capsys, data_dir, tmp_path):
+    out_path = tmp_path / "translation.csv"
+    status = main(
+        ["translate", "--eps", "8", "1e9", "inf", "--data-dir", str(data_dir),
+         "--batch-size", "50", "--epochs", "2", "--delta", "1e-4", "--out", str(out_path)]
+    )  # fmt: skip
+    assert status == 0
+    table = pd.read_csv(out_path)
+    assert table["target_epsilon"].tolist() == [8, 1e9]  # inf has no σ to translate
+    assert (table["tight_epsilon"] <= table["rdp_epsilon"]).all()
+    assert (table["tight_epsilon_lower"] <= table["tight_epsilon"]).all()
+    assert (table["rdp_overstatement"] >= 1).all()
+    assert set(table["dataset"]) == {"toy"} and (table["steps"] == 40).all()
+    assert "rdp_overstatement" in capsys.readouterr().out
+
+
+def test_translate_refuses_a_grid_without_a_finite_budget(capsys):
+    status = main(
+        ["translate", "--eps", "inf", "--sample-rate", "0.01", "--steps", "10", "--delta", "1e-5"]
+    )
+    assert status == 2 and "no finite target" in capsys.readouterr().err

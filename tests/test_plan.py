@@ -222,3 +222,26 @@ def test_read_plan_errors_name_the_file(tmp_path):
         read_plan(path)
     with pytest.raises(FileNotFoundError, match=r"missing\.json"):
         read_plan(tmp_path / "missing.json")
+
+
+def test_a_cross_checked_plan_records_its_check(tmp_path):
+    plan = calibrate(8, 0.01, 100, DELTA, accountant="prv")
+    assert plan.check_accountant == "pld"
+    assert plan.check_epsilon_lower == plan.epsilon_lower <= plan.check_epsilon <= plan.epsilon
+    write_plan(tmp_path / "plan.json", plan)
+    assert read_plan(tmp_path / "plan.json") == plan
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"check_accountant": "pld"}, "give all three or none"),
+        (
+            {"check_accountant": "pld", "check_epsilon": 7.0, "check_epsilon_lower": 7.5},
+            "check_epsilon_lower=7.5",
+        ),
+    ],
+)
+def test_check_fields_are_validated(change, match):
+    with pytest.raises(ValueError, match=match):
+        replace(toy_plan(8, 48, 16, 2), **change)

@@ -83,9 +83,9 @@ def test_summary_rows_and_statistics(tmp_path):
     assert first["accuracy_mean"] == pytest.approx(0.605)
     assert first["accuracy_sd"] == pytest.approx(np.std([0.6, 0.61], ddof=1))
     rigorous = bounds[(bounds["method"] == "rigorous") & (bounds["target_epsilon"] == 1.0)]
-    assert first["rero_bound_kappa_1/N"] == rigorous["bound"].item()
+    assert first["train_rero_bound_kappa_1/N"] == rigorous["bound"].item()
     assert table.iloc[2]["imprint_success_rate"] == 1.0
-    assert table.iloc[1]["prior_aware_bound"] == 0.4
+    assert table.iloc[1]["prior_aware_run_bound"] == 0.4
     assert table.iloc[1]["sigma"] == 0.5
 
 

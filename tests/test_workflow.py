@@ -120,11 +120,11 @@ def test_every_output_exists_and_parses(tiny_run):
     assert summary["target_epsilon"].tolist() == [8, 1e9, float("inf")]
     for column in (
         "accuracy_mean",
-        "rero_bound_kappa_1/N",
-        "rero_bound_kappa_1/4",
+        "train_rero_bound_kappa_1/N",
+        "train_rero_bound_kappa_1/4",
         "imprint_success_rate",
         "prior_aware_success_rate",
-        "prior_aware_bound",
+        "prior_aware_run_bound",
     ):
         assert summary[column].notna().all(), column
     for name in FIGURES:

@@ -23,6 +23,7 @@ import rero
 SUBCOMMANDS = {
     "prepare-data": "rero.commands.data",
     "calibrate": "rero.commands.privacy",
+    "translate": "rero.commands.translate",
     "train": "rero.commands.train",
     "bound": "rero.commands.bounds",
     "bounds": "rero.commands.bounds",

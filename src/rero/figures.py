@@ -243,7 +243,7 @@ def risk_vs_eps(
         rows = table[table["dataset"] == dataset].sort_values("target_epsilon")
         axis.plot(
             rows["target_epsilon"],
-            rows["prior_aware_bound"],
+            rows["prior_aware_run_bound"],
             color="tab:red",
             linestyle="-.",
             label="bound, prior-aware setting (κ = 1/M)",
@@ -298,7 +298,7 @@ def trade_off(summary: pd.DataFrame, path: str | Path) -> None:
         rows = summary[summary["dataset"] == dataset].sort_values("target_epsilon")
         metric = METRIC_LABELS[rows["main_metric"].iloc[0]]
         for column, label, marker in (
-            ("rero_bound_kappa_1/N", "certified bound (rigorous, κ = 1/N)", "o"),
+            ("train_rero_bound_kappa_1/N", "certified bound (rigorous, κ = 1/N)", "o"),
             ("imprint_success_rate", "imprint attack success (measured)", "s"),
         ):
             if column not in rows:

@@ -36,7 +36,9 @@ def record_key(record: dict[str, Any], path: str | Path) -> tuple[str, float]:
 
 def training_table(metric_files: Sequence[str | Path]) -> pd.DataFrame:
     """One row per training run: dataset, task, target ε, seed, the test metrics of its task (NaN
-    for the other task's), its main metric and the ε it spent."""
+    for the other task's), its main metric and the ε Opacus' RDP accountant reports for it
+    (``opacus_epsilon_spent``: the run's own record, above the plan's certified ε; not the
+    budget)."""
     rows = []
     for file in metric_files:
         metrics = read_json(file)
@@ -55,15 +57,15 @@ def training_table(metric_files: Sequence[str | Path]) -> pd.DataFrame:
                 **{name: scores.get(name, np.nan) for name in METRICS},
                 "main_metric": MAIN_METRIC[task],
                 "main_metric_value": scores[MAIN_METRIC[task]],
-                "epsilon_spent": float(spent.get("epsilon", "nan")),
-                "epsilon_spent_accountant": spent.get("accountant"),
+                "opacus_epsilon_spent": float(spent.get("epsilon", "nan")),
+                "opacus_epsilon_spent_accountant": spent.get("accountant"),
             }
         )
     return pd.DataFrame(rows)
 
 
 def plan_table(plan_files: Sequence[str | Path]) -> pd.DataFrame:
-    """One row per privacy plan: σ, q, T, δ, achieved ε and the accountant behind it."""
+    """One row per privacy plan: σ, q, T, δ, the certified ε bracket and its accountant."""
     rows = []
     for file in plan_files:
         plan = read_plan(file)
@@ -74,6 +76,7 @@ def plan_table(plan_files: Sequence[str | Path]) -> pd.DataFrame:
                 "dataset": plan.dataset,
                 "target_epsilon": plan.target_epsilon,
                 "epsilon": plan.epsilon,
+                "epsilon_lower": plan.epsilon_lower,
                 "accountant": plan.accountant,
                 "sigma": plan.sigma,
                 "sample_rate": plan.sample_rate,
@@ -101,14 +104,15 @@ def attack_table(
 
 
 def bound_columns(bound_files: Sequence[str | Path]) -> pd.DataFrame:
-    """The rigorous bound at every κ of the bounds tables, one column per κ label."""
+    """The rigorous bound of the training run's mechanism at every κ of the bounds tables, one
+    column ``train_rero_bound_kappa_<label>`` per κ label."""
     frames = [pd.read_csv(file) for file in bound_files]
     bounds = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if bounds.empty:
         return pd.DataFrame(columns=KEY)
     rigorous = bounds[bounds["method"] == "rigorous"]
     wide = rigorous.pivot_table(index=KEY, columns="kappa_label", values="bound", aggfunc="first")
-    wide.columns = [f"rero_bound_kappa_{label}" for label in wide.columns]
+    wide.columns = [f"train_rero_bound_kappa_{label}" for label in wide.columns]
     return wide.reset_index()
 
 
@@ -156,15 +160,21 @@ def summarise(
     stats.insert(0, "task", grouped["task"].first())
     stats.insert(1, "main_metric", grouped["main_metric"].first())
     stats["n_seeds"] = grouped.size()
-    stats["epsilon_spent"] = grouped["epsilon_spent"].mean()
-    stats["epsilon_spent_accountant"] = grouped["epsilon_spent_accountant"].first()
+    stats["opacus_epsilon_spent"] = grouped["opacus_epsilon_spent"].mean()
+    stats["opacus_epsilon_spent_accountant"] = grouped["opacus_epsilon_spent_accountant"].first()
     table = plan_table(plan_files).merge(stats.reset_index(), on=KEY, how="left")
     table = table.merge(bound_columns(bound_files), on=KEY, how="left")
     table = table.merge(membership_columns(membership_files), on=KEY, how="left")
     table = table.merge(transition_columns(transition_files), on="dataset", how="left")
     table = table.merge(attack_table(imprint_files, "imprint"), on=KEY, how="left")
-    table = table.merge(
-        attack_table(prior_aware_files, "prior_aware", extra=("kappa", "bound")), on=KEY, how="left"
+    # the prior-aware attack runs DP-SGD of its own (its q, T): its κ and bound are that run's
+    prior_aware = attack_table(prior_aware_files, "prior_aware", extra=("kappa", "bound"))
+    prior_aware = prior_aware.rename(
+        columns={
+            "prior_aware_kappa": "prior_aware_run_kappa",
+            "prior_aware_bound": "prior_aware_run_bound",
+        }
     )
+    table = table.merge(prior_aware, on=KEY, how="left")
     order = np.lexsort((table["target_epsilon"].to_numpy(), table["dataset"].to_numpy()))
     return table.iloc[order].reset_index(drop=True)

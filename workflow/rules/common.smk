@@ -118,11 +118,15 @@ def bound_kappas(wildcards):
 
 
 def final_outputs():
-    """Every result of the study: the summary table, the advice tables and the figures (the
-    per-job outputs come with them)."""
+    """Every result of the study: the summary table, the advice and budget-translation tables
+    and the figures (the per-job outputs come with them)."""
     return [
         "results/summary.csv",
         *expand("results/advice/{dataset}.csv", dataset=DATASETS),
+        *expand(
+            "results/privacy/{dataset}/translation.csv",
+            dataset=DATASETS if set(EPS) - {"inf"} else [],
+        ),
         *expand(
             "results/figures/{name}.png",
             name=[

@@ -23,3 +23,33 @@ rule calibrate:
         "python -m rero calibrate --eps {wildcards.eps} --data-dir $(dirname {input.meta})"
         " --batch-size {params.batch_size} --epochs {params.epochs} --delta {params.delta}"
         " {params.accountant} {params.tolerance} --out {output.plan} > {log} 2>&1"
+
+
+rule translate:
+    input:
+        meta="results/data/{dataset}/meta.json",
+        code=command_code("translate"),
+    output:
+        table=report(
+            "results/privacy/{dataset}/translation.csv",
+            caption="../report/translation.rst",
+            category="Privacy accounting",
+        ),
+    log:
+        "results/logs/translate/{dataset}.log",
+    benchmark:
+        "results/benchmarks/translate/{dataset}.tsv"
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=3000,
+        runtime=20,
+    params:
+        eps=" ".join(token for token in EPS if token != "inf"),
+        batch_size=dataset_setting("training", "batch_size"),
+        epochs=dataset_setting("training", "epochs"),
+        delta=dataset_setting("privacy", "delta"),
+    shell:
+        "python -m rero translate --eps {params.eps} --data-dir $(dirname {input.meta})"
+        " --batch-size {params.batch_size} --epochs {params.epochs} --delta {params.delta}"
+        " --out {output.table} > {log} 2>&1"

@@ -2,9 +2,10 @@
 [(1 - rel_tol)·target, target], as a :class:`~rero.privacy.plan.PrivacyPlan`.
 
 log ε is decreasing and close to linear in log σ, so secant steps in (log σ, log ε) find σ in a
-few evaluations. RDP is solved first (cheap; its σ is at least that of PRV/PLD, which are
-tighter), then each refinable accountant of :mod:`rero.privacy.accounting.registry` in turn,
-asked through :func:`~rero.privacy.accounting.registry.evaluate` by name.
+few evaluations. RDP is solved first (cheap; its σ is at least that of the tighter accountants),
+then each refinable accountant of :mod:`rero.privacy.accounting.registry` in turn: the search
+asks for upper values alone (:func:`~rero.privacy.accounting.registry.upper`), the σ found gets
+the full, cross-checked result (:func:`~rero.privacy.accounting.registry.evaluate`).
 """
 
 from __future__ import annotations
@@ -142,6 +143,7 @@ def calibrate_grid(
         sigma, result, hint = _calibrate_one(
             target, sample_rate, steps, delta, accountant, rel_tol, hint
         )
+        check = result.check
         plans[index] = PrivacyPlan(
             target_epsilon=target,
             epsilon=result.epsilon,
@@ -149,6 +151,9 @@ def calibrate_grid(
             sigma=sigma,
             accountant=result.accountant,
             note=result.note,
+            check_accountant=None if check is None else check.accountant,
+            check_epsilon=None if check is None else check.epsilon,
+            check_epsilon_lower=None if check is None else check.lower,
             **common,
         )
     return [plans[index] for index in range(len(targets))]
@@ -252,10 +257,11 @@ def _calibrate_one(
 
     1. RDP (cheap) in the window [(1-rel_tol)·target, target]; RDP's σ is at least the PRV/PLD σ.
     2. Each refinable accountant from there, with fine evaluations (eps_error = rel_tol/2·target)
-       that put its upper bound in the window; PRV first locates σ with coarse ones
+       that put its upper bound in the window, then the full result at that σ (its lower bound,
+       and for PRV the cross-check against PLD); PRV first locates σ with coarse ones
        (:attr:`~rero.privacy.accounting.registry.RefinableAccountant.coarse_search`).
-    3. ``auto`` falls through PRV → PLD → RDP when an accountant is unavailable; an explicit
-       ``prv``/``pld`` that cannot reach the window is a ValueError.
+    3. ``auto`` falls through small-σ → PLD → RDP when an accountant is unavailable; an
+       explicit accountant that cannot reach the window is a ValueError.
     """
     # 1e-12 below log(target): ε ≤ target also after rounding.
     window = (math.log((1 - rel_tol) * target), math.log(target) - 1e-12)
@@ -286,9 +292,14 @@ def _calibrate_one(
     fine_error = 0.5 * rel_tol * target
     refused: list[str] = []
     for name in registry.refinable_order(accountant):
+        start = registry.REFINABLE[name].start
+        point = rdp_point
+        if start is not None:
+            log_sigma = math.log(start(target, sample_rate, steps, delta))
+            point = _SearchPoint(log_sigma, math.nan, -2.0)  # ε ∝ σ^-2 at small σ
         try:
             sigma, result = _calibrate_with(
-                name, sample_rate, steps, delta, window, fine_error, rdp_point
+                name, sample_rate, steps, delta, window, fine_error, point
             )
         except AccountantUnavailableError as reason:
             refused.append(f"{name} not used: {reason}")
@@ -312,20 +323,18 @@ def _calibrate_with(
     fine_error: float,
     start: _SearchPoint,
 ) -> tuple[float, EpsilonResult]:
-    """σ with the upper bound of accountant ``name`` (error ``fine_error``) inside ``window``;
-    AccountantUnavailableError (with the accountant's last refusal) when the search fails."""
-    fine_results: dict[float, EpsilonResult] = {}
+    """σ with the upper bound of accountant ``name`` (error ``fine_error``) inside ``window``,
+    and its full result there; AccountantUnavailableError (with the accountant's last refusal)
+    when the search fails or the full result (a cross-check) refuses."""
     refusals: list[str] = []
 
     def log_epsilon(x: float, error: float, offset: float = 0.0) -> float:
         try:
-            result = registry.evaluate(name, math.exp(x), sample_rate, steps, delta, error)
+            value = registry.upper(name, math.exp(x), sample_rate, steps, delta, error)
         except AccountantUnavailableError as reason:
             refusals.append(str(reason))
             return math.inf
-        if error == fine_error:
-            fine_results[x] = result
-        return _log_or_inf(result.epsilon - offset)
+        return _log_or_inf(value - offset)
 
     point = start
     try:
@@ -347,4 +356,5 @@ def _calibrate_with(
     except _NoSolutionError as error:
         detail = f" ({refusals[-1]})" if refusals else ""
         raise AccountantUnavailableError(f"{error}{detail}") from error
-    return math.exp(point.log_sigma), fine_results[point.log_sigma]
+    sigma = math.exp(point.log_sigma)
+    return sigma, registry.evaluate(name, sigma, sample_rate, steps, delta, fine_error)

@@ -74,7 +74,9 @@ class PrivacyPlan:
     """The noise, schedule and accounting of one DP-SGD run (one dataset and target ε).
 
     ``epsilon`` is the achieved ε at ``delta``, an upper bound from ``accountant``;
-    ``epsilon_lower`` its lower bound where the accountant gives one. ``dataset`` names the
+    ``epsilon_lower`` its lower bound where the accountant gives one (all but RDP). A result
+    that is cross-checked before it is reported (PRV) records the check: ``check_accountant``
+    and its bracket [``check_epsilon_lower``, ``check_epsilon``]. ``dataset`` names the
     prepared dataset the plan was made for (None for a plan from flags alone). The non-private
     plan has target ε = inf, σ = 0 and accountant "none".
     """
@@ -92,6 +94,9 @@ class PrivacyPlan:
     batch_size: int | None
     epochs: int | None
     note: str
+    check_accountant: str | None = None
+    check_epsilon: float | None = None
+    check_epsilon_lower: float | None = None
 
     def __post_init__(self) -> None:
         if math.isnan(self.target_epsilon) or self.target_epsilon <= 0:
@@ -107,6 +112,20 @@ class PrivacyPlan:
             raise ValueError(
                 f"epsilon_lower={self.epsilon_lower}: expected a value in "
                 f"[0, epsilon={self.epsilon}]"
+            )
+        checks = (self.check_accountant, self.check_epsilon, self.check_epsilon_lower)
+        if any(value is None for value in checks) and any(value is not None for value in checks):
+            raise ValueError(
+                f"check_accountant={self.check_accountant!r}, check_epsilon={self.check_epsilon}, "
+                f"check_epsilon_lower={self.check_epsilon_lower}: give all three or none"
+            )
+        if (
+            self.check_epsilon is not None
+            and not 0 <= self.check_epsilon_lower <= self.check_epsilon
+        ):
+            raise ValueError(
+                f"check_epsilon_lower={self.check_epsilon_lower}: expected a value in "
+                f"[0, check_epsilon={self.check_epsilon}]"
             )
         if self.private:
             if not (math.isfinite(self.sigma) and self.sigma > 0):
@@ -219,6 +238,9 @@ _PARSERS: dict[str, Any] = {
     "batch_size": _optional(_integer),
     "epochs": _optional(_integer),
     "note": _text,
+    "check_accountant": _optional(_text),
+    "check_epsilon": _optional(_number),
+    "check_epsilon_lower": _optional(_number),
 }
 
 

@@ -14,6 +14,9 @@ DEFAULT_RELATIVE_ERROR = 2e-3
 """Default discretisation error of ``epsilon_for``, relative to ε."""
 MIN_EPSILON_SCALE = 1e-3
 """Smallest ε used to scale a discretisation (absolute error floor for tiny ε)."""
+SMALLEST_SIGMA = 1e-30
+"""Smallest noise multiplier accounted (ε ≈ T/(2σ²) ≥ 1e59 there): below it prv-accountant's RDP
+series slows down and, once σ² underflows, never ends; no accountant is asked."""
 
 
 class AccountantUnavailableError(ValueError):
@@ -22,12 +25,14 @@ class AccountantUnavailableError(ValueError):
 
 @dataclass(frozen=True)
 class EpsilonResult:
-    """ε at δ: ``epsilon`` is an upper bound, ``lower`` a lower bound if the accountant has one."""
+    """ε at δ: ``epsilon`` is an upper bound, ``lower`` a lower bound if the accountant has one;
+    ``check`` the independent result this one was cross-checked against, if any."""
 
     epsilon: float
     lower: float | None
     accountant: str
     note: str
+    check: EpsilonResult | None = None
 
 
 def validate_mechanism(sample_rate: float, steps: int, delta: float) -> None:

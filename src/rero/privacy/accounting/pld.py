@@ -1,5 +1,8 @@
-"""The PLD accountant: dp_accounting's privacy-loss distribution with pessimistic
-connect-the-dots discretisation (Doroshenko et al., PETS 2022), sized before it runs."""
+"""The PLD accountant: dp_accounting's privacy-loss distribution with connect-the-dots
+discretisation (Doroshenko et al., PETS 2022), sized before it runs. The pessimistic PLD
+dominates the mechanism's (its ε is an upper bound) and the optimistic one is dominated by it
+(a lower bound), whatever the interval: the bracket is certified, its width is the
+discretisation error."""
 
 from __future__ import annotations
 
@@ -28,6 +31,12 @@ PLD_SIZING_BINS = 20_000
 PLD_MAX_INTERVAL = 500.0
 """Largest PLD discretisation interval: dp_accounting evaluates expm1(interval) (overflow > 709).
 Above it the interval stops growing with ε, so the bin count grows with ε."""
+BRACKET_TARGET = 5e-3
+"""Relative width (upper - lower)/upper that the optimistic PLD's refinement aims at."""
+OPTIMISTIC_REFINEMENT = 4
+"""Factor by which each refinement shrinks the optimistic PLD's interval."""
+OPTIMISTIC_MAX_REFINEMENTS = 2
+"""Most refinements of the optimistic PLD (its cost grows with each, ~4x)."""
 PLD_TAIL_MASS_TRUNCATION = 1e-15
 """dp_accounting's default tail truncation in self-composition (used to size it beforehand)."""
 
@@ -52,14 +61,16 @@ def _pld_single_step_bins(sigma: float, sample_rate: float, interval: float) -> 
     return total
 
 
-def _gaussian_pld(sigma: float, sample_rate: float, interval: float) -> PldDistribution:
-    """One step of the Poisson-subsampled Gaussian as a pessimistic PLD (add and remove)."""
+def _gaussian_pld(
+    sigma: float, sample_rate: float, interval: float, pessimistic: bool = True
+) -> PldDistribution:
+    """One step of the Poisson-subsampled Gaussian as a pessimistic (or optimistic) PLD."""
     return privacy_loss_distribution.from_gaussian_mechanism(
         standard_deviation=sigma,
         sampling_prob=sample_rate,
         value_discretization_interval=interval,
-        pessimistic_estimate=True,
-        use_connect_dots=True,
+        pessimistic_estimate=pessimistic,
+        use_connect_dots=pessimistic,  # optimistic: privacy buckets (dp_accounting's only one)
     )
 
 
@@ -82,10 +93,16 @@ def _pld_composed_bins(pld: PldDistribution, steps: int) -> int:
 
 @lru_cache(maxsize=512)
 def pld_epsilon(
-    sigma: float, sample_rate: float, steps: int, delta: float, interval: float
+    sigma: float,
+    sample_rate: float,
+    steps: int,
+    delta: float,
+    interval: float,
+    pessimistic: bool = True,
 ) -> float:
-    """Pessimistic PLD upper bound on ε (max over add and remove). AccountantUnavailableError,
-    at a cost of milliseconds, when:
+    """PLD bound on ε (max over add and remove): the pessimistic PLD's ε is an upper bound, the
+    optimistic one's, at δ + the truncated tail mass that dp_accounting books as an infinite
+    loss, a lower bound. AccountantUnavailableError, at a cost of milliseconds, when:
 
     1. the one-step PLD (bin count in closed form) needs more than ``PLD_MAX_SINGLE_BINS`` bins;
     2. the composed FFT length, predicted from a one-step PLD of at most ``PLD_SIZING_BINS``
@@ -109,13 +126,17 @@ def pld_epsilon(
             f"PLD composition needs {composed_bins:.3g} bins (budget {budget_bins:.3g}) "
             f"at interval {interval:.3g}"
         )
-    pld = sizing_pld if sizing_interval == interval else _gaussian_pld(sigma, sample_rate, interval)
+    if pessimistic and sizing_interval == interval:
+        pld = sizing_pld
+    else:
+        pld = _gaussian_pld(sigma, sample_rate, interval, pessimistic)
+    target = delta if pessimistic else delta + PLD_TAIL_MASS_TRUNCATION
     try:
         composed = pld.self_compose(steps, PLD_TAIL_MASS_TRUNCATION)
         with np.errstate(over="ignore"):
-            epsilon = composed.get_epsilon_for_delta(delta)
+            epsilon = composed.get_epsilon_for_delta(target)
         if math.isinf(epsilon):
-            epsilon = _pld_epsilon_by_bisection(composed, delta)
+            epsilon = _pld_epsilon_by_bisection(composed, target)
     except (OverflowError, ValueError, FloatingPointError) as error:
         raise AccountantUnavailableError(f"dp_accounting PLD failed: {error}") from error
     return float(epsilon)
@@ -152,14 +173,44 @@ def _inclusions_at_delta(sample_rate: float, steps: int, delta: float) -> int:
     return max(1, int(stats.binom.isf(delta, steps, sample_rate)))
 
 
+def pld_interval(sample_rate: float, steps: int, delta: float, error: float) -> float:
+    """The PLD interval for an ε excess of about ``error``: error / k (at most
+    ``PLD_MAX_INTERVAL``), k from :func:`_inclusions_at_delta`."""
+    return min(error / _inclusions_at_delta(sample_rate, steps, delta), PLD_MAX_INTERVAL)
+
+
+def pld_upper(sigma: float, sample_rate: float, steps: int, delta: float, error: float) -> float:
+    """The pessimistic PLD's upper bound on ε, excess about ``error`` (:func:`pld_epsilon`)."""
+    return pld_epsilon(
+        sigma, sample_rate, steps, delta, pld_interval(sample_rate, steps, delta, error)
+    )
+
+
 def evaluate_pld(
     sigma: float, sample_rate: float, steps: int, delta: float, error: float
 ) -> EpsilonResult:
-    """PLD upper bound on ε with excess about ``error``: interval = error / k (at most
-    ``PLD_MAX_INTERVAL``), k from :func:`_inclusions_at_delta`; refusals: :func:`pld_epsilon`."""
-    interval = min(error / _inclusions_at_delta(sample_rate, steps, delta), PLD_MAX_INTERVAL)
+    """PLD bracket on ε: the pessimistic PLD's upper bound at the interval of
+    :func:`pld_interval` and the optimistic PLD's lower bound. The optimistic (privacy-buckets)
+    rounding loses up to one interval per step, T in all, so its interval is refined
+    (÷ ``OPTIMISTIC_REFINEMENT``, at most ``OPTIMISTIC_MAX_REFINEMENTS`` times, while the sizing
+    allows) until the bracket is within ``BRACKET_TARGET`` of the upper bound; refusals of the
+    upper bound: :func:`pld_epsilon`."""
+    interval = pld_interval(sample_rate, steps, delta, error)
+    upper = pld_epsilon(sigma, sample_rate, steps, delta, interval)
+    lower_interval = interval
+    lower = pld_epsilon(sigma, sample_rate, steps, delta, interval, pessimistic=False)
+    for _ in range(OPTIMISTIC_MAX_REFINEMENTS):
+        if upper - lower <= BRACKET_TARGET * upper:
+            break
+        try:
+            finer = lower_interval / OPTIMISTIC_REFINEMENT
+            lower = pld_epsilon(sigma, sample_rate, steps, delta, finer, pessimistic=False)
+            lower_interval = finer
+        except AccountantUnavailableError:
+            break
     note = (
-        "PLD accountant (dp_accounting, pessimistic connect-the-dots; Doroshenko et al. 2022): "
-        f"epsilon is an upper bound (discretisation interval {interval:.3g})"
+        "PLD accountant (dp_accounting; Doroshenko et al. 2022): epsilon is the pessimistic "
+        f"(connect-the-dots) PLD's upper bound (interval {interval:.3g}), epsilon_lower the "
+        f"optimistic (privacy-buckets) PLD's lower bound (interval {lower_interval:.3g})"
     )
-    return EpsilonResult(pld_epsilon(sigma, sample_rate, steps, delta, interval), None, "pld", note)
+    return EpsilonResult(upper, lower, "pld", note)

@@ -1,5 +1,6 @@
 """The PRV accountant (Gopi, Lee & Wutschitz, NeurIPS 2021; prv-accountant 0.2.0), with the
-checks that refuse an evaluation before it can exhaust memory or return a wrong ε."""
+checks that refuse an evaluation before it can exhaust memory or return a wrong ε, and the
+cross-check against the certified PLD bracket that every reported PRV result passes."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from rero.privacy.accounting.base import (
     AccountantUnavailableError,
     EpsilonResult,
 )
+from rero.privacy.accounting.pld import evaluate_pld
 
 PRV_BYTES_PER_BIN = 400
 """Peak bytes per PRV domain bin (measured 340: long-double grid, pmf, FFT, cumulative sums)."""
@@ -31,6 +33,8 @@ PRV_MAX_HALF_WIDTH = 0.9 * float(np.log(np.finfo(np.longdouble).max))
 """PRV domain half-width above which exp(t) overflows in its long-double arithmetic."""
 PRV_MEAN_TOLERANCE = 0.1
 """Largest T·|mean error| of the truncated PRV, as a fraction of eps_error (``prv_epsilon``)."""
+CHECK_ERROR_FRACTION = 0.25
+"""The PLD cross-check's ε error as a fraction of the PRV eps_error (its bracket is narrower)."""
 
 
 def _remove_loss_mean(sigma: float, sample_rate: float) -> float:
@@ -74,11 +78,14 @@ def prv_epsilon(
     2. the bin count 2L/mesh, times ``PRV_BYTES_PER_BIN``, exceeds ``MEMORY_BUDGET_BYTES``;
     3. the mean of the truncated PRV that prv-accountant integrates (its discretisation is
        shifted by that mean, T times) differs from the KL divergence computed here by more than
-       ``PRV_MEAN_TOLERANCE``·eps_error after ×T. This catches prv-accountant 0.2.0's quadrature
-       missing the loss mass on a wide domain, which otherwise gives a finite, wrong ε (σ = 0.05,
-       q = 0.005, T = 1000, eps_error 300: upper bound 2659 where the optimistic PLD gives 3288).
+       ``PRV_MEAN_TOLERANCE``·eps_error after ×T: prv-accountant 0.2.0's quadrature misses loss
+       mass on a wide domain (one full-batch step at σ = 0.02: off by ~540; q = 0.2525, T = 300,
+       σ = 0.224: off by ~40). Small σ at small q (σ = 0.05, q = 0.005, T = 1000) is refused by
+       check 1 before this one runs.
 
-    Also refused when prv-accountant itself fails or returns a non-finite value.
+    Also refused when prv-accountant itself fails or returns a non-finite value. These checks
+    do not catch every wrong PRV bound (q = 1/106, T = 53,000, σ = 0.3071, eps_error 5: upper
+    992.5 where the true ε is ≈ 995.6); :func:`evaluate_prv` cross-checks what passes them.
     """
     delta_error = PRV_DELTA_ERROR * delta
     prv = PoissonSubsampledGaussianMechanism(
@@ -131,14 +138,32 @@ def prv_epsilon(
     return float(max(lower, 0.0)), float(estimate), float(upper)
 
 
+def prv_upper(sigma: float, sample_rate: float, steps: int, delta: float, error: float) -> float:
+    """prv-accountant's upper value, eps_error = ``error`` (refusals: :func:`prv_epsilon`); not
+    cross-checked: the σ search uses it, :func:`evaluate_prv` certifies the final σ."""
+    return prv_epsilon(sigma, sample_rate, steps, delta, error)[2]
+
+
 def evaluate_prv(
     sigma: float, sample_rate: float, steps: int, delta: float, error: float
 ) -> EpsilonResult:
-    """PRV upper and lower bounds on ε, eps_error = ``error`` (refusals: :func:`prv_epsilon`)."""
+    """prv-accountant's upper value (eps_error = ``error``), reported only when it is at least
+    the pessimistic PLD's certified upper bound computed at a quarter of that error (``check``):
+    it is then an upper bound too. Its lower value is not certified, so the result's lower bound
+    is the check's (the optimistic PLD). AccountantUnavailableError when the check fails, or for
+    the refusals of :func:`prv_epsilon` and of the PLD
+    (:func:`~rero.privacy.accounting.pld.pld_epsilon`)."""
     lower, _, upper = prv_epsilon(sigma, sample_rate, steps, delta, error)
+    check = evaluate_pld(sigma, sample_rate, steps, delta, CHECK_ERROR_FRACTION * error)
+    if not (check.epsilon <= upper and lower <= check.epsilon):
+        raise AccountantUnavailableError(
+            f"prv-accountant's bracket [{lower:.6g}, {upper:.6g}] (eps_error {error:.3g}) does "
+            f"not hold the certified PLD upper bound {check.epsilon:.6g}"
+        )
     note = (
-        "PRV accountant (Gopi, Lee & Wutschitz 2021): epsilon is its upper bound, "
-        f"epsilon_lower its lower bound (eps_error {error:.3g}, "
-        f"delta_error {PRV_DELTA_ERROR * delta:.3g})"
+        "PRV accountant (Gopi, Lee & Wutschitz 2021): epsilon is its upper value "
+        f"(eps_error {error:.3g}, delta_error {PRV_DELTA_ERROR * delta:.3g}), cross-checked: it "
+        f"is at least the PLD's certified upper bound {check.epsilon:.6g}; epsilon_lower is the "
+        f"PLD's certified lower bound (prv-accountant's own lower value: {lower:.6g})"
     )
-    return EpsilonResult(upper, lower, "prv", note)
+    return EpsilonResult(upper, check.lower, "prv", note, check)

@@ -1,5 +1,5 @@
-"""Which accountant computes ε: the refinable accountants (PRV, PLD) by name, the ``auto``
-order (PRV, then PLD, then RDP) and :func:`epsilon_for`."""
+"""Which accountant computes ε: the refinable accountants (small-σ, PLD, PRV) by name, the
+``auto`` order (small-σ, then PLD, then RDP) and :func:`epsilon_for`."""
 
 from __future__ import annotations
 
@@ -10,17 +10,32 @@ from dataclasses import dataclass, replace
 from rero.privacy.accounting.base import (
     DEFAULT_RELATIVE_ERROR,
     MIN_EPSILON_SCALE,
+    SMALLEST_SIGMA,
     AccountantUnavailableError,
     EpsilonResult,
     join_notes,
     validate_mechanism,
 )
-from rero.privacy.accounting.pld import evaluate_pld, pld_epsilon
-from rero.privacy.accounting.prv import evaluate_prv, prv_epsilon
+from rero.privacy.accounting.inclusions import (
+    asymptotic_sigma,
+    evaluate_inclusions,
+    inclusions_bracket,
+)
+from rero.privacy.accounting.pld import evaluate_pld, pld_epsilon, pld_upper
+from rero.privacy.accounting.prv import evaluate_prv, prv_epsilon, prv_upper
 from rero.privacy.accounting.rdp import RDP_NOTE, rdp_epsilon
 
 Evaluation = Callable[[float, float, int, float, float], EpsilonResult]
 """(σ, q, T, δ, absolute ε error) -> EpsilonResult, or AccountantUnavailableError."""
+UpperBound = Callable[[float, float, int, float, float], float]
+"""(σ, q, T, δ, absolute ε error) -> the upper value alone (what the σ search needs)."""
+
+
+def _inclusions_upper(
+    sigma: float, sample_rate: float, steps: int, delta: float, error: float
+) -> float:
+    del error
+    return inclusions_bracket(sigma, sample_rate, steps, delta)[1]
 
 
 @dataclass(frozen=True)
@@ -28,16 +43,27 @@ class RefinableAccountant:
     """An accountant whose discretisation error is chosen per evaluation."""
 
     evaluate: Evaluation
+    """The reported result: upper and lower bound, cross-checked where the accountant needs it."""
+    upper: UpperBound
+    """The upper value alone, as cheaply as the accountant gives it."""
     coarse_search: bool
     """Whether calibration locates σ with ten times coarser evaluations first (PRV: its cost
     grows as the error shrinks; PLD's interval grows with ε, so fine evaluations stay cheap)."""
+    start: Callable[[float, float, int, float], float] | None = None
+    """σ to start the search at for (target, q, T, δ); None: the RDP σ."""
 
 
 REFINABLE: dict[str, RefinableAccountant] = {
-    "prv": RefinableAccountant(evaluate_prv, coarse_search=True),
-    "pld": RefinableAccountant(evaluate_pld, coarse_search=False),
+    "inclusions": RefinableAccountant(
+        evaluate_inclusions, _inclusions_upper, coarse_search=False, start=asymptotic_sigma
+    ),
+    "pld": RefinableAccountant(evaluate_pld, pld_upper, coarse_search=False),
+    "prv": RefinableAccountant(evaluate_prv, prv_upper, coarse_search=True),
 }
-"""The refinable accountants, in the order ``auto`` tries them before falling back to RDP."""
+"""The refinable accountants by name."""
+AUTO_ORDER = ("inclusions", "pld")
+"""What ``auto`` tries, in order, before falling back to RDP: the small-σ bracket (milliseconds,
+refused at larger σ), then the PLD bracket. PRV is used only when asked for by name."""
 ACCOUNTANTS = ("auto", *REFINABLE, "rdp")
 
 
@@ -48,8 +74,8 @@ def require_accountant(accountant: str) -> None:
 
 
 def refinable_order(accountant: str) -> tuple[str, ...]:
-    """The refinable accountants to try for ``accountant`` ("auto": all, in order)."""
-    return tuple(REFINABLE) if accountant == "auto" else (accountant,)
+    """The refinable accountants to try for ``accountant`` ("auto": :data:`AUTO_ORDER`)."""
+    return AUTO_ORDER if accountant == "auto" else (accountant,)
 
 
 def evaluate(
@@ -57,6 +83,13 @@ def evaluate(
 ) -> EpsilonResult:
     """One evaluation of refinable accountant ``name`` with absolute ε error about ``error``."""
     return REFINABLE[name].evaluate(sigma, sample_rate, steps, delta, error)
+
+
+def upper(
+    name: str, sigma: float, sample_rate: float, steps: int, delta: float, error: float
+) -> float:
+    """The upper value of refinable accountant ``name`` alone (not cross-checked)."""
+    return REFINABLE[name].upper(sigma, sample_rate, steps, delta, error)
 
 
 def _refined_epsilon(
@@ -68,15 +101,16 @@ def _refined_epsilon(
     relative_error: float,
     epsilon_scale: float,
 ) -> EpsilonResult:
-    """Evaluate with error relative_error·ε: start from an upper bound on ε and rescale once the
-    accountant's own value shows the scale was more than twice too large (at most 4 passes)."""
+    """Evaluate with error relative_error·ε: start from an upper bound on ε and rescale (upper
+    values only) while the accountant's own value shows the scale more than twice too large (at
+    most 4 passes), then evaluate the full result at that scale."""
     for _ in range(4):
         scale = max(epsilon_scale, MIN_EPSILON_SCALE)
-        result = evaluate(name, sigma, sample_rate, steps, delta, relative_error * scale)
-        if scale <= 2 * max(result.epsilon, MIN_EPSILON_SCALE):
-            return result
-        epsilon_scale = result.epsilon
-    return result
+        value = upper(name, sigma, sample_rate, steps, delta, relative_error * scale)
+        if scale <= 2 * max(value, MIN_EPSILON_SCALE):
+            break
+        epsilon_scale = value
+    return evaluate(name, sigma, sample_rate, steps, delta, relative_error * scale)
 
 
 def epsilon_for(
@@ -92,8 +126,9 @@ def epsilon_for(
 
     ``relative_error`` sets the PRV eps_error (and the PLD interval through the expected PLD
     excess) relative to ε itself. ``auto`` records in the note why PRV/PLD were not used; an
-    explicit ``prv``/``pld`` raises their AccountantUnavailableError instead. σ = 0 gives
-    ε = inf, accountant "none".
+    explicit accountant raises its AccountantUnavailableError instead. σ = 0 gives
+    ε = inf, accountant "none"; 0 < σ < ``SMALLEST_SIGMA`` is refused. Every evaluation is
+    sized (PLD, PRV) or bounded in steps (small-σ, RDP) before it runs.
     """
     validate_mechanism(sample_rate, steps, delta)
     require_accountant(accountant)
@@ -103,6 +138,12 @@ def epsilon_for(
         raise ValueError(f"relative_error={relative_error}: expected a value in (0, 1)")
     if sigma == 0:
         return EpsilonResult(math.inf, None, "none", "no noise (sigma = 0): not private")
+    if sigma < SMALLEST_SIGMA:
+        raise AccountantUnavailableError(
+            f"sigma={sigma:g}: below {SMALLEST_SIGMA:g}, where epsilon exceeds ~T/(2·sigma²) = "
+            f"{steps / (2 * SMALLEST_SIGMA**2):.1e} and the accountants' arithmetic overflows; "
+            "no epsilon is computed"
+        )
     rdp = rdp_epsilon(sigma, sample_rate, steps, delta)
     if accountant == "rdp":
         return EpsilonResult(rdp, None, "rdp", RDP_NOTE)
@@ -121,5 +162,5 @@ def epsilon_for(
 
 def clear_cache() -> None:
     """Forget cached accountant evaluations (they are pure; benchmarks start cold with this)."""
-    for cached in (rdp_epsilon, prv_epsilon, pld_epsilon):
+    for cached in (rdp_epsilon, prv_epsilon, pld_epsilon, inclusions_bracket):
         cached.cache_clear()

@@ -221,6 +221,12 @@ def merged_eps_tokens(tokens: list[str], extra: Iterable[Any]) -> list[str]:
     return merged
 
 
+def audited_eps_tokens(tokens: list[str], audited: Iterable[Any]) -> list[str]:
+    """The tokens of ``tokens`` (the study's ε) whose budget is among ``audited``, in order."""
+    values = {float(token) for token in eps_tokens(audited)}
+    return [token for token in tokens if float(token) in values]
+
+
 def parse_kappa(spec: str) -> tuple[str, float | None]:
     """A prior spec -> (label, kappa): "1/N" (None: 1/dataset_size per plan), "1/<int>", a float."""
     text = spec.strip()

@@ -223,3 +223,24 @@ def test_the_record_and_the_summary_columns_name_the_access(toy, tmp_path):
 def test_settings_refuse_more_guesses_than_canaries():
     with pytest.raises(ValueError, match=r"guesses: \[25, 500\]; expected each in \[1, 100\]"):
         AuditSettings(gradient_canaries=100, guesses=(25, 500))
+
+
+def test_the_audit_figure_draws_audited_and_unaudited_studies(tmp_path):
+    import pandas as pd
+
+    from rero.figures import audit_vs_claim
+
+    summary = pd.DataFrame(
+        {
+            "dataset": ["a", "a"],
+            "target_epsilon": [1.0, 8.0],
+            "epsilon": [0.99, 7.96],
+            "delta": [1e-5, 1e-5],
+            "audit_epsilon_lower_white_box": [np.nan, 2.6],
+            "audit_epsilon_lower_black_box": [np.nan, 0.0],
+        }
+    )
+    audit_vs_claim(summary, tmp_path / "audited.png")
+    audit_vs_claim(summary.iloc[:1], tmp_path / "none.png")
+    for name in ("audited", "none"):
+        assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"

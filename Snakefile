@@ -48,6 +48,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/bounds.smk"
 include: "workflow/rules/attack.smk"
 include: "workflow/rules/advise.smk"
+include: "workflow/rules/audit.smk"
 include: "workflow/rules/aggregate.smk"
 
 

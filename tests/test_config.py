@@ -281,6 +281,37 @@ MALFORMED: dict[str, tuple[Callable[[dict], object], str]] = {
         lambda c: dataset(c).update(loader="ham10000", options={"root": "/nowhere"}),
         "datasets.mni152: /nowhere: folder not found",
     ),
+    # the audit
+    "unknown audit key": (lambda c: c["audit"].update(canaries=5), "audit: unknown key(s)"),
+    "audited budget not trained": (
+        lambda c: c["audit"].update(eps=[2]),
+        "audit.eps: 2 is not among eps",
+    ),
+    "audit of the non-private run": (
+        lambda c: c["audit"].update(eps=["inf"]),
+        "audit.eps: 'inf' is the non-private run",
+    ),
+    "audit without canaries": (
+        lambda c: c["audit"].update(gradient_canaries=0, input_canaries=0),
+        "audit.gradient_canaries, audit.input_canaries: both 0",
+    ),
+    "more guesses than canaries": (
+        lambda c: c["audit"].update(input_canaries=100),
+        "audit.guesses: [200] exceed audit.input_canaries x audit.runs = 100",
+    ),
+    "audit confidence of 1": (
+        lambda c: c["audit"].update(confidence=1),
+        "audit.confidence: 1 is greater than or equal to the maximum",
+    ),
+    "no audit guesses": (lambda c: c["audit"].update(guesses=[]), "audit.guesses: []"),
+    "more input canaries than validation images": (
+        lambda c: c["audit"].update(input_canaries=1001),
+        "audit.input_canaries: 1001 exceeds the 1000 validation images",
+    ),
+    "gradient canaries under ghost clipping": (
+        lambda c: c["training"].update(grad_sample_mode="ghost"),
+        "audit.gradient_canaries: need stored per-sample gradients",
+    ),
 }
 
 

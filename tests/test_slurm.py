@@ -33,6 +33,7 @@ CLUSTER_JOBS = {
     "attack": 2,
     "transition": 1,
     "advise": 1,
+    "audit": 1,
 }
 LOCAL_RULES = ("all", "aggregate", "figures")
 RUN_TIMEOUT_S = 180

@@ -32,6 +32,7 @@ TINY_CONFIG = {
         "imprint": {"batch_size": 8, "num_batches": 2, "num_bins": 16},
         "prior_aware": {"prior_size": 4, "trials": 8, "steps": 3},
     },
+    "audit": {"eps": [8], "gradient_canaries": 200, "input_canaries": 30, "guesses": [10, 20]},
 }
 
 
@@ -127,8 +128,11 @@ def test_every_output_exists_and_parses(tiny_run):
         "prior_aware_run_bound",
     ):
         assert summary[column].notna().all(), column
-    for name in FIGURES:
+    for name in (*FIGURES, "audit_vs_claim"):
         assert (results / f"figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
+    audit = json.loads((results / "audit/tiny/eps_8.json").read_text())
+    assert audit["claimed"]["epsilon"] <= 8 and audit["white_box"]["canaries"] == 200
+    assert summary["audit_epsilon_lower_white_box"].notna().tolist() == [True, False, False]
     membership = pd.read_csv(results / "bounds/tiny_membership.csv")
     assert len(membership) == 12 and (membership["mia_tpr_at_fpr_0.01"] >= 0.01).all()
     assert summary["mia_auc"].between(0.5, 1).all()
@@ -182,22 +186,28 @@ EVERYTHING_BUT_DATA = {
     "attack": 12,
     "transition": 1,
     "advise": 1,
+    "audit": 1,
 }
 RERUNS: dict[str, tuple[Callable[[dict], None], dict[str, int]]] = {
     "privacy.clip_norm": (
         tiny("privacy", clip_norm=0.5),
-        {"train": 2, "attack": 11, "transition": 1, "advise": 1},
+        {"train": 2, "attack": 11, "transition": 1, "advise": 1, "audit": 1},
     ),
     "privacy.delta": (tiny("privacy", delta=5e-5), EVERYTHING_BUT_DATA),
     "privacy.accountant": (
         tiny("privacy", accountant="rdp"),
-        {"calibrate": 11, "train": 2, "bounds": 1, "attack": 11, "transition": 1, "advise": 1},
+        {"calibrate": 11, "train": 2, "bounds": 1, "attack": 11, "transition": 1, "advise": 1}
+        | {"audit": 1},
     ),
     "privacy.eps_tolerance": (
         tiny("privacy", eps_tolerance=0.05),
-        {"calibrate": 11, "train": 2, "bounds": 1, "attack": 11, "transition": 1, "advise": 1},
+        {"calibrate": 11, "train": 2, "bounds": 1, "attack": 11, "transition": 1, "advise": 1}
+        | {"audit": 1},
     ),
-    "training.learning_rate": (tiny("training", learning_rate=1e-3), {"train": 3, "advise": 1}),
+    "training.learning_rate": (
+        tiny("training", learning_rate=1e-3),
+        {"train": 3, "advise": 1, "audit": 1},
+    ),
     "training.epochs": (tiny("training", epochs=2), EVERYTHING_BUT_DATA),
     "seeds": (lambda config: config.update(seeds=[0, 1]), {"train": 3, "advise": 1}),
     "eps": (
@@ -211,6 +221,7 @@ RERUNS: dict[str, tuple[Callable[[dict], None], dict[str, int]]] = {
     ),
     "bounds.kappa": (tiny("bounds", kappa=["1/N", "1/8"]), {"bounds": 1}),
     "advice.max_risk": (tiny("advice", max_risk=[0.05]), {"advise": 1}),
+    "audit": (tiny("audit", guesses=[10]), {"audit": 1}),
     "attack.imprint": (
         lambda config: config["attack"]["imprint"].update(ssim_threshold=0.7),
         {"attack": 12, "transition": 1},
@@ -247,7 +258,8 @@ def test_a_changed_value_reruns_exactly_its_jobs(tiny_run, change, expected):
 CODE_CHANGES = {
     "commands/data.py": {"prepare_data": 1, **EVERYTHING_BUT_DATA},
     "commands/privacy.py": EVERYTHING_BUT_DATA,
-    "commands/train.py": {"train": 3, "advise": 1},
+    "commands/train.py": {"train": 3, "advise": 1, "audit": 1},
+    "commands/audit.py": {"audit": 1},
     "commands/advise.py": {"advise": 1},
     "commands/bounds.py": {"bounds": 1},
     "commands/attack.py": {"attack": 12, "transition": 1},
@@ -292,6 +304,7 @@ def test_every_file_a_job_runs_is_an_input_of_its_rule(tiny_run):
         "figures": "figures",
         "advise": "advice",
         "transition": "transition",
+        "audit": "audit",
     }
     seen = set()
     for row in rows:

@@ -34,6 +34,7 @@ SUBCOMMANDS = {
     "check-config": "rero.commands.check",
     "advise": "rero.commands.advise",
     "advice": "rero.commands.advise",
+    "audit": "rero.commands.audit",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(SUBCOMMANDS.values()))
 

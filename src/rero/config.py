@@ -17,7 +17,7 @@ import jsonschema
 import yaml
 
 from rero.data import LOADERS
-from rero.engines import setting_conflicts, task_conflicts
+from rero.engines import VIEW_AVERAGING_MODES, setting_conflicts, task_conflicts
 from rero.privacy.rdp_conversion import rdp_epsilon_floor
 
 
@@ -221,6 +221,12 @@ def merged_eps_tokens(tokens: list[str], extra: Iterable[Any]) -> list[str]:
     return merged
 
 
+def audited_eps_tokens(tokens: list[str], audited: Iterable[Any]) -> list[str]:
+    """The tokens of ``tokens`` (the study's ε) whose budget is among ``audited``, in order."""
+    values = {float(token) for token in eps_tokens(audited)}
+    return [token for token in tokens if float(token) in values]
+
+
 def parse_kappa(spec: str) -> tuple[str, float | None]:
     """A prior spec -> (label, kappa): "1/N" (None: 1/dataset_size per plan), "1/<int>", a float."""
     text = spec.strip()
@@ -269,7 +275,7 @@ def study_errors(
 
     ``split_sizes_of(loader, options)`` gives the size of each split a dataset will have (None:
     unknown before preparing, so the checks that need it are skipped)."""
-    errors = non_finite_errors(config)
+    errors = non_finite_errors(config) + audit_errors(config)
     for key, values in (
         ("eps", config["eps"]),
         ("bounds.extra_eps", config["bounds"]["extra_eps"]),
@@ -288,6 +294,7 @@ def study_errors(
         for key, problem in conflicts:
             errors.append(f"{_setting_key(name, dataset, 'training', key)}: {problem}")
         errors += unreachable_budget_errors(config, name, dataset)
+        errors += audit_setting_errors(config, name, dataset, training)
         try:
             sizes = split_sizes_of(dataset["loader"], dataset.get("options", {}))
         except (ValueError, FileNotFoundError) as error:
@@ -308,6 +315,12 @@ def study_errors(
                 f"the {num_train} training examples of dataset {name!r} (expected B ≤ N)"
             )
         errors += attack_size_errors(config, name, dataset, sizes)
+        input_canaries = config["audit"]["input_canaries"]
+        if config["audit"]["eps"] and input_canaries > sizes["val"]:
+            errors.append(
+                f"audit.input_canaries: {input_canaries} exceeds the {sizes['val']} validation "
+                f"images of dataset {name!r}, from which they are drawn (expected ≤ its size)"
+            )
         for spec in config["bounds"]["kappa"]:
             try:
                 _, kappa = parse_kappa(str(spec))
@@ -396,6 +409,60 @@ def attack_size_errors(
             f"{_setting_key(name, dataset, 'attack', 'prior_aware')}: prior_size "
             f"{prior['prior_size']} + known_size {prior['known_size']} = {needed} images exceeds "
             f"the {num_train} training examples of dataset {name!r} (expected ≤ N)"
+        )
+    return errors
+
+
+def audit_errors(config: dict[str, Any]) -> list[str]:
+    """Audited budgets that are not trained private budgets, canary and guess counts that do not
+    fit (dataset-independent checks of the ``audit`` section)."""
+    audit = config["audit"]
+    if not audit["eps"]:
+        return []
+    trained = {parse_eps_token(token) for token in _valid_tokens(config["eps"])}
+    errors = []
+    for token in _valid_tokens(audit["eps"]):
+        value = parse_eps_token(token)
+        if math.isinf(value):
+            errors.append("audit.eps: 'inf' is the non-private run, which claims no ε to audit")
+        elif value not in trained:
+            errors.append(f"audit.eps: {token} is not among eps (expected a subset of eps)")
+    kinds = [kind for kind in ("gradient_canaries", "input_canaries") if audit[kind]]
+    if not kinds:
+        errors.append(
+            "audit.gradient_canaries, audit.input_canaries: both 0; expected canaries of at "
+            "least one kind (or audit.eps: [] to turn the audit off)"
+        )
+    for kind in kinds:
+        most = audit[kind] * audit["runs"]
+        too_many = [guess for guess in audit["guesses"] if guess > most]
+        if too_many:
+            errors.append(
+                f"audit.guesses: {too_many} exceed audit.{kind} x audit.runs = {most} "
+                "(expected each guess count ≤ the canaries)"
+            )
+    return errors
+
+
+def audit_setting_errors(
+    config: dict[str, Any], name: str, dataset: dict[str, Any], training: dict[str, Any]
+) -> list[str]:
+    """Audit settings a dataset's training or task cannot run."""
+    audit = config["audit"]
+    if not audit["eps"]:
+        return []
+    errors = []
+    if audit["gradient_canaries"] and training["grad_sample_mode"] not in VIEW_AVERAGING_MODES:
+        errors.append(
+            f"audit.gradient_canaries: need stored per-sample gradients; "
+            f"{_setting_key(name, dataset, 'training', 'grad_sample_mode')} is "
+            f"{training['grad_sample_mode']!r} (expected one of {', '.join(VIEW_AVERAGING_MODES)},"
+            " or audit.gradient_canaries: 0)"
+        )
+    if audit["input_canaries"] and LOADERS[dataset["loader"]].task != "classification":
+        errors.append(
+            f"audit.input_canaries: mislabelled images need a classification dataset; {name!r} "
+            "is a segmentation task (expected audit.input_canaries: 0)"
         )
     return errors
 

@@ -345,3 +345,44 @@ def draw_all(
     summary = pd.read_csv(summary_file)
     risk_vs_eps(summary, bound_files, out_dir / "risk_vs_eps.png", imprint_files)
     trade_off(summary, out_dir / "trade_off.png")
+
+
+def audit_vs_claim(summary: pd.DataFrame, path: str | Path) -> None:
+    """The ε each plan claims (the accountant's upper bound, on the diagonal) against the audited
+    lower bounds of the training code (``audit_epsilon_lower_<access>`` of the summary: 95 %
+    one-run audits); one panel per dataset, a note where no budget was audited."""
+    accesses = {
+        "white_box": ("o", "white-box (every noisy step, gradient canaries)"),
+        "black_box": ("s", "black-box (final model, mislabelled images)"),
+    }
+    columns = [f"audit_epsilon_lower_{access}" for access in accesses]
+    present = [column for column in columns if column in summary.columns]
+    audited = summary.dropna(subset=present, how="all") if present else summary.iloc[:0]
+    datasets = sorted(audited["dataset"].unique()) or ["(none)"]
+    figure, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 3.8), squeeze=False)
+    for axis, dataset in zip(axes[0], datasets, strict=True):
+        rows = audited[audited["dataset"] == dataset].sort_values("epsilon")
+        if rows.empty:
+            axis.text(
+                0.5,
+                0.5,
+                "no budget audited\n(audit.eps is empty)",
+                ha="center",
+                va="center",
+                transform=axis.transAxes,
+            )
+            axis.set_axis_off()
+            continue
+        top = float(rows["epsilon"].max()) * 1.15
+        axis.plot([0, top], [0, top], "k--", lw=1, label="claimed ε (accountant, upper bound)")
+        for access, (marker, label) in accesses.items():
+            column = f"audit_epsilon_lower_{access}"
+            if column in rows:
+                axis.plot(rows["epsilon"], rows[column], marker, ls="", label=label)
+        axis.set_xlim(0, top)
+        axis.set_ylim(0, top)
+        axis.set_xlabel(f"claimed ε at δ = {rows['delta'].iloc[0]:g}")
+        axis.set_ylabel("audited ε, 95 % lower bound")
+        axis.set_title(f"{dataset}: audit of the training code")
+        axis.legend(fontsize=7, loc="upper left")
+    save_figure(figure, path)

@@ -21,6 +21,8 @@ from rero.tasks import MAIN_METRIC, TASK_METRICS
 #: every task's test metrics: a run fills those of its task, the others stay empty
 METRICS = tuple(dict.fromkeys(name for names in TASK_METRICS.values() for name in names))
 KEY = ["dataset", "target_epsilon"]
+#: the auditors of ``python -m rero audit``, by what they see
+AUDIT_ACCESSES = ("white_box", "black_box")
 
 
 def record_key(record: dict[str, Any], path: str | Path) -> tuple[str, float]:
@@ -140,6 +142,21 @@ def transition_columns(transition_files: Sequence[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=["dataset"])
 
 
+def audit_columns(audit_files: Sequence[str | Path]) -> pd.DataFrame:
+    """The audited ε lower bound per access (``audit_epsilon_lower_white_box``, ``_black_box``):
+    empirical, 95 % (the audit's confidence) lower bounds on the ε of the training code."""
+    rows = []
+    for file in audit_files:
+        record = read_json(file)
+        row = {"dataset": str(record["dataset"]), "target_epsilon": float(record["target_epsilon"])}
+        for access in AUDIT_ACCESSES:
+            if access in record:
+                row[f"audit_epsilon_lower_{access}"] = float(record[access]["epsilon_lower"])
+        rows.append(row)
+    columns = [*KEY, *(f"audit_epsilon_lower_{access}" for access in AUDIT_ACCESSES)]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def summarise(
     metric_files: Sequence[str | Path],
     plan_files: Sequence[str | Path],
@@ -148,6 +165,7 @@ def summarise(
     prior_aware_files: Sequence[str | Path] = (),
     membership_files: Sequence[str | Path] = (),
     transition_files: Sequence[str | Path] = (),
+    audit_files: Sequence[str | Path] = (),
 ) -> pd.DataFrame:
     """The summary table: metric mean ± sd over seeds beside σ, bounds and attack success."""
     runs = training_table(metric_files)
@@ -176,5 +194,6 @@ def summarise(
         }
     )
     table = table.merge(prior_aware, on=KEY, how="left")
+    table = table.merge(audit_columns(audit_files), on=KEY, how="left")
     order = np.lexsort((table["target_epsilon"].to_numpy(), table["dataset"].to_numpy()))
     return table.iloc[order].reset_index(drop=True)

@@ -22,6 +22,9 @@ rule aggregate:
             dataset=DATASETS,
             eps=EPS,
         ),
+        audits=expand(
+            "results/audit/{dataset}/eps_{eps}.json", dataset=DATASETS, eps=AUDIT_EPS
+        ),
         code=command_code("aggregate"),
     output:
         summary=report(
@@ -39,7 +42,8 @@ rule aggregate:
         "python -m rero aggregate --metrics {input.metrics} --plans {input.plans}"
         " --bounds {input.bounds} --membership {input.membership} --imprint {input.imprint}"
         " --transitions {input.transitions}"
-        " --prior-aware {input.prior_aware} --out {output.summary} > {log} 2>&1"
+        " --prior-aware {input.prior_aware} --audits {input.audits}"
+        " --out {output.summary} > {log} 2>&1"
 
 
 rule figures:
@@ -80,6 +84,11 @@ rule figures:
         trade_off=report(
             "results/figures/trade_off.png",
             caption="../report/trade_off.rst",
+            category="Figures",
+        ),
+        audit=report(
+            "results/figures/audit_vs_claim.png",
+            caption="../report/audit_vs_claim.rst",
             category="Figures",
         ),
     log:

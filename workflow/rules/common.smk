@@ -26,6 +26,7 @@ SEGMENTATION_DATASETS = [
 EPS = study_config.eps_tokens(config["eps"])
 BOUND_EPS = study_config.merged_eps_tokens(EPS, config["bounds"]["extra_eps"])
 SEEDS = [str(seed) for seed in config["seeds"]]
+AUDIT_EPS = study_config.audited_eps_tokens(EPS, config["audit"]["eps"])
 CONDA_ENV = "../../envs/rero.yaml"
 PACKAGE = Path(workflow.basedir) / "src" / "rero"
 
@@ -135,6 +136,7 @@ def final_outputs():
                 "reconstructions",
                 "risk_vs_eps",
                 "trade_off",
+                "audit_vs_claim",
             ],
         ),
     ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pandas as pd
+
 from rero import figures
 from rero.io import atomic_path
 from rero.summary import summarise
@@ -20,6 +22,7 @@ def run_aggregate(args: argparse.Namespace) -> None:
         args.prior_aware,
         args.membership,
         args.transitions,
+        args.audits,
     )
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False)
@@ -31,6 +34,7 @@ def run_figures(args: argparse.Namespace) -> None:
     figures.draw_all(
         args.summary, args.metrics, args.bounds, args.recon, args.imprint, Path(args.out_dir)
     )
+    figures.audit_vs_claim(pd.read_csv(args.summary), Path(args.out_dir) / "audit_vs_claim.png")
     print(f"figures written to {args.out_dir}")
 
 
@@ -50,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     aggregate.add_argument("--imprint", nargs="*", default=[], help="imprint.json files")
     aggregate.add_argument("--prior-aware", nargs="*", default=[], help="prior_aware.json files")
+    aggregate.add_argument("--audits", nargs="*", default=[], help="audit .json files")
     aggregate.add_argument("--out", required=True, help="summary .csv to write")
     aggregate.set_defaults(handler=run_aggregate)
 

@@ -34,6 +34,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", required=True, type=int, help="training seed")
     parser.add_argument("--out-dir", required=True, help="folder for model.pt, metrics.json")
+    add_training_flags(parser)
+    parser.set_defaults(handler=run_train)
+
+
+def add_training_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of :class:`TrainConfig` (model, optimiser, engine, device, loss, augmentation,
+    threads, progress); ``audit`` takes them too."""
     parser.add_argument("--model", default=DEFAULTS.model, choices=sorted(MODELS))
     parser.add_argument(
         "--clip-norm",
@@ -60,7 +67,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=DEFAULTS.progress,
         help="progress lines on stderr (one every few seconds)",
     )
-    parser.set_defaults(handler=run_train)
 
 
 def _add_task_flags(parser: argparse.ArgumentParser) -> None:
@@ -98,7 +104,7 @@ def _add_task_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _read_checked_plan(path: str, num_train: int) -> PrivacyPlan:
+def read_checked_plan(path: str, num_train: int) -> PrivacyPlan:
     """The plan file ``path``, checked against a training set of ``num_train`` examples."""
     try:
         plan = read_plan(path)
@@ -111,11 +117,9 @@ def _read_checked_plan(path: str, num_train: int) -> PrivacyPlan:
     return plan
 
 
-def run_train(args: argparse.Namespace) -> None:
-    """Check the inputs, train, print a one-line summary."""
-    meta = read_meta(args.data_dir)
-    plan = _read_checked_plan(args.plan, int(meta["num_train"]))
-    config = TrainConfig(
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The :class:`TrainConfig` of the flags of :func:`add_training_flags`."""
+    return TrainConfig(
         model=args.model,
         clip_norm=args.clip_norm,
         optimizer=args.optimizer,
@@ -131,6 +135,13 @@ def run_train(args: argparse.Namespace) -> None:
         single_logit=args.single_logit,
         loss_reduction=args.loss_reduction,
     )
+
+
+def run_train(args: argparse.Namespace) -> None:
+    """Check the inputs, train, print a one-line summary."""
+    meta = read_meta(args.data_dir)
+    plan = read_checked_plan(args.plan, int(meta["num_train"]))
+    config = train_config(args)
     metrics = train_run(args.data_dir, plan, config, args.seed, args.out_dir)
     spent = metrics["epsilon_spent"]
     scores = ", ".join(

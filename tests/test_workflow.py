@@ -129,6 +129,7 @@ def test_every_output_exists_and_parses(tiny_run):
         assert summary[column].notna().all(), column
     for name in FIGURES:
         assert (results / f"figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (results / f"figures/{name}.pdf").read_bytes()[:5] == b"%PDF-"
     membership = pd.read_csv(results / "bounds/tiny_membership.csv")
     assert len(membership) == 12 and (membership["mia_tpr_at_fpr_0.01"] >= 0.01).all()
     assert summary["mia_auc"].between(0.5, 1).all()

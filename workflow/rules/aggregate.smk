@@ -82,6 +82,16 @@ rule figures:
             caption="../report/trade_off.rst",
             category="Figures",
         ),
+        pdfs=expand(
+            "results/figures/{name}.pdf",
+            name=[
+                "utility_vs_eps",
+                "bounds_vs_eps",
+                "reconstructions",
+                "risk_vs_eps",
+                "trade_off",
+            ],
+        ),
     log:
         "results/logs/figures.log",
     benchmark:

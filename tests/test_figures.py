@@ -145,9 +145,14 @@ def _shown(artist) -> bool:
     return axes is None or axes.get_visible()
 
 
+NUMBER = rb"(-?[\d.]+)"
+#: a text object with the transformation set just before it (matplotlib: ``q a b c d e f cm BT``)
+TEXT_OBJECT = rb"(?:" + rb"\s+".join([NUMBER] * 6) + rb"\s+cm\s+)?BT(.*?)ET"
+
+
 def pdf_page_width_and_font_sizes(path):
-    """(page width in inches, [every font size set by a Tf operator]) of a one-page PDF, with
-    each text matrix checked to be a rotation (no scaling of the set size)."""
+    """(page width in inches, [the printed size of every text object]) of a one-page PDF: the
+    size its Tf operator sets, times the scale of the matrix set with it (cm before, Tm in)."""
     data = path.read_bytes()
     (box,) = re.findall(rb"/MediaBox\s*\[([^\]]*)\]", data)
     x0, _, x1, _ = map(float, box.split())
@@ -157,14 +162,17 @@ def pdf_page_width_and_font_sizes(path):
             content = zlib.decompress(raw)
         except zlib.error:
             continue
-        if b" Tf" not in content:
-            continue
-        sizes += [float(size) for size in re.findall(rb"/F\d+ ([\d.]+) Tf", content)]
-        number = rb"(-?[\d.]+)"
-        for matrix in re.findall(rb" ".join([number] * 6) + rb" Tm", content):
-            a, b, c, d = map(float, matrix[:4])
-            assert abs(a * d - b * c) == pytest.approx(1.0, abs=1e-3), matrix
+        for *matrix, body in re.findall(TEXT_OBJECT, content, re.S):
+            scale = math.sqrt(abs(_determinant(matrix))) if matrix[0] else 1.0
+            for inner in re.findall(rb"\s+".join([NUMBER] * 6) + rb"\s+Tm", body):
+                scale *= math.sqrt(abs(_determinant(inner)))
+            sizes += [scale * float(size) for size in re.findall(rb"/F\d+\s+([\d.]+)\s+Tf", body)]
     return (x1 - x0) / 72, sizes
+
+
+def _determinant(matrix) -> float:
+    a, b, c, d = map(float, matrix[:4])
+    return a * d - b * c
 
 
 def test_every_registered_method_has_a_display_name():
@@ -309,3 +317,14 @@ def test_eta_must_be_one_and_stated(results, tmp_path):
     write_json(other, _imprint(0.5) | {"ssim_threshold": 0.9})
     with pytest.raises(ValueError, match=r"disagree on ssim_threshold η: \[0.9, 0.95\]"):
         read_eta([*files["imprint"], other])
+
+
+def test_the_size_checks_catch_small_text(tmp_path):
+    figure, axes = new_figure(SINGLE_COLUMN_IN, 2.0, 1, 1)
+    axes[0, 0].set_title("too small", fontsize=5)
+    axes[0, 0].set_ylabel("rotated", fontsize=6.5)
+    figures.save_figure(figure, tmp_path / "small.png")
+    assert {t.get_text(): t.get_fontsize() for t in visible_texts(figure)}["too small"] == 5
+    width, sizes = pdf_page_width_and_font_sizes(tmp_path / "small.pdf")
+    assert width == pytest.approx(SINGLE_COLUMN_IN)
+    assert {5.0, 6.5} <= {round(size, 6) for size in sizes}

@@ -80,8 +80,8 @@ def imprint_text(eta: float) -> str:
 
 @dataclass(frozen=True)
 class EpsAxis:
-    """A log ε axis with the non-private run (ε = ∞) at its right end, labelled "non-private"
-    a fixed share of the axis beyond the largest finite budget, behind a dotted break."""
+    """A log ε axis from the smallest to the largest finite budget, and the non-private run
+    (ε = ∞) placed beyond them behind a dotted break, its tick labelled "non-private"."""
 
     low: float
     high: float
@@ -94,7 +94,7 @@ class EpsAxis:
 
     @property
     def non_private(self) -> float:
-        """Where ε = ∞ is drawn: 30 % of the finite span (at least a decade) past it."""
+        """Where ε = ∞ is drawn: 30 % of the finite span (at least a decade) past the largest."""
         span = math.log10(self.high) - math.log10(self.low)
         return self.high * 10 ** max(1.0, 0.3 * span)
 

@@ -36,8 +36,8 @@ def read_bounds(bound_files: Sequence[str | Path]) -> pd.DataFrame:
 def bound_line(
     axis: Axes, eps_axis: EpsAxis, budgets: pd.Series, values: pd.Series, **style: object
 ) -> None:
-    """A bound over the finite budgets as a line, and its value at ε = ∞ (if any) as an
-    unconnected point at the axis's non-private place."""
+    """A bound over the finite budgets as a line, and its value at ε = ∞ (if any) as a bar of
+    the line's colour at the axis's non-private place, unconnected."""
     budgets = budgets.astype(float)
     finite = np.isfinite(budgets).to_numpy()
     order = np.argsort(budgets.to_numpy()[finite], kind="stable")
@@ -46,16 +46,18 @@ def bound_line(
     )
     if not finite.all():
         axis.plot(
-            [eps_axis.non_private] * int((~finite).sum()),
+            eps_axis.x(budgets[~finite]),
             values[~finite],
-            marker=line.get_marker() if line.get_marker() != "None" else "_",
-            markersize=6 if line.get_marker() == "None" else line.get_markersize(),
+            marker="_",
+            markersize=8,
+            markeredgewidth=1.5,
             linestyle="none",
             color=line.get_color(),
         )
 
 
 def _panel_axes(axis: Axes, eps_axis: EpsAxis, ylabel: str, title: str) -> None:
+    """The ε axis, a [0, 1] success axis and the panel's labels."""
     eps_axis.decorate(axis)
     axis.set_ylim(-0.02, 1.02)
     axis.set_ylabel(ylabel)

@@ -47,7 +47,12 @@ def write_results(root, seeds=(0, 1)):
                 },
             )
             files["metrics"].append(metrics)
-        imprint = record | {"success_rate": index / 2, "ci_low": 0.0, "ci_high": 1.0}
+        imprint = record | {
+            "success_rate": index / 2,
+            "ci_low": 0.0,
+            "ci_high": 1.0,
+            "ssim_threshold": 0.95,
+        }
         write_json(root / f"imprint{index}.json", imprint)
         prior = {"success_rate": 0.2, "ci_low": 0.1, "ci_high": 0.3, "kappa": 0.125, "bound": 0.4}
         write_json(root / f"prior{index}.json", record | prior)
@@ -112,17 +117,17 @@ def test_cli_aggregate_and_figures(tmp_path):
     assert pd.read_csv(summary)["target_epsilon"].tolist() == TARGETS
     out = tmp_path / "figures"
     argv = ["figures", "--summary", str(summary), "--out-dir", str(out)]
-    for flag, key in (("--metrics", "metrics"), ("--bounds", "bounds"), ("--recon", "recon")):
+    for flag, key in (
+        ("--metrics", "metrics"),
+        ("--bounds", "bounds"),
+        ("--recon", "recon"),
+        ("--imprint", "imprint"),
+    ):
         argv += [flag, *map(str, files[key])]
     assert main(argv) == 0
     for name in figures.FIGURES:
         assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_reconstructions_orders_by_non_private_success(tmp_path):
-    files, _ = write_results(tmp_path)
-    figures.reconstructions(files["recon"], tmp_path / "r.png", num_images=2)
-    assert (tmp_path / "r.png").stat().st_size > 0
+        assert (out / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
 
 
 @pytest.mark.parametrize(

@@ -128,8 +128,9 @@ def test_every_output_exists_and_parses(tiny_run):
         "prior_aware_run_bound",
     ):
         assert summary[column].notna().all(), column
-    for name in (*FIGURES, "audit_vs_claim"):
+    for name in FIGURES:
         assert (results / f"figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (results / f"figures/{name}.pdf").read_bytes()[:5] == b"%PDF-"
     audit = json.loads((results / "audit/tiny/eps_8.json").read_text())
     assert audit["claimed"]["epsilon"] <= 8 and audit["white_box"]["canaries"] == 200
     assert summary["audit_epsilon_lower_white_box"].notna().tolist() == [True, False, False]

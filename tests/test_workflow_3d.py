@@ -60,6 +60,7 @@ def test_the_3d_task_runs_end_to_end_and_is_scored_by_dice(run_3d):
     assert non_private["imprint_success_rate"] > 0  # whole volumes come back without noise
     for name in FIGURES:
         assert (results / f"figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (results / f"figures/{name}.pdf").read_bytes()[:5] == b"%PDF-"
 
 
 @pytest.mark.slow

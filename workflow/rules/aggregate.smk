@@ -91,6 +91,17 @@ rule figures:
             caption="../report/audit_vs_claim.rst",
             category="Figures",
         ),
+        pdfs=expand(
+            "results/figures/{name}.pdf",
+            name=[
+                "utility_vs_eps",
+                "bounds_vs_eps",
+                "reconstructions",
+                "risk_vs_eps",
+                "trade_off",
+                "audit_vs_claim",
+            ],
+        ),
     log:
         "results/logs/figures.log",
     benchmark:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
 from rero import figures
 from rero.io import atomic_path
 from rero.summary import summarise
@@ -30,11 +28,10 @@ def run_aggregate(args: argparse.Namespace) -> None:
 
 
 def run_figures(args: argparse.Namespace) -> None:
-    """Draw every figure of the study into --out-dir."""
+    """Draw every figure of the study into --out-dir, as PNG and PDF."""
     figures.draw_all(
         args.summary, args.metrics, args.bounds, args.recon, args.imprint, Path(args.out_dir)
     )
-    figures.audit_vs_claim(pd.read_csv(args.summary), Path(args.out_dir) / "audit_vs_claim.png")
     print(f"figures written to {args.out_dir}")
 
 
@@ -58,13 +55,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     aggregate.add_argument("--out", required=True, help="summary .csv to write")
     aggregate.set_defaults(handler=run_aggregate)
 
-    draw = subparsers.add_parser("figures", help="the study's figures as PNG")
+    draw = subparsers.add_parser("figures", help="the study's figures as PNG and PDF")
     draw.add_argument("--summary", required=True, help="summary.csv from `aggregate`")
     draw.add_argument("--metrics", nargs="+", required=True, help="training metrics.json files")
     draw.add_argument("--bounds", nargs="+", required=True, help="bounds .csv files")
     draw.add_argument("--recon", nargs="+", required=True, help="attack recon.npz files")
     draw.add_argument(
-        "--imprint", nargs="*", default=[], help="imprint.json files of every budget attacked"
+        "--imprint",
+        nargs="+",
+        required=True,
+        help="imprint.json files of every budget attacked (they state the SSIM threshold η)",
     )
-    draw.add_argument("--out-dir", required=True, help="folder for the PNG files")
+    draw.add_argument("--out-dir", required=True, help="folder for the PNG and PDF files")
     draw.set_defaults(handler=run_figures)

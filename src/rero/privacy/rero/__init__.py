@@ -25,6 +25,7 @@ from rero.privacy.rero.edgeworth import edgeworth_rero, loss_cumulants
 from rero.privacy.rero.loss_model import PrivacyLossModel
 from rero.privacy.rero.methods import (
     APPROXIMATION,
+    METHOD_NAMES,
     METHODS,
     UPPER_BOUND,
     Bound,
@@ -50,6 +51,7 @@ __all__ = [
     "BOUNDS_COLUMNS",
     "DISCRETISATION",
     "METHODS",
+    "METHOD_NAMES",
     "UPPER_BOUND",
     "Bound",
     "LossDistribution",

@@ -153,6 +153,14 @@ METHODS: dict[str, Callable[..., Bound]] = {
     "glrt": glrt_bound,
 }
 
+#: each method as tables and figures name it for a reader: what it is, and whether it is certified
+METHOD_NAMES: dict[str, str] = {
+    "rigorous": "certified bound (PLD)",
+    "gdp_clt": "Gaussian DP (CLT approx.)",
+    "edgeworth": "Edgeworth approx. (worst case)",
+    "glrt": "GLRT approx. (relaxed adversary)",
+}
+
 
 def rero_bound(method: str, *, sigma: float, sample_rate: float, steps: int, kappa: float) -> Bound:
     """gamma for one method of METHODS."""

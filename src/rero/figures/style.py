@@ -1,0 +1,125 @@
+"""The one style of every figure: drawn at print size (a 3.5-inch column or a 7.2-inch page
+width), so that no text is smaller than 7 pt in print, and written as PNG and PDF."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+import matplotlib as mpl
+import numpy as np
+import seaborn as sns
+from cycler import cycler
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from rero.io import atomic_path
+
+SINGLE_COLUMN_IN = 3.5
+DOUBLE_COLUMN_IN = 7.2
+WIDTHS_IN = (SINGLE_COLUMN_IN, DOUBLE_COLUMN_IN)
+SMALLEST_TEXT_PT = 7.0
+TEXT_PT = 8.0
+#: the formats every figure is written in, beside each other (``name.png``, ``name.pdf``)
+FORMATS = ("png", "pdf")
+
+STYLE: dict[str, object] = {
+    **sns.axes_style("ticks"),
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],  # has the Greek letters and superscripts of the labels
+    "font.size": TEXT_PT,
+    "axes.titlesize": TEXT_PT,
+    "axes.labelsize": TEXT_PT,
+    "figure.titlesize": TEXT_PT,
+    "figure.labelsize": TEXT_PT,
+    "xtick.labelsize": SMALLEST_TEXT_PT,
+    "ytick.labelsize": SMALLEST_TEXT_PT,
+    "legend.fontsize": SMALLEST_TEXT_PT,
+    "legend.title_fontsize": SMALLEST_TEXT_PT,
+    "legend.frameon": False,
+    "axes.prop_cycle": cycler(color=sns.color_palette("colorblind")),
+    "axes.linewidth": 0.6,
+    "xtick.major.width": 0.6,
+    "ytick.major.width": 0.6,
+    "xtick.minor.width": 0.4,
+    "ytick.minor.width": 0.4,
+    "lines.linewidth": 1.0,
+    "lines.markersize": 3.5,
+    "errorbar.capsize": 2.0,
+    "figure.dpi": 100,
+    "savefig.dpi": 300,
+    "pdf.fonttype": 42,  # TrueType: the PDF's text stays text (searchable, editable)
+}
+
+Params = ParamSpec("Params")
+Result = TypeVar("Result")
+
+
+def styled(draw: Callable[Params, Result]) -> Callable[Params, Result]:
+    """Run a figure function under :data:`STYLE` (sizes are fixed when artists are created)."""
+
+    @functools.wraps(draw)
+    def wrapper(*args: Params.args, **kwargs: Params.kwargs) -> Result:
+        with mpl.rc_context(STYLE):
+            return draw(*args, **kwargs)
+
+    return wrapper
+
+
+def panel_grid(
+    panels: int, height_in: float, legend_in: float, *, max_columns: int = 4
+) -> tuple[Figure, np.ndarray]:
+    """A figure of ``panels`` axes in rows of at most ``max_columns``: one column wide for one
+    panel, page wide for more; ``height_in`` is the height of one row, ``legend_in`` that of
+    the legend under them. Unused axes are hidden."""
+    columns = min(panels, max_columns)
+    rows = -(-panels // columns)
+    width = SINGLE_COLUMN_IN if columns == 1 else DOUBLE_COLUMN_IN
+    return new_figure(width, height_in * rows + legend_in, rows, columns, hide_after=panels)
+
+
+def new_figure(
+    width_in: float,
+    height_in: float,
+    rows: int,
+    columns: int,
+    *,
+    hide_after: int | None = None,
+) -> tuple[Figure, np.ndarray]:
+    """A constrained-layout figure of exactly ``width_in`` x ``height_in`` inches (one of
+    :data:`WIDTHS_IN` wide) with a (rows, columns) array of axes."""
+    if width_in not in WIDTHS_IN:
+        raise ValueError(f"figure width must be one of {WIDTHS_IN} in, got {width_in}")
+    figure = Figure(figsize=(width_in, height_in), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False)
+    for axis in axes.flat[hide_after:] if hide_after is not None else ():
+        axis.set_visible(False)
+    return figure, axes
+
+
+def shared_legend(figure: Figure, axes: Iterable[Axes], columns: int = 2) -> None:
+    """One legend under the panels with every distinct entry of ``axes`` (first seen first)."""
+    entries: dict[str, object] = {}
+    for axis in axes:
+        for handle, label in zip(*axis.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    if entries:
+        figure.legend(
+            list(entries.values()),
+            list(entries),
+            loc="outside lower center",
+            ncols=min(columns, len(entries)),
+        )
+
+
+def save_figure(figure: Figure, path: str | Path) -> Figure:
+    """Write ``figure`` at its own size (no cropping, so the stated width is the printed one) as
+    ``path`` and in every other format of :data:`FORMATS` beside it, each atomically."""
+    target = Path(path)
+    with mpl.rc_context(STYLE):
+        for suffix in dict.fromkeys([target.suffix.lstrip("."), *FORMATS]):
+            with atomic_path(target.with_suffix(f".{suffix}")) as tmp:
+                figure.savefig(tmp, format=suffix)
+    return figure

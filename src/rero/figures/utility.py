@@ -1,0 +1,160 @@
+"""Utility figures: the test metrics against ε, and utility against reconstruction risk."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from rero.figures.labels import EpsAxis, eps_label, imprint_text, method_name, read_eta
+from rero.figures.style import (
+    DOUBLE_COLUMN_IN,
+    SINGLE_COLUMN_IN,
+    new_figure,
+    panel_grid,
+    save_figure,
+    shared_legend,
+    styled,
+)
+from rero.summary import training_table
+from rero.tasks import METRIC_LABELS, TASK_METRICS
+
+ROW_HEIGHT_IN = 1.9
+TITLE_CHARACTERS = 30  # a panel title wraps beyond this many characters
+
+
+def distinct_metrics(runs: pd.DataFrame, names: Sequence[str]) -> list[tuple[str, ...]]:
+    """``names`` grouped by equal values on every run: each group is one panel (a balanced test
+    set, say, makes accuracy and balanced accuracy one)."""
+    groups: list[tuple[str, ...]] = []
+    for name in names:
+        values = runs[name].to_numpy(float)
+        for index, group in enumerate(groups):
+            if np.array_equal(runs[group[0]].to_numpy(float), values, equal_nan=True):
+                groups[index] = (*group, name)
+                break
+        else:
+            groups.append((name,))
+    return groups
+
+
+def _draw_metric(axis, runs: pd.DataFrame, metric: str, eps_axis: EpsAxis) -> None:
+    """Seeds as points, their mean ± sd over ε as a line and band; the non-private mean ± sd at
+    the axis's non-private place, with a dashed reference line across."""
+    stats = runs.groupby("target_epsilon")[metric].agg(["mean", "std"]).reset_index()
+    private = stats[np.isfinite(stats["target_epsilon"])]
+    x = eps_axis.x(private["target_epsilon"])
+    axis.plot(x, private["mean"], marker="o", color="C0", label="DP-SGD, mean over seeds")
+    if private["std"].notna().any():
+        axis.fill_between(
+            x,
+            private["mean"] - private["std"],
+            private["mean"] + private["std"],
+            color="C0",
+            alpha=0.2,
+            linewidth=0,
+            label="± sd over seeds",
+        )
+    axis.scatter(
+        eps_axis.x(runs["target_epsilon"]),
+        runs[metric],
+        s=5,
+        color="0.35",
+        zorder=3,
+        label="single seeds",
+    )
+    reference = stats[np.isinf(stats["target_epsilon"])]
+    if not reference.empty:
+        mean, sd = reference["mean"].iloc[0], reference["std"].fillna(0.0).iloc[0]
+        axis.axhline(mean, color="black", linestyle="--", linewidth=0.7)
+        axis.errorbar(
+            [eps_axis.non_private],
+            [mean],
+            yerr=[sd],
+            fmt="D",
+            color="black",
+            label="non-private, mean ± sd",
+        )
+
+
+@styled
+def utility_vs_eps(metric_files: Sequence[str | Path], path: str | Path) -> Figure:
+    """Test metrics against ε (log), one row per dataset and one panel per distinct metric of
+    its task; the non-private runs at the axis's right end."""
+    runs = training_table(metric_files)
+    eps_axis = EpsAxis.of(runs["target_epsilon"])
+    datasets = sorted(runs["dataset"].unique())
+    panels = {
+        dataset: distinct_metrics(
+            runs[runs["dataset"] == dataset],
+            TASK_METRICS[runs.loc[runs["dataset"] == dataset, "task"].iloc[0]],
+        )
+        for dataset in datasets
+    }
+    columns = max(len(groups) for groups in panels.values())
+    width = SINGLE_COLUMN_IN if columns == 1 else DOUBLE_COLUMN_IN
+    figure, axes = new_figure(width, ROW_HEIGHT_IN * len(datasets) + 0.4, len(datasets), columns)
+    for row, dataset in enumerate(datasets):
+        subset = runs[runs["dataset"] == dataset]
+        for axis in axes[row, len(panels[dataset]) :]:
+            axis.set_visible(False)
+        for col, group in enumerate(panels[dataset]):
+            axis = axes[row, col]
+            _draw_metric(axis, subset, group[0], eps_axis)
+            eps_axis.decorate(axis)
+            title = " = ".join(METRIC_LABELS[name] for name in group)
+            axis.set_title(textwrap.fill(title, TITLE_CHARACTERS))
+            axis.set_ylabel(f"{dataset}: test score" if col == 0 else "")
+    shared_legend(figure, axes.flat, columns=4 if width == DOUBLE_COLUMN_IN else 2)
+    return save_figure(figure, path)
+
+
+@styled
+def trade_off(
+    summary: pd.DataFrame, path: str | Path, imprint_files: Sequence[str | Path]
+) -> Figure:
+    """Utility against risk, one point per trained ε: the main metric (mean ± sd over seeds)
+    against the certified reconstruction bound at κ = 1/N, and against the imprint attack's
+    measured success (with its 95 % CI), so the price of each level of protection reads off
+    one panel."""
+    eta = read_eta(imprint_files)
+    datasets = sorted(summary["dataset"].unique())
+    figure, axes = panel_grid(len(datasets), 2.5, 0.45, max_columns=2)
+    for axis, dataset in zip(axes.flat, datasets, strict=False):
+        rows = summary[summary["dataset"] == dataset].sort_values("target_epsilon")
+        utility = rows["main_metric_mean"]
+        sd = rows["main_metric_sd"].fillna(0.0)
+        bound = "train_rero_bound_kappa_1/N"
+        if bound in rows:
+            axis.errorbar(
+                rows[bound], utility, yerr=sd, fmt="o-", label=f"{method_name('rigorous')}, κ = 1/N"
+            )
+        success = rows["imprint_success_rate"]
+        axis.errorbar(
+            success,
+            utility,
+            xerr=[success - rows["imprint_ci_low"], rows["imprint_ci_high"] - success],
+            yerr=sd,
+            fmt="s-",
+            label=f"{imprint_text(eta)}, measured (95 % CI)",
+        )
+        anchor = rows.get(bound, success)
+        for x, y, target in zip(anchor, utility, rows["target_epsilon"], strict=True):
+            left = x > 0.6  # label towards the middle, inside the panel
+            axis.annotate(
+                eps_label(target),
+                (x, y),
+                textcoords="offset points",
+                xytext=(-3 if left else 3, -9),
+                horizontalalignment="right" if left else "left",
+            )
+        axis.set_xlim(-0.02, 1.02)
+        axis.set_xlabel("reconstruction success")
+        axis.set_ylabel(f"test {METRIC_LABELS[rows['main_metric'].iloc[0]]} (mean ± sd)")
+        axis.set_title(dataset)
+    shared_legend(figure, axes.flat, columns=1)
+    return save_figure(figure, path)

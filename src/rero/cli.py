@@ -28,6 +28,9 @@ SUBCOMMANDS = {
     "check-config": "rero.commands.check",
     "advise": "rero.commands.advise",
     "advice": "rero.commands.advise",
+    "report-pages": "rero.commands.publish",
+    "provenance": "rero.commands.publish",
+    "results-readme": "rero.commands.publish",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(SUBCOMMANDS.values()))
 

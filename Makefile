@@ -10,7 +10,7 @@ CORES ?= 2
 # Rules call `python -m rero`: the environment's python comes first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup run run-3d test lint format clean
+.PHONY: setup run run-3d report test lint format clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,12 @@ SNAKEMAKE := $(BIN)/snakemake --workflow-profile workflow/profiles/default --cor
 
 # The whole default study, then its HTML report (results/report.html).
 run: setup
+	$(SNAKEMAKE)
+	$(SNAKEMAKE) --report results/report.html
+
+# The report of the study run so far (brings its tables, pages and README up to date first):
+# figures, every table as a page, the study in prose, config, versions and commit.
+report: setup
 	$(SNAKEMAKE)
 	$(SNAKEMAKE) --report results/report.html
 

@@ -24,6 +24,18 @@ def repo() -> Path:
     return REPO
 
 
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A working directory in which the whole workflow has run on the tiny config of
+    tests/test_workflow.py: run once, shared by every module that reads a real run's outputs."""
+    from tests.test_workflow import TINY_CONFIG, snakemake, write_config
+
+    workdir = tmp_path_factory.mktemp("study")
+    write_config(workdir, TINY_CONFIG)
+    snakemake(workdir)
+    return workdir
+
+
 def shipped_config_text() -> str:
     """The committed config.yaml (git's copy), never the working file a user may have edited."""
     result = subprocess.run(

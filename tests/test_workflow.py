@@ -84,14 +84,6 @@ def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
     return jobs
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("study")
-    write_config(workdir, TINY_CONFIG)
-    snakemake(workdir)
-    return workdir
-
-
 @pytest.mark.slow
 def test_every_output_exists_and_parses(tiny_run):
     results = tiny_run / "results"
@@ -166,10 +158,12 @@ def test_nothing_left_to_do_and_report_builds(tiny_run):
 
 
 def with_summary(jobs: dict[str, int]) -> dict[str, int]:
-    """``jobs`` and what follows them: the summary and figures (unless only the advice table,
-    a leaf of the DAG, reruns) and the target ``all``."""
-    summary = {"aggregate": 1, "figures": 1} if set(jobs) - {"advise"} else {}
-    return jobs | summary | {"all": 1}
+    """``jobs`` and what follows them: the summary, its figures and the results README (unless
+    only the advice table or the README reruns), the report's pages (every change reaches a
+    table), the provenance page (every change is one of config or code) and the target ``all``."""
+    leaves = {"advise", "results_readme"}
+    summary = {"aggregate": 1, "figures": 1, "results_readme": 1} if set(jobs) - leaves else {}
+    return jobs | summary | {"report_pages": 1, "provenance": 1, "all": 1}
 
 
 def tiny(section: str, **values) -> Callable[[dict], None]:
@@ -265,6 +259,7 @@ CODE_CHANGES = {
     "commands/bounds.py": {"bounds": 1},
     "commands/attack.py": {"attack": 12, "transition": 1},
     "commands/report.py": {"aggregate": 1},
+    "commands/publish.py": {"results_readme": 1},
 }
 
 
@@ -306,6 +301,9 @@ def test_every_file_a_job_runs_is_an_input_of_its_rule(tiny_run):
         "advise": "advice",
         "transition": "transition",
         "audit": "audit",
+        "report_pages": "report-pages",
+        "provenance": "provenance",
+        "results_readme": "results-readme",
     }
     seen = set()
     for row in rows:

@@ -35,6 +35,9 @@ SUBCOMMANDS = {
     "advise": "rero.commands.advise",
     "advice": "rero.commands.advise",
     "audit": "rero.commands.audit",
+    "report-pages": "rero.commands.publish",
+    "provenance": "rero.commands.publish",
+    "results-readme": "rero.commands.publish",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(SUBCOMMANDS.values()))
 

@@ -8,11 +8,7 @@ rule advise:
         ),
         code=command_code("advice"),
     output:
-        table=report(
-            "results/advice/{dataset}.csv",
-            caption="../report/advice.rst",
-            category="Advice",
-        ),
+        table="results/advice/{dataset}.csv",
     log:
         "results/logs/advise/{dataset}.log",
     benchmark:

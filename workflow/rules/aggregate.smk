@@ -27,11 +27,7 @@ rule aggregate:
         ),
         code=command_code("aggregate"),
     output:
-        summary=report(
-            "results/summary.csv",
-            caption="../report/summary.rst",
-            category="Summary",
-        ),
+        summary="results/summary.csv",
     log:
         "results/logs/aggregate.log",
     benchmark:
@@ -112,3 +108,84 @@ rule figures:
         "python -m rero figures --summary {input.summary} --metrics {input.metrics}"
         " --bounds {input.bounds} --recon {input.recon} --imprint {input.imprint}"
         " --out-dir $(dirname {output.utility}) > {log} 2>&1"
+
+
+# Every table as an HTML page for the report (a CSV it could only offer as a download link).
+rule report_pages:
+    input:
+        summary="results/summary.csv",
+        metrics=rules.aggregate.input.metrics,
+        plans=rules.aggregate.input.plans,
+        bounds=rules.aggregate.input.bounds,
+        membership=rules.aggregate.input.membership,
+        advice=expand("results/advice/{dataset}.csv", dataset=DATASETS),
+        imprint=expand(
+            "results/attack/{dataset}/eps_{eps}/imprint.json",
+            dataset=DATASETS,
+            eps=BOUND_EPS,
+        ),
+        prior_aware=rules.aggregate.input.prior_aware,
+        transitions=rules.aggregate.input.transitions,
+        code=command_code("report-pages"),
+    output:
+        **report_pages(),
+    log:
+        "results/logs/report_pages.log",
+    benchmark:
+        "results/benchmarks/report_pages.tsv"
+    conda:
+        CONDA_ENV
+    params:
+        accountants=dataset_accountants,
+    shell:
+        "python -m rero report-pages --summary {input.summary} --metrics {input.metrics}"
+        " --plans {input.plans} --bounds {input.bounds} --membership {input.membership}"
+        " --advice {input.advice} --imprint {input.imprint} --prior-aware {input.prior_aware}"
+        " --transitions {input.transitions} {params.accountants}"
+        " --out-dir $(dirname {output.summary}) > {log} 2>&1"
+
+
+# The config, the checkout's commit and state, and the package versions. Each is a rerun
+# trigger: a changed config (params), an edited package file (inputs), a new commit or changed
+# tracked files (params.checkout), other installed versions (params.versions; with --sdm conda
+# the env file's hash reruns it) all rewrite the page.
+rule provenance:
+    input:
+        package=package_files(),
+    output:
+        page=report(
+            "results/report/provenance.html",
+            caption="../report/provenance.rst",
+            category="Study",
+            labels={"page": "provenance"},
+        ),
+    log:
+        "results/logs/provenance.log",
+    benchmark:
+        "results/benchmarks/provenance.tsv"
+    conda:
+        CONDA_ENV
+    params:
+        config=json.dumps(config, sort_keys=True),
+        checkout=checkout_state(workflow.basedir),
+        versions=installed_versions(declared_packages()),
+    shell:
+        "python -m rero provenance --config {params.config:q} --checkout {params.checkout:q}"
+        " --out {output.page} > {log} 2>&1"
+
+
+rule results_readme:
+    input:
+        summary="results/summary.csv",
+        code=command_code("results-readme"),
+    output:
+        readme="results/README.md",
+    log:
+        "results/logs/results_readme.log",
+    benchmark:
+        "results/benchmarks/results_readme.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m rero results-readme --summary {input.summary} --out {output.readme}"
+        " > {log} 2>&1"

@@ -6,6 +6,8 @@ from snakemake.exceptions import WorkflowError
 
 import rero.config as study_config
 from rero.data import LOADERS, expected_split_sizes, source_files
+from rero.provenance import checkout_state, declared_packages, installed_versions
+from rero.report_pages import page_list
 from rero.sources import command_sources
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
@@ -46,6 +48,9 @@ localrules:
     all,
     aggregate,
     figures,
+    report_pages,
+    provenance,
+    results_readme,
 
 
 def dataset_loader(wildcards):
@@ -118,11 +123,52 @@ def bound_kappas(wildcards):
     return " ".join(f"--kappa {spec}" for spec in specs)
 
 
+def report_pages():
+    """The report's pages (rero.report_pages.page_list), each marked for the report: the
+    summary and per-seed runs, the study in prose, then each dataset's tables."""
+    pages = {}
+    for page in page_list(DATASETS):
+        if page.table == "study":
+            pages[page.name] = report(
+                f"results/report/{page.path}",
+                caption="../report/study.rst",
+                category="Study",
+                labels={"page": "the study in prose"},
+            )
+        else:
+            pages[page.name] = report(
+                f"results/report/{page.path}",
+                caption=f"../report/{page.table}.rst",
+                category="Tables",
+                subcategory=page.dataset or "all datasets",
+                labels={"table": page.table},
+            )
+    return pages
+
+
+def dataset_accountants(wildcards):
+    """--accountant DATASET=NAME flags: each dataset's configured privacy.accountant."""
+    return " ".join(
+        f"--accountant {name}="
+        + study_config.dataset_settings(config, name, "privacy")["accountant"]
+        for name in DATASETS
+    )
+
+
+def package_files():
+    """Every file of the package: the provenance page names the code the study ran."""
+    return sorted(str(file) for file in PACKAGE.rglob("*.py"))
+
+
 def final_outputs():
-    """Every result of the study: the summary table, the advice and budget-translation tables
-    and the figures (the per-job outputs come with them)."""
+    """Every result of the study: the summary table, the advice and budget-translation tables,
+    the figures, the report's pages and the results folder's README (the per-job outputs come
+    with them)."""
     return [
         "results/summary.csv",
+        "results/README.md",
+        "results/report/provenance.html",
+        *(f"results/report/{page.path}" for page in page_list(DATASETS)),
         *expand("results/advice/{dataset}.csv", dataset=DATASETS),
         *expand(
             "results/privacy/{dataset}/translation.csv",

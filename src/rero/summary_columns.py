@@ -1,0 +1,137 @@
+"""What each column of the summary table (:func:`rero.summary.summarise`) means.
+
+The column names are made from the same registries the summary is built from (the tasks' test
+metrics, the attack fields, the κ labels and FPRs of the bounds tables), so a column the summary
+gains without a description here is refused by :func:`describe_column`, not silently left out of
+the guide to the results.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rero.summary import METRICS
+from rero.tasks import METRIC_LABELS
+
+#: the columns of the privacy plan and of the training runs, in the order the summary has them
+FIXED = {
+    "dataset": "name of the dataset (a key of `datasets` in the config)",
+    "target_epsilon": "target privacy budget ε of the run (inf: the non-private baseline)",
+    "epsilon": "ε at δ that the privacy plan certifies for σ: an upper bound from its accountant",
+    "accountant": (
+        "accountant that produced `epsilon` (inclusions, pld, prv, rdp; none for the baseline)"
+    ),
+    "sigma": "noise multiplier σ of DP-SGD (noise std σ·C on the sum of clipped gradients)",
+    "sample_rate": "Poisson sampling rate q = B/N (expected batch size over training-set size)",
+    "steps": "number of DP-SGD steps T",
+    "delta": "δ of the (ε, δ) guarantee",
+    "task": "task of the dataset (classification or segmentation)",
+    "main_metric": "the test metric that stands for utility (MCC or mean soft Dice)",
+    "main_metric_mean": "test value of `main_metric`: mean over the seeds",
+    "main_metric_sd": "test value of `main_metric`: standard deviation over the seeds",
+    "n_seeds": "number of training runs (seeds) behind the means and standard deviations",
+    "epsilon_lower": "ε at δ of σ from below: a lower bound from the plan's accountant (the true ε "
+    "lies in [epsilon_lower, epsilon]; empty where the accountant gives none, as RDP)",
+    "opacus_epsilon_spent": (
+        "ε at δ that Opacus' own RDP accountant reports for the training run (mean over seeds): "
+        "looser than the plan's accountant, so above the target; not the budget"
+    ),
+    "opacus_epsilon_spent_accountant": "accountant behind `opacus_epsilon_spent` (rdp)",
+    "audit_epsilon_lower_white_box": (
+        "empirical 95 % lower bound on the ε of the training code, from a one-run white-box audit "
+        "(every noisy step seen, gradient canaries); empty where the budget was not audited"
+    ),
+    "audit_epsilon_lower_black_box": (
+        "empirical 95 % lower bound on the ε of the training code, from a one-run black-box audit "
+        "(final model's loss on mislabelled canary images); empty where not audited"
+    ),
+    "mia_auc": (
+        "certified upper bound on the AUC of any membership-inference attack on the run "
+        "(from the f-DP trade-off curve of the Poisson-subsampled Gaussian mechanism)"
+    ),
+    "mia_balanced_accuracy": (
+        "certified upper bound on the balanced accuracy of any membership-inference attack"
+    ),
+}
+
+ATTACK_FIELDS = {
+    "success_rate": "share of trials that succeeded",
+    "ci_low": "lower end of the 95 % Clopper–Pearson interval of the success rate",
+    "ci_high": "upper end of the 95 % Clopper–Pearson interval of the success rate",
+}
+ATTACKS = {
+    "imprint": (
+        "imprint attack (malicious linear layer, one DP-SGD update; success: a reconstruction "
+        "with SSIM ≥ η)"
+    ),
+    "prior_aware": (
+        "prior-aware informed adversary (picks the training image among M candidates from the "
+        "noisy updates)"
+    ),
+}
+
+
+def _statistic(stat: str) -> str:
+    return "mean over the seeds" if stat == "mean" else "standard deviation over the seeds"
+
+
+#: (pattern, description) of the columns whose names carry a value: metrics, κ, FPR, levels
+PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(rf"(?P<metric>{'|'.join(map(re.escape, METRICS))})_(?P<stat>mean|sd)"),
+        "test {label}: {statistic} (empty for the other task's metrics)",
+    ),
+    (
+        re.compile(r"train_rero_bound_kappa_(?P<kappa>.+)"),
+        "certified upper bound on reconstruction success against the training run's DP-SGD at "
+        "prior κ = {kappa} (rigorous: numerical f-DP, pessimistic discretisation; N = "
+        "training-set size)",
+    ),
+    (
+        re.compile(r"mia_tpr_at_fpr_(?P<fpr>[0-9.e+-]+)"),
+        "certified upper bound on the true-positive rate of any membership-inference attack at "
+        "false-positive rate {fpr}",
+    ),
+    (
+        re.compile(r"imprint_transition_(?P<level>.+)_eps_(?P<end>low|high)"),
+        "the imprint attack's success rate first becomes {level} at a budget in "
+        "(eps_low, eps_high]: the {end} end of that interval (bisected between the budgets run)",
+    ),
+    (
+        re.compile(rf"(?P<attack>{'|'.join(ATTACKS)})_(?P<field>{'|'.join(ATTACK_FIELDS)})"),
+        "{attack}: {field}",
+    ),
+    (
+        re.compile(r"prior_aware_run_kappa"),
+        "prior-aware attack: the prior κ = 1/M (M candidates) of its own DP-SGD run",
+    ),
+    (
+        re.compile(r"prior_aware_run_bound"),
+        "certified upper bound on the prior-aware attack's success at its κ, for its own DP-SGD "
+        "run (its q and T): compare its success with this, not with the training run's bound",
+    ),
+)
+
+
+def describe_column(name: str) -> str:
+    """What the summary column ``name`` holds; ValueError for a column no entry describes."""
+    if name in FIXED:
+        return FIXED[name]
+    for pattern, template in PATTERNS:
+        match = pattern.fullmatch(name)
+        if match is None:
+            continue
+        found = match.groupdict()
+        return template.format(
+            label=METRIC_LABELS.get(found.get("metric", ""), ""),
+            statistic=_statistic(found.get("stat", "")),
+            kappa=found.get("kappa"),
+            fpr=found.get("fpr"),
+            level=str(found.get("level")).replace(">=", "≥ ").replace(">", "> "),
+            end=found.get("end"),
+            attack=ATTACKS.get(found.get("attack", ""), ""),
+            field=ATTACK_FIELDS.get(found.get("field", ""), ""),
+        )
+    raise ValueError(
+        f"summary column {name!r} has no description; describe it in rero.summary_columns"
+    )

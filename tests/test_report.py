@@ -90,7 +90,7 @@ def test_each_budget_names_the_accountant_of_its_own_plan_and_why():
     text = accountant_text(plans, "auto")
     assert "at ε = 64 with dp_accounting's PLD accountant" in text
     (refused, reason), *_ = refusals(plans[0].note)
-    assert refused == "prv" and f"(PRV not used: {reason})" in text
+    assert refused == "inclusions" and f"(inclusions not used: {reason})" in text
     assert "non-private baseline" in text and "privacy.accountant = auto" in text
 
 

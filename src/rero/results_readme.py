@@ -59,6 +59,15 @@ OUTPUTS = (
         "where the imprint attack's success first reaches each level: an ε interval, bisected",
     ),
     (
+        "privacy/{dataset}/translation.csv",
+        "the σ the paper's RDP calibration gives for each budget, and the tight ε of that σ",
+    ),
+    (
+        "audit/{dataset}/eps_{eps}.json",
+        "the audit of the training code at one budget: canaries, guesses, the ε lower bound with "
+        "its confidence, per access (white-box, black-box), method and assumptions",
+    ),
+    (
         "advice/{dataset}.csv",
         "budget advice: the least σ (and its ε) whose certified bound meets each tolerated risk, "
         "and the test metric it costs",
@@ -80,6 +89,9 @@ FIGURE_DESCRIPTIONS = {
     "reconstructions": "imprint-attack reconstructions of the same training images at each ε",
     "risk_vs_eps": "certified risk bound beside the attacks' measured success, against ε",
     "trade_off": "test utility against reconstruction risk, one point per trained budget",
+    "audit_vs_claim": (
+        "the ε each plan claims against the audited lower bounds of the training code"
+    ),
 }
 
 

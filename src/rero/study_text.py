@@ -13,6 +13,9 @@ from rero.privacy.plan import NON_PRIVATE_ACCOUNTANT, PrivacyPlan
 
 SUPERSCRIPTS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 ACCOUNTANT_NAMES = {
+    "inclusions": (
+        "the exact inclusion-count analysis (conditioning on how often the example is sampled)"
+    ),
     "prv": "the PRV accountant (Gopi, Lee & Wutschitz 2021)",
     "pld": "dp_accounting's PLD accountant (Doroshenko et al. 2022)",
     "rdp": "the RDP accountant (Mironov 2017)",
@@ -58,8 +61,9 @@ def refusals(note: str) -> list[tuple[str, str]]:
 def accountant_text(plans: Sequence[PrivacyPlan], requested: str) -> str:
     """Which accountant calibrated σ at which budgets of one dataset, and why, as prose.
 
-    ``requested`` is the configured ``privacy.accountant`` (auto tries PRV, then PLD, then RDP);
-    consecutive budgets served by the same accountant share a clause.
+    ``requested`` is the configured ``privacy.accountant`` (auto tries the inclusion-count
+    analysis, then PLD, then RDP); consecutive budgets served by the same accountant share a
+    clause.
     """
     ordered = sorted(plans, key=lambda plan: plan.target_epsilon)
     private = [plan for plan in ordered if plan.private]
@@ -70,7 +74,7 @@ def accountant_text(plans: Sequence[PrivacyPlan], requested: str) -> str:
         clause = f"at ε = {budgets} with {ACCOUNTANT_NAMES.get(name, name)}"
         reasons = [
             f"{'' if len(members) == 1 else f'at ε = {number_text(plan.target_epsilon)}: '}"
-            f"{refused.upper()} not used: {reason}"
+            f"{refused if refused == 'inclusions' else refused.upper()} not used: {reason}"
             for plan in members
             for refused, reason in refusals(plan.note)
         ]

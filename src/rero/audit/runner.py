@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from rero.audit.canaries import (
     GRADIENT_CANARY_NORM,
@@ -191,9 +190,8 @@ class AuditedRun(TrainingRun):
     def train(self) -> None:
         """All T steps of the plan, in the epochs ``train`` takes."""
         steps_per_epoch = self.plan.steps_per_epoch(len(self.dataset.labels))
-        with tqdm(total=self.plan.steps, disable=True) as progress:
-            while self.step < self.plan.steps:
-                self.run_epoch(min(steps_per_epoch, self.plan.steps - self.step), progress)
+        while self.step < self.plan.steps:
+            self.run_epoch(min(steps_per_epoch, self.plan.steps - self.step))
 
     def white_box_scores(self) -> np.ndarray:
         """Each gradient canary's log-likelihood ratio over the steps, the noisy gradient in its

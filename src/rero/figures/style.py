@@ -11,7 +11,7 @@ from typing import ParamSpec, TypeVar
 import matplotlib as mpl
 import numpy as np
 import seaborn as sns
-from cycler import cycler
+from matplotlib import cycler
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 

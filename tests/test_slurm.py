@@ -34,9 +34,10 @@ CLUSTER_JOBS = {
     "transition": 1,
     "advise": 1,
     "audit": 1,
+    "translate": 1,
 }
-LOCAL_RULES = ("all", "aggregate", "figures")
-RUN_TIMEOUT_S = 180
+LOCAL_RULES = ("all", "aggregate", "figures", "report_pages", "provenance", "results_readme")
+RUN_TIMEOUT_S = 300
 SUBMIT_TIMEOUT_S = 90
 
 # The smallest study: one ε plus the non-private run, one seed, one epoch, no extra bound budgets.

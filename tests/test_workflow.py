@@ -161,7 +161,7 @@ def with_summary(jobs: dict[str, int]) -> dict[str, int]:
     """``jobs`` and what follows them: the summary, its figures and the results README (unless
     only the advice table or the README reruns), the report's pages (every change reaches a
     table), the provenance page (every change is one of config or code) and the target ``all``."""
-    leaves = {"advise", "results_readme"}
+    leaves = {"advise", "results_readme", "translate"}
     summary = {"aggregate": 1, "figures": 1, "results_readme": 1} if set(jobs) - leaves else {}
     return jobs | summary | {"report_pages": 1, "provenance": 1, "all": 1}
 
@@ -182,6 +182,7 @@ EVERYTHING_BUT_DATA = {
     "transition": 1,
     "advise": 1,
     "audit": 1,
+    "translate": 1,
 }
 RERUNS: dict[str, tuple[Callable[[dict], None], dict[str, int]]] = {
     "privacy.clip_norm": (
@@ -207,7 +208,8 @@ RERUNS: dict[str, tuple[Callable[[dict], None], dict[str, int]]] = {
     "seeds": (lambda config: config.update(seeds=[0, 1]), {"train": 3, "advise": 1}),
     "eps": (
         lambda config: config.update(eps=[8, "1e9", "inf", 1]),
-        {"calibrate": 1, "train": 1, "bounds": 1, "attack": 1, "transition": 1, "advise": 1},
+        {"calibrate": 1, "train": 1, "bounds": 1, "attack": 1, "transition": 1, "advise": 1}
+        | {"translate": 1},
     ),
     "bounds.methods": (tiny("bounds", methods=["rigorous"]), {"bounds": 1}),
     "bounds.extra_eps": (
@@ -304,6 +306,7 @@ def test_every_file_a_job_runs_is_an_input_of_its_rule(tiny_run):
         "report_pages": "report-pages",
         "provenance": "provenance",
         "results_readme": "results-readme",
+        "translate": "translate",
     }
     seen = set()
     for row in rows:

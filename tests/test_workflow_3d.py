@@ -80,8 +80,12 @@ def test_a_changed_option_reruns_the_segmentation_preparation_and_what_follows(r
         "attack": 3,
         "transition": 1,
         "advise": 1,
+        "translate": 1,
         "aggregate": 1,
         "figures": 1,
+        "report_pages": 1,
+        "provenance": 1,
+        "results_readme": 1,
         "all": 1,
     }
 

@@ -30,11 +30,7 @@ rule translate:
         meta="results/data/{dataset}/meta.json",
         code=command_code("translate"),
     output:
-        table=report(
-            "results/privacy/{dataset}/translation.csv",
-            caption="../report/translation.rst",
-            category="Privacy accounting",
-        ),
+        table="results/privacy/{dataset}/translation.csv",
     log:
         "results/logs/translate/{dataset}.log",
     benchmark:

@@ -19,7 +19,6 @@ lower bound.
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -37,7 +36,7 @@ from rero.data import unit_float
 from rero.privacy.plan import PrivacyPlan
 from rero.training.batches import ArrayBatches
 from rero.training.config import TrainConfig
-from rero.training.job import _torch_settings
+from rero.training.job import training_settings
 from rero.training.loss import training_loss
 from rero.training.run import TrainingRun
 
@@ -211,7 +210,7 @@ class AuditedRun(TrainingRun):
             return -loss(self.model(batch), target).double().cpu().numpy()
 
 
-def audit_training(
+def run_audit(
     plan: PrivacyPlan,
     config: TrainConfig,
     meta: dict[str, Any],
@@ -219,37 +218,40 @@ def audit_training(
     held_out: tuple[np.ndarray, np.ndarray],
     settings: AuditSettings,
     device: torch.device,
+    deterministic: bool,
 ) -> dict[str, Any]:
-    """Run ``settings.runs`` audited trainings and judge the white-box (gradient canaries) and
-    black-box (input canaries from ``held_out``) guesses, pooled over the runs (each canary is
-    in one run only, so the runs together are one mechanism over all of them)."""
+    """Run ``settings.runs`` audited trainings, under the thread count and determinism ``train``
+    uses, and judge the white-box (gradient canaries) and black-box (input canaries from
+    ``held_out``) guesses, pooled over the runs (each canary is in one run only, so the runs
+    together are one mechanism over all of them)."""
     config.check_plan(plan.private)
     if settings.input_canaries and meta["task"] != "classification":
         raise ValueError("input_canaries: mislabelled images need a classification dataset")
     started = time.perf_counter()
     games: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"white_box": [], "black_box": []}
-    for index in range(settings.runs):
-        seeds = np.random.SeedSequence([settings.seed, index]).generate_state(2)
-        rng = np.random.default_rng(int(seeds[1]))
-        inputs = mislabelled(*held_out, int(meta["num_classes"]), settings.input_canaries, rng)
-        input_in = draw_membership(settings.input_canaries, rng)
-        gradient_in = draw_membership(settings.gradient_canaries, rng)
-        run = AuditedRun(
-            plan,
-            config,
-            int(seeds[0]),
-            meta,
-            train,
-            device,
-            (inputs[0][input_in], inputs[1][input_in]),
-            settings.gradient_canaries,
-            np.flatnonzero(gradient_in),
-        )
-        run.train()
-        if settings.gradient_canaries:
-            games["white_box"].append((run.white_box_scores(), gradient_in))
-        if settings.input_canaries:
-            games["black_box"].append((run.black_box_scores(*inputs), input_in))
+    with training_settings(config.threads, deterministic=deterministic):
+        for index in range(settings.runs):
+            seeds = np.random.SeedSequence([settings.seed, index]).generate_state(2)
+            rng = np.random.default_rng(int(seeds[1]))
+            inputs = mislabelled(*held_out, int(meta["num_classes"]), settings.input_canaries, rng)
+            input_in = draw_membership(settings.input_canaries, rng)
+            gradient_in = draw_membership(settings.gradient_canaries, rng)
+            run = AuditedRun(
+                plan,
+                config,
+                int(seeds[0]),
+                meta,
+                train,
+                device,
+                (inputs[0][input_in], inputs[1][input_in]),
+                settings.gradient_canaries,
+                np.flatnonzero(gradient_in),
+            )
+            run.train()
+            if settings.gradient_canaries:
+                games["white_box"].append((run.white_box_scores(), gradient_in))
+            if settings.input_canaries:
+                games["black_box"].append((run.black_box_scores(*inputs), input_in))
     results = {
         access: judge(
             np.concatenate([scores for scores, _ in played]),
@@ -262,23 +264,3 @@ def audit_training(
         if played
     }
     return {"results": results, "seconds": time.perf_counter() - started}
-
-
-def run_audit(
-    plan: PrivacyPlan,
-    config: TrainConfig,
-    meta: dict[str, Any],
-    train: tuple[np.ndarray, np.ndarray],
-    held_out: tuple[np.ndarray, np.ndarray],
-    settings: AuditSettings,
-    device: torch.device,
-    deterministic: bool,
-) -> dict[str, Any]:
-    """:func:`audit_training` under the thread count and determinism ``train`` uses."""
-    with (
-        _torch_settings(config.threads, deterministic=deterministic),
-        warnings.catch_warnings(),
-    ):
-        warnings.filterwarnings("ignore", message="Secure RNG turned off")
-        warnings.filterwarnings("ignore", message="Full backward hook is firing")
-        return audit_training(plan, config, meta, train, held_out, settings, device)

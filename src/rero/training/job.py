@@ -40,15 +40,19 @@ CHECKPOINT_FORMAT = 2  # 2: the augmentation RNG state
 
 
 @contextlib.contextmanager
-def _torch_settings(threads: int, deterministic: bool) -> Iterator[None]:
-    """Set torch's CPU threads and deterministic mode for a run; restore them afterwards."""
+def training_settings(threads: int, deterministic: bool) -> Iterator[None]:
+    """Torch's CPU threads and deterministic mode for a run (restored afterwards), and Opacus'
+    warnings that every run would print silenced: the settings of ``train`` and its audit."""
     threads_before = torch.get_num_threads()
     deterministic_before = torch.are_deterministic_algorithms_enabled()
     warn_only_before = torch.is_deterministic_algorithms_warn_only_enabled()
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(deterministic, warn_only=True)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Secure RNG turned off")
+            warnings.filterwarnings("ignore", message="Full backward hook is firing")
+            yield
     finally:
         torch.set_num_threads(threads_before)
         torch.use_deterministic_algorithms(deterministic_before, warn_only=warn_only_before)
@@ -152,12 +156,7 @@ def train_run(
     plan.check_dataset(len(train_labels))
     targets = _targets(data_dir, "train", meta, train_labels)
     keep_freed_memory_in_process()
-    with (
-        _torch_settings(config.threads, deterministic=device.type == "cpu"),
-        warnings.catch_warnings(),
-    ):
-        warnings.filterwarnings("ignore", message="Secure RNG turned off")
-        warnings.filterwarnings("ignore", message="Full backward hook is firing")
+    with training_settings(config.threads, deterministic=device.type == "cpu"):
         run = TrainingRun(plan, config, seed, meta, train_images, targets, device)
         identity = _run_identity(plan, config, seed, meta)
         checkpoint_path = out / "checkpoint.pt"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rero.config import parse_eps_token
+from rero.config_tokens import parse_eps_token
 from rero.data import read_meta
 from rero.io import dumps_json
 from rero.privacy.accounting import ACCOUNTANTS
@@ -26,6 +26,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--eps", required=True, help="target ε: a positive number or 'inf'")
+    add_schedule_flags(parser)
+    parser.add_argument("--accountant", choices=ACCOUNTANTS, default="auto")
+    parser.add_argument("--rel-tol", type=float, default=0.01, help="ε ≥ (1 - rel_tol)·target")
+    parser.add_argument("--out", help="also write the plan to this JSON file (atomically)")
+    parser.set_defaults(handler=run_calibrate)
+
+
+def add_schedule_flags(parser: argparse.ArgumentParser) -> None:
+    """δ and the schedule flags: --sample-rate and --steps, or --data-dir with --batch-size and
+    --epochs (read by :func:`schedule_from_args`)."""
     parser.add_argument("--delta", required=True, type=float, help="δ (must be < 1/N)")
     parser.add_argument("--sample-rate", type=float, help="Poisson sampling rate q")
     parser.add_argument("--steps", type=int, help="number of DP-SGD steps T")
@@ -34,10 +44,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--batch-size", type=int, help="expected batch size B (with --data-dir)")
     parser.add_argument("--epochs", type=int, help="training epochs (with --data-dir)")
-    parser.add_argument("--accountant", choices=ACCOUNTANTS, default="auto")
-    parser.add_argument("--rel-tol", type=float, default=0.01, help="ε ≥ (1 - rel_tol)·target")
-    parser.add_argument("--out", help="also write the plan to this JSON file (atomically)")
-    parser.set_defaults(handler=run_calibrate)
 
 
 def schedule_from_args(args: argparse.Namespace) -> dict[str, Any]:

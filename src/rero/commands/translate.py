@@ -6,8 +6,8 @@ import argparse
 
 import pandas as pd
 
-from rero.commands.privacy import schedule_from_args
-from rero.config import parse_eps_token
+from rero.commands.privacy import add_schedule_flags, schedule_from_args
+from rero.config_tokens import parse_eps_token
 from rero.io import atomic_path
 from rero.privacy.accounting.translation import translate_budgets
 
@@ -38,14 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--eps", required=True, nargs="+", help="target ε values (positive numbers; inf skipped)"
     )
-    parser.add_argument("--delta", required=True, type=float, help="δ (must be < 1/N)")
-    parser.add_argument("--sample-rate", type=float, help="Poisson sampling rate q")
-    parser.add_argument("--steps", type=int, help="number of DP-SGD steps T")
-    parser.add_argument(
-        "--data-dir", help="prepared dataset folder (its meta.json gives the name and N)"
-    )
-    parser.add_argument("--batch-size", type=int, help="expected batch size B (with --data-dir)")
-    parser.add_argument("--epochs", type=int, help="training epochs (with --data-dir)")
+    add_schedule_flags(parser)
     parser.add_argument("--out", help="also write the table to this CSV file (atomically)")
     parser.set_defaults(handler=run_translate)
 

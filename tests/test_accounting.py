@@ -14,7 +14,7 @@ from prv_accountant import PRVAccountant
 from prv_accountant.privacy_random_variables import PoissonSubsampledGaussianMechanism
 from scipy import integrate, optimize, stats
 
-from rero.config import parse_eps_token
+from rero.config_tokens import parse_eps_token
 from rero.privacy.accounting import AccountantUnavailableError, epsilon_for
 from rero.privacy.accounting.base import DEFAULT_RELATIVE_ERROR
 from rero.privacy.accounting.pld import pld_epsilon

@@ -21,7 +21,7 @@ from prv_accountant.privacy_random_variables import PoissonSubsampledGaussianMec
 from scipy import stats
 
 from rero import cli
-from rero.config import parse_kappa
+from rero.config_tokens import parse_kappa
 from rero.privacy.plan import write_plan
 from rero.privacy.rero import (
     APPROXIMATION,

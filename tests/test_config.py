@@ -10,6 +10,7 @@ import yaml
 from snakemake.utils import validate as snakemake_validate
 
 from rero import config as study_config
+from rero import config_tokens
 from tests.conftest import REPO, shipped_config_text
 
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -355,11 +356,11 @@ def test_raise_if_errors_lists_all():
     [(1, "1"), (8.0, "8"), ("1e3", "1e3"), ("inf", "inf"), (0.5, "0.5")],
 )
 def test_eps_token(value, token):
-    assert study_config.eps_token(value) == token
+    assert config_tokens.eps_token(value) == token
 
 
 def test_merged_eps_tokens_keeps_order_and_drops_equal_values():
-    assert study_config.merged_eps_tokens(["1", "1e3", "inf"], [2, 1000, 4.0]) == [
+    assert config_tokens.merged_eps_tokens(["1", "1e3", "inf"], [2, 1000, 4.0]) == [
         "1",
         "1e3",
         "inf",
@@ -369,9 +370,9 @@ def test_merged_eps_tokens_keeps_order_and_drops_equal_values():
 
 
 def test_parse_kappa():
-    assert study_config.parse_kappa("1/N") == ("1/N", None)  # 1/N: resolved per dataset
-    assert study_config.parse_kappa("1/8")[1] == pytest.approx(0.125)
-    assert study_config.parse_kappa(str(0.01)) == ("0.01", 0.01)
+    assert config_tokens.parse_kappa("1/N") == ("1/N", None)  # 1/N: resolved per dataset
+    assert config_tokens.parse_kappa("1/8")[1] == pytest.approx(0.125)
+    assert config_tokens.parse_kappa(str(0.01)) == ("0.01", 0.01)
 
 
 def test_dataset_settings_merge_the_datasets_own_entry_over_the_section():
@@ -407,7 +408,7 @@ def test_a_datasets_own_settings_are_checked_and_named():
 def test_a_budget_that_overflowed_to_infinity_is_not_the_non_private_run():
     config = yaml.safe_load("eps: [8, 1.0e+400]")  # YAML reads it as float inf
     with pytest.raises(study_config.ConfigError, match=r"too large for a float.*'inf'"):
-        study_config.eps_tokens(config["eps"])
+        config_tokens.eps_tokens(config["eps"])
     errors = study_config.study_errors(
         {**filled(default_config()), "eps": config["eps"]}, sizes_8000
     )

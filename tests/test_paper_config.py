@@ -8,6 +8,7 @@ import copy
 import yaml
 
 from rero import config as study_config
+from rero import config_tokens
 from tests.conftest import REPO
 from tests.msd_fixtures import write_msd_liver
 from tests.paper_fixtures import write_ham10000, write_radimagenet
@@ -59,8 +60,8 @@ def test_the_paper_dag_has_the_grid_and_gpus_on_train_and_attack(tmp_path, study
     assert jobs["train"] == datasets * budgets * seeds
     filled = copy.deepcopy(config)
     study_config.fill_defaults(filled, study_config.load_schema(SCHEMA))
-    budgets_attacked = study_config.merged_eps_tokens(
-        study_config.eps_tokens(filled["eps"]), filled["bounds"]["extra_eps"]
+    budgets_attacked = config_tokens.merged_eps_tokens(
+        config_tokens.eps_tokens(filled["eps"]), filled["bounds"]["extra_eps"]
     )
     assert jobs["attack"] == datasets * len(budgets_attacked)  # the imprint attack's dense curve
     assert jobs["transition"] == jobs["advise"] == datasets

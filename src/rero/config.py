@@ -1,8 +1,8 @@
-"""Study configuration: validation with one clear message per problem, defaults, ε tokens, κ specs.
+"""Study configuration: validation with one clear message per problem, and defaults.
 
 :func:`validate_config` is the workflow's one validation pass: every schema violation and every
-cross-key problem in one error, then the schema's defaults filled in. The spellings of the config
-live here only: ε path tokens (``1``, ``1e3``, ``inf``) and κ specs (``1/N``, ``1/8``, ``0.01``).
+cross-key problem in one error, then the schema's defaults filled in. The spellings of ε and κ
+are :mod:`rero.config_tokens`.
 """
 
 from __future__ import annotations
@@ -16,13 +16,16 @@ from typing import Any
 import jsonschema
 import yaml
 
+from rero.config_tokens import (
+    ConfigError,
+    eps_token,
+    eps_tokens,
+    parse_eps_token,
+    parse_kappa,
+)
 from rero.data import LOADERS
 from rero.engines import VIEW_AVERAGING_MODES, setting_conflicts, task_conflicts
 from rero.privacy.rdp_conversion import rdp_epsilon_floor
-
-
-class ConfigError(ValueError):
-    """The study configuration is invalid; the message lists every problem."""
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:
@@ -159,88 +162,6 @@ def read_config_files(paths: Iterable[str | Path]) -> dict[str, Any]:
     if errors:
         raise ConfigError("invalid configuration file:\n  " + "\n  ".join(errors))
     return config
-
-
-def parse_eps_token(token: str) -> float:
-    """ε from a config/path token: "inf" (non-private) or a positive number such as "8" or "1e3"."""
-    text = str(token).strip()
-    if text.lower() == "inf":
-        return math.inf
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(
-            f"eps token {token!r}: expected 'inf' or a positive finite number such as '8' or '1e3'"
-        )
-    return value
-
-
-def eps_token(value: Any) -> str:
-    """The path token for one target ε, as the user wrote it (1, 8, 1e3, inf)."""
-    if isinstance(value, str):
-        token = value.strip()
-    elif isinstance(value, float) and math.isinf(value):
-        raise ConfigError(
-            f"eps: {value!r} is a number too large for a float (YAML reads e.g. 1e400 as "
-            "infinity); write the string 'inf' for the non-private run, or a finite budget"
-        )
-    elif isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
-        token = str(int(value))
-    else:
-        token = f"{value:g}" if isinstance(value, float) else str(value)
-    try:
-        parse_eps_token(token)
-    except ValueError:
-        raise ConfigError(
-            f"eps: {value!r} is not a valid privacy budget (expected ε > 0 or 'inf')"
-        ) from None
-    return token
-
-
-def eps_tokens(values: Iterable[Any]) -> list[str]:
-    """Path tokens for the ε list, rejecting duplicates such as 1000 and 1e3."""
-    tokens = [eps_token(value) for value in values]
-    seen: dict[float, str] = {}
-    for token in tokens:
-        if float(token) in seen:
-            raise ConfigError(f"eps: {seen[float(token)]!r} and {token!r} are the same budget")
-        seen[float(token)] = token
-    return tokens
-
-
-def merged_eps_tokens(tokens: list[str], extra: Iterable[Any]) -> list[str]:
-    """``tokens`` followed by the budgets of ``extra`` that are not among them (by value)."""
-    values = {float(token) for token in tokens}
-    merged = list(tokens)
-    for token in eps_tokens(extra):
-        if float(token) not in values:
-            values.add(float(token))
-            merged.append(token)
-    return merged
-
-
-def audited_eps_tokens(tokens: list[str], audited: Iterable[Any]) -> list[str]:
-    """The tokens of ``tokens`` (the study's ε) whose budget is among ``audited``, in order."""
-    values = {float(token) for token in eps_tokens(audited)}
-    return [token for token in tokens if float(token) in values]
-
-
-def parse_kappa(spec: str) -> tuple[str, float | None]:
-    """A prior spec -> (label, kappa): "1/N" (None: 1/dataset_size per plan), "1/<int>", a float."""
-    text = spec.strip()
-    if text == "1/N":
-        return text, None
-    try:
-        value = 1 / int(text[2:]) if text.startswith("1/") else float(text)
-    except (ValueError, ZeroDivisionError):
-        raise ValueError(
-            f"kappa must be '1/N', '1/<integer>' or a number in (0, 1), got {spec!r}"
-        ) from None
-    if not 0 < value < 1:
-        raise ValueError(f"kappa must lie in (0, 1), got {spec!r}")
-    return text, value
 
 
 def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 import rero.config as study_config
+import rero.config_tokens as config_tokens
 from rero.data import LOADERS, expected_split_sizes, source_files
 from rero.provenance import checkout_state, declared_packages, installed_versions
 from rero.report_pages import page_list
@@ -25,10 +26,10 @@ SEGMENTATION_DATASETS = [
     for name, dataset in config["datasets"].items()
     if LOADERS[dataset["loader"]].task == "segmentation"
 ]
-EPS = study_config.eps_tokens(config["eps"])
-BOUND_EPS = study_config.merged_eps_tokens(EPS, config["bounds"]["extra_eps"])
+EPS = config_tokens.eps_tokens(config["eps"])
+BOUND_EPS = config_tokens.merged_eps_tokens(EPS, config["bounds"]["extra_eps"])
 SEEDS = [str(seed) for seed in config["seeds"]]
-AUDIT_EPS = study_config.audited_eps_tokens(EPS, config["audit"]["eps"])
+AUDIT_EPS = config_tokens.audited_eps_tokens(EPS, config["audit"]["eps"])
 CONDA_ENV = "../../envs/rero.yaml"
 PACKAGE = Path(workflow.basedir) / "src" / "rero"
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from rero.advice_table import advice_table
 from rero.commands.privacy import schedule_from_args
-from rero.config import parse_eps_token, parse_kappa
+from rero.config_tokens import parse_eps_token, parse_kappa
 from rero.io import atomic_path, dumps_json
 from rero.privacy.accounting import ACCOUNTANTS
 from rero.privacy.accounting.registry import epsilon_for

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rero.config import parse_kappa
+from rero.config_tokens import parse_kappa
 from rero.io import atomic_path, dumps_json
 from rero.privacy.plan import read_plan
 from rero.privacy.rero import METHODS, all_bounds, bounds_table, membership_table

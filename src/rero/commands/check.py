@@ -13,6 +13,7 @@ from pathlib import Path
 
 import rero
 from rero import config as study_config
+from rero import config_tokens
 from rero.data import expected_split_sizes
 
 SCHEMA = Path(rero.__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
@@ -28,8 +29,8 @@ def run_check_config(args: argparse.Namespace) -> None:
     config = study_config.read_config_files(args.configfiles)
     schema = study_config.load_schema(args.schema)
     study_config.validate_config(config, schema, expected_split_sizes)
-    budgets = study_config.eps_tokens(config["eps"])
-    plans = study_config.merged_eps_tokens(budgets, config["bounds"]["extra_eps"])
+    budgets = config_tokens.eps_tokens(config["eps"])
+    plans = config_tokens.merged_eps_tokens(budgets, config["bounds"]["extra_eps"])
     datasets = config["datasets"]
     described = ", ".join(
         f"{name} ({entry['loader']}, N = "

@@ -224,6 +224,12 @@ def test_a_real_runs_pages_hold_its_tables_and_plans(tiny_run):
     for eps, text in (("8", "8"), ("1e9", "10⁹")):
         plan = read_plan(results / f"privacy/tiny/eps_{eps}.json")
         assert f"at ε = {text} with {ACCOUNTANT_NAMES[plan.accountant]}" in study
+    translation = pd.read_csv(results / "privacy/tiny/translation.csv")
+    translated = table_rows((results / "report/study.html").read_text())[-1 - len(translation) :]
+    assert translated[0] == [column for column in translation.columns if column != "dataset"]
+    assert [row[translated[0].index("tight_accountant")] for row in translated[1:]] == list(
+        translation["tight_accountant"]
+    )
 
 
 @pytest.mark.slow

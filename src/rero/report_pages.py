@@ -86,10 +86,23 @@ def transitions_frame(transition_files: Sequence[Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+TRANSLATION_TEXT = (
+    "The paper calibrated σ with RDP (Opacus' accountant). For each target ε of this study: "
+    "the σ that RDP calibration gives on this schedule, its RDP ε, and the tight ε of that same "
+    "σ at the same δ (certified upper bound, its lower bound and the accountant that gave them); "
+    "rdp_overstatement is RDP ε / tight ε, how much less private the RDP label says the run is "
+    "than it is (results/privacy/{dataset}/translation.csv)."
+)
+
+
 def study_page(
-    plans: Sequence[PrivacyPlan], runs: pd.DataFrame, requested: Mapping[str, str]
+    plans: Sequence[PrivacyPlan],
+    runs: pd.DataFrame,
+    requested: Mapping[str, str],
+    translations: Mapping[str, pd.DataFrame] | None = None,
 ) -> str:
-    """The study in prose: budgets and seeds, and per dataset its schedule and accountants."""
+    """The study in prose: budgets and seeds, per dataset its schedule and accountants, and
+    where given its table of RDP-calibrated budgets translated to tight ε."""
     budgets = sorted({plan.target_epsilon for plan in plans})
     seeds = sorted(set(runs["seed"])) if not runs.empty else []
     datasets = sorted({str(plan.dataset) for plan in plans})
@@ -117,6 +130,13 @@ def study_page(
             ),
             html_pages.table_html(table),
         ]
+        translation = (translations or {}).get(dataset)
+        if translation is not None:
+            body += [
+                "<h3>RDP-calibrated budgets, translated to tight ε</h3>",
+                html_pages.paragraphs_html([TRANSLATION_TEXT.format(dataset=dataset)]),
+                html_pages.table_html(translation.drop(columns=["dataset"])),
+            ]
     return html_pages.page(
         "The study",
         "What was run, written from the privacy plans and training records of this run.",
@@ -152,10 +172,16 @@ def write_pages(
     prior_aware_files: Sequence[Path],
     transition_files: Sequence[Path],
     accountants: Mapping[str, str],
+    translation_files: Sequence[Path] = (),
 ) -> list[Path]:
     """Write every page of :func:`page_list` under ``out_dir``; returns their paths."""
     plans = [read_plan(file) for file in plan_files]
     datasets = sorted({str(plan.dataset) for plan in plans})
+    translations = {
+        dataset: csv_rows(by_dataset(translation_files, dataset))
+        for dataset in datasets
+        if by_dataset(translation_files, dataset)
+    }
     summary = pd.read_csv(summary_file)
     runs = training_table(metric_files)
     columns = {str(column): describe_column(str(column)) for column in summary.columns}
@@ -174,7 +200,7 @@ def write_pages(
             "spent, from results/train/*/eps_*/seed_*/metrics.json.",
             html_pages.table_html(runs),
         ),
-        (None, "study"): study_page(plans, runs, accountants),
+        (None, "study"): study_page(plans, runs, accountants, translations),
     }
     for dataset in datasets:
         imprint = by_dataset(imprint_files, dataset)

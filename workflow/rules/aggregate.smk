@@ -126,6 +126,7 @@ rule report_pages:
         ),
         prior_aware=rules.aggregate.input.prior_aware,
         transitions=rules.aggregate.input.transitions,
+        translations=translation_tables(),
         code=command_code("report-pages"),
     output:
         **report_pages(),
@@ -141,7 +142,8 @@ rule report_pages:
         "python -m rero report-pages --summary {input.summary} --metrics {input.metrics}"
         " --plans {input.plans} --bounds {input.bounds} --membership {input.membership}"
         " --advice {input.advice} --imprint {input.imprint} --prior-aware {input.prior_aware}"
-        " --transitions {input.transitions} {params.accountants}"
+        " --transitions {input.transitions} --translations {input.translations}"
+        " {params.accountants}"
         " --out-dir $(dirname {output.summary}) > {log} 2>&1"
 
 

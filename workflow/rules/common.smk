@@ -161,6 +161,14 @@ def package_files():
     return sorted(str(file) for file in PACKAGE.rglob("*.py"))
 
 
+def translation_tables():
+    """Each dataset's RDP-budget translation table (none when every budget is non-private)."""
+    return expand(
+        "results/privacy/{dataset}/translation.csv",
+        dataset=DATASETS if set(EPS) - {"inf"} else [],
+    )
+
+
 def final_outputs():
     """Every result of the study: the summary table, the advice and budget-translation tables,
     the figures, the report's pages and the results folder's README (the per-job outputs come
@@ -171,10 +179,7 @@ def final_outputs():
         "results/report/provenance.html",
         *(f"results/report/{page.path}" for page in page_list(DATASETS)),
         *expand("results/advice/{dataset}.csv", dataset=DATASETS),
-        *expand(
-            "results/privacy/{dataset}/translation.csv",
-            dataset=DATASETS if set(EPS) - {"inf"} else [],
-        ),
+        *translation_tables(),
         *expand(
             "results/figures/{name}.png",
             name=[

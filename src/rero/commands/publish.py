@@ -36,6 +36,7 @@ def run_report_pages(args: argparse.Namespace) -> None:
         prior_aware_files=[Path(file) for file in args.prior_aware],
         transition_files=[Path(file) for file in args.transitions],
         accountants=dataset_values(args.accountant, "--accountant"),
+        translation_files=[Path(file) for file in args.translations],
     )
     print("\n".join(f"wrote {file}" for file in written))
 
@@ -64,6 +65,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pages.add_argument("--imprint", nargs="+", required=True, help="imprint.json files")
     pages.add_argument("--prior-aware", nargs="+", required=True, help="prior_aware.json files")
     pages.add_argument("--transitions", nargs="+", required=True, help="transition.json files")
+    pages.add_argument(
+        "--translations",
+        nargs="*",
+        default=[],
+        help="translation .csv files from `translate` (shown on the study page)",
+    )
     pages.add_argument(
         "--accountant",
         action="append",

@@ -56,10 +56,9 @@ def opacus_cell(
     accountant: str, target: float, setting: tuple, timeout: float
 ) -> tuple[str, float]:
     """Opacus' result for one target as text, and its time (the limit where it timed out)."""
-    queue = multiprocessing.get_context("spawn").Queue()
-    process = multiprocessing.get_context("spawn").Process(
-        target=_opacus_sigma, args=(accountant, target, *setting, queue)
-    )
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_opacus_sigma, args=(accountant, target, *setting, queue))
     process.start()
     process.join(timeout)
     if process.is_alive():

@@ -99,10 +99,10 @@ def study_page(
     plans: Sequence[PrivacyPlan],
     runs: pd.DataFrame,
     requested: Mapping[str, str],
-    translations: Mapping[str, pd.DataFrame] | None = None,
+    translations: Mapping[str, pd.DataFrame],
 ) -> str:
     """The study in prose: budgets and seeds, per dataset its schedule and accountants, and
-    where given its table of RDP-calibrated budgets translated to tight ε."""
+    where ``translations`` has one its table of RDP-calibrated budgets translated to tight ε."""
     budgets = sorted({plan.target_epsilon for plan in plans})
     seeds = sorted(set(runs["seed"])) if not runs.empty else []
     datasets = sorted({str(plan.dataset) for plan in plans})
@@ -130,7 +130,7 @@ def study_page(
             ),
             html_pages.table_html(table),
         ]
-        translation = (translations or {}).get(dataset)
+        translation = translations.get(dataset)
         if translation is not None:
             body += [
                 "<h3>RDP-calibrated budgets, translated to tight ε</h3>",
@@ -172,15 +172,15 @@ def write_pages(
     prior_aware_files: Sequence[Path],
     transition_files: Sequence[Path],
     accountants: Mapping[str, str],
-    translation_files: Sequence[Path] = (),
+    translation_files: Sequence[Path],
 ) -> list[Path]:
     """Write every page of :func:`page_list` under ``out_dir``; returns their paths."""
     plans = [read_plan(file) for file in plan_files]
     datasets = sorted({str(plan.dataset) for plan in plans})
     translations = {
-        dataset: csv_rows(by_dataset(translation_files, dataset))
+        dataset: csv_rows(files)
         for dataset in datasets
-        if by_dataset(translation_files, dataset)
+        if (files := by_dataset(translation_files, dataset))
     }
     summary = pd.read_csv(summary_file)
     runs = training_table(metric_files)

@@ -11,6 +11,7 @@ import torch
 from scipy import stats
 
 from rero.audit.canaries import GradientCanaries, mislabelled
+from rero.audit.fdp import empirical_epsilon
 from rero.audit.game import judge, subsampled_gaussian_scores
 from rero.audit.record import audit_record
 from rero.audit.runner import AuditBatches, AuditedRun, AuditSettings, run_audit
@@ -93,12 +94,17 @@ def test_subsampled_gaussian_scores_closed_forms():
 def test_judge_tests_each_guess_count_at_a_bonferroni_level():
     scores = np.arange(100.0)
     included = np.arange(100) >= 60  # the 40 top-scored are in
-    result = judge(scores, included, [10, 40, 80], delta=0.0, confidence=0.9)
+    mechanism = (1.0, 0.5, 4)
+    result = judge(scores, included, [10, 40, 80], 1e-5, 0.9, mechanism)
     assert result["level_per_count"] == pytest.approx(0.1 / 3)
     assert [trial["correct"] for trial in result["guess_counts"]] == [10, 40, 40]
     assert result["guesses"] == 40 and result["correct"] == 40
     assert result["epsilon_lower"] == pytest.approx(
-        epsilon_lower_bound(100, 40, 40, 0.0, 0.1 / 3), rel=1e-12
+        epsilon_lower_bound(100, 40, 40, 1e-5, 0.1 / 3), rel=1e-12
+    )
+    counts = [(10, 10), (40, 40), (80, 40)]
+    assert (
+        result["epsilon_fdp"] == empirical_epsilon(counts, 100, mechanism, 1e-5, 0.1 / 3)["epsilon"]
     )
     assert result["accuracy_ci"] == pytest.approx(list(clopper_pearson(40, 40, 0.9)))
 
@@ -165,13 +171,20 @@ def audit(toy, settings: AuditSettings = SETTINGS) -> dict:
     )
 
 
-def test_the_audit_of_the_real_training_code_stays_below_its_claim(toy):
-    results = audit(toy)["results"]
-    claimed = toy[1].epsilon
-    assert claimed <= CLAIMED_EPSILON
+@pytest.mark.parametrize("claimed_epsilon", [CLAIMED_EPSILON, 8.0])
+def test_the_audit_of_the_real_training_code_stays_below_its_claim(toy, claimed_epsilon):
+    folder, plan = toy
+    if claimed_epsilon != CLAIMED_EPSILON:
+        plan = calibrate(claimed_epsilon, plan.sample_rate, plan.steps, plan.delta)
+    results = audit((folder, plan))["results"]
+    assert plan.epsilon <= claimed_epsilon
     for access in ("white_box", "black_box"):
-        assert 0 <= results[access]["epsilon_lower"] <= claimed, results[access]
+        assert 0 <= results[access]["epsilon_lower"] <= plan.epsilon, results[access]
+        assert 0 <= results[access]["epsilon_fdp"] <= plan.epsilon, results[access]
     assert results["white_box"]["canaries"] == 500 and results["black_box"]["canaries"] == 60
+    if claimed_epsilon == 8.0:  # the white-box auditor sees the canaries: its bounds are not 0
+        white_box = results["white_box"]
+        assert 0 < white_box["epsilon_lower"] < white_box["epsilon_fdp"], white_box
 
 
 def _less_noise(run: AuditedRun) -> None:
@@ -195,6 +208,7 @@ def test_the_audit_of_a_broken_step_exceeds_the_claim(toy, monkeypatch, bug):
     monkeypatch.setattr(AuditedRun, "_make_private", broken)
     result = audit(toy, AuditSettings(gradient_canaries=500, guesses=(25, 50)))["results"]
     assert result["white_box"]["epsilon_lower"] > toy[1].epsilon, result["white_box"]
+    assert result["white_box"]["epsilon_fdp"] > toy[1].epsilon, result["white_box"]
 
 
 def test_the_audit_is_deterministic_for_a_seed(toy):
@@ -211,13 +225,14 @@ def test_the_record_and_the_summary_columns_name_the_access(toy, tmp_path):
     record = audit_record(toy[1], SETTINGS, audit(toy))
     assert record["white_box"]["access"] == "white-box"
     assert record["claimed"]["epsilon"] == toy[1].epsilon and record["confidence"] == 0.95
-    assert record["white_box"]["exceeds_claim"] is False
+    assert record["white_box"]["exceeds_claim"] is record["white_box"]["fdp_exceeds_claim"] is False
     path = tmp_path / "eps_1.json"
     write_json(path, {**record, "dataset": "toy"})
     columns = audit_columns([path])
     row = columns.iloc[0]
     assert row["audit_epsilon_lower_white_box"] == record["white_box"]["epsilon_lower"]
     assert row["audit_epsilon_lower_black_box"] == record["black_box"]["epsilon_lower"]
+    assert row["audit_epsilon_fdp_white_box"] == record["white_box"]["epsilon_fdp"]
 
 
 def test_settings_refuse_more_guesses_than_canaries():
@@ -238,6 +253,8 @@ def test_the_audit_figure_draws_audited_and_unaudited_studies(tmp_path):
             "delta": [1e-5, 1e-5],
             "audit_epsilon_lower_white_box": [np.nan, 2.6],
             "audit_epsilon_lower_black_box": [np.nan, 0.0],
+            "audit_epsilon_fdp_white_box": [np.nan, 4.0],
+            "audit_epsilon_fdp_black_box": [np.nan, 0.0],
         }
     )
     audit_vs_claim(summary, tmp_path / "audited.png")

@@ -23,6 +23,7 @@ METRICS = tuple(dict.fromkeys(name for names in TASK_METRICS.values() for name i
 KEY = ["dataset", "target_epsilon"]
 #: the auditors of ``python -m rero audit``, by what they see
 AUDIT_ACCESSES = ("white_box", "black_box")
+AUDIT_BOUNDS = ("epsilon_lower", "epsilon_fdp")
 
 
 def record_key(record: dict[str, Any], path: str | Path) -> tuple[str, float]:
@@ -143,17 +144,22 @@ def transition_columns(transition_files: Sequence[str | Path]) -> pd.DataFrame:
 
 
 def audit_columns(audit_files: Sequence[str | Path]) -> pd.DataFrame:
-    """The audited ε lower bound per access (``audit_epsilon_lower_white_box``, ``_black_box``):
-    empirical, 95 % (the audit's confidence) lower bounds on the ε of the training code."""
+    """Per access, the audited ε lower bound (``audit_epsilon_lower_white_box``, ``_black_box``:
+    empirical lower bounds on the ε of the training code at the audit's confidence) and the f-DP
+    empirical ε (``audit_epsilon_fdp_<access>``: within the claimed mechanism's family)."""
     rows = []
     for file in audit_files:
         record = read_json(file)
         row = {"dataset": str(record["dataset"]), "target_epsilon": float(record["target_epsilon"])}
         for access in AUDIT_ACCESSES:
             if access in record:
-                row[f"audit_epsilon_lower_{access}"] = float(record[access]["epsilon_lower"])
+                for kind in AUDIT_BOUNDS:
+                    row[f"audit_{kind}_{access}"] = float(record[access][kind])
         rows.append(row)
-    columns = [*KEY, *(f"audit_epsilon_lower_{access}" for access in AUDIT_ACCESSES)]
+    columns = [
+        *KEY,
+        *(f"audit_{kind}_{access}" for kind in AUDIT_BOUNDS for access in AUDIT_ACCESSES),
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 

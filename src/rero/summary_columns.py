@@ -45,6 +45,16 @@ FIXED = {
         "empirical 95 % lower bound on the ε of the training code, from a one-run black-box audit "
         "(final model's loss on mislabelled canary images); empty where not audited"
     ),
+    "audit_epsilon_fdp_white_box": (
+        "f-DP empirical ε of the white-box audit (95 %): the ε at δ of the least private "
+        "DP-SGD trade-off curve (the plan's q and T, any noise multiplier) its guesses reject "
+        "(Mahloujifar et al. 2025); an empirical ε within that family, not a bound on every "
+        "(ε, δ) claim; empty where not audited"
+    ),
+    "audit_epsilon_fdp_black_box": (
+        "f-DP empirical ε of the black-box audit (95 %), as audit_epsilon_fdp_white_box; empty "
+        "where not audited"
+    ),
     "mia_auc": (
         "certified upper bound on the AUC of any membership-inference attack on the run "
         "(from the f-DP trade-off curve of the Poisson-subsampled Gaussian mechanism)"

@@ -1,6 +1,9 @@
 """The membership game of a one-run audit (Steinke, Nasr and Jagielski 2023): every canary is
 included with probability 1/2, the auditor scores each one, guesses "in" for the top-scored and
-abstains on the rest; :mod:`rero.audit.statistics` turns the count of right guesses into ε.
+abstains on the rest. The count of right guesses is judged twice: against (ε, δ)-DP
+(:mod:`rero.audit.statistics`, a lower bound on ε that assumes nothing of the mechanism) and
+against the trade-off curves of the claimed mechanism's family (:mod:`rero.audit.fdp`, an
+empirical ε within that family).
 
 Several guess counts r may be tried: each is tested at level α / (number of counts), so the
 largest of their ε bounds holds at confidence 1 − α (Bonferroni).
@@ -13,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from rero.audit.fdp import empirical_epsilon
 from rero.audit.statistics import clopper_pearson, epsilon_lower_bound, top_guesses
 
 
@@ -40,9 +44,11 @@ def judge(
     guess_counts: Sequence[int],
     delta: float,
     confidence: float,
+    mechanism: tuple[float, float, int],
 ) -> dict[str, Any]:
     """The ε lower bound of guessing "in" for the top-scored canaries, the best of
-    ``guess_counts`` (each at level (1 − confidence) / len(guess_counts))."""
+    ``guess_counts`` (each at level (1 − confidence) / len(guess_counts)), and the f-DP
+    empirical ε of the same counts in the family of ``mechanism`` = (σ, q, T)."""
     scores = np.asarray(scores, dtype=np.float64)
     included = np.asarray(included, dtype=bool)
     if scores.shape != included.shape:
@@ -55,8 +61,12 @@ def judge(
         trials.append({"guesses": int(count), "correct": correct, "epsilon_lower": bound})
     best = max(trials, key=lambda trial: (trial["epsilon_lower"], -trial["guesses"]))
     low, high = clopper_pearson(best["correct"], best["guesses"], confidence)
+    counts = [(trial["guesses"], trial["correct"]) for trial in trials]
+    fdp = empirical_epsilon(counts, len(scores), mechanism, delta, alpha)
     return {
         **best,
+        "epsilon_fdp": fdp["epsilon"],
+        "fdp_noise_multiplier": fdp["noise_multiplier"],
         "accuracy": best["correct"] / best["guesses"],
         "accuracy_ci": [low, high],
         "canaries": len(scores),

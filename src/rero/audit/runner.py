@@ -259,6 +259,7 @@ def run_audit(
             settings.guesses,
             plan.delta,
             settings.confidence,
+            (plan.sigma, plan.sample_rate, plan.steps),
         )
         for access, played in games.items()
         if played

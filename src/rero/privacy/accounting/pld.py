@@ -91,26 +91,18 @@ def _pld_composed_bins(pld: PldDistribution, steps: int) -> int:
     return total
 
 
-@lru_cache(maxsize=512)
-def pld_epsilon(
-    sigma: float,
-    sample_rate: float,
-    steps: int,
-    delta: float,
-    interval: float,
-    pessimistic: bool = True,
-) -> float:
-    """PLD bound on ε (max over add and remove): the pessimistic PLD's ε is an upper bound, the
-    optimistic one's, at δ + the truncated tail mass that dp_accounting books as an infinite
-    loss, a lower bound. AccountantUnavailableError, at a cost of milliseconds, when:
+def composed_pld(
+    sigma: float, sample_rate: float, steps: int, interval: float, pessimistic: bool = True
+) -> PldDistribution:
+    """The T-fold composition of the one-step PLD (pessimistic: dominates the mechanism's;
+    optimistic: dominated by it), sized first. AccountantUnavailableError, at a cost of
+    milliseconds, when:
 
     1. the one-step PLD (bin count in closed form) needs more than ``PLD_MAX_SINGLE_BINS`` bins;
     2. the composed FFT length, predicted from a one-step PLD of at most ``PLD_SIZING_BINS``
        bins (the composed loss range barely depends on the interval), exceeds
-       min(``PLD_MAX_BINS``, ``MEMORY_BUDGET_BYTES`` / ``PLD_BYTES_PER_BIN``).
-
-    Also refused when dp_accounting fails, or when the probability of an infinite loss
-    exceeds δ (:func:`_pld_epsilon_by_bisection`).
+       min(``PLD_MAX_BINS``, ``MEMORY_BUDGET_BYTES`` / ``PLD_BYTES_PER_BIN``);
+    3. dp_accounting fails.
     """
     budget_bins = min(PLD_MAX_BINS, MEMORY_BUDGET_BYTES / PLD_BYTES_PER_BIN)
     single_bins = _pld_single_step_bins(sigma, sample_rate, interval)
@@ -130,9 +122,30 @@ def pld_epsilon(
         pld = sizing_pld
     else:
         pld = _gaussian_pld(sigma, sample_rate, interval, pessimistic)
+    try:
+        return pld.self_compose(steps, PLD_TAIL_MASS_TRUNCATION)
+    except (OverflowError, ValueError, FloatingPointError) as error:
+        raise AccountantUnavailableError(f"dp_accounting PLD failed: {error}") from error
+
+
+@lru_cache(maxsize=512)
+def pld_epsilon(
+    sigma: float,
+    sample_rate: float,
+    steps: int,
+    delta: float,
+    interval: float,
+    pessimistic: bool = True,
+) -> float:
+    """PLD bound on ε (max over add and remove) of :func:`composed_pld`: the pessimistic PLD's
+    ε is an upper bound, the optimistic one's, at δ + the truncated tail mass that dp_accounting
+    books as an infinite loss, a lower bound. Refused (AccountantUnavailableError) where
+    :func:`composed_pld` is, or when the probability of an infinite loss exceeds δ
+    (:func:`_pld_epsilon_by_bisection`).
+    """
+    composed = composed_pld(sigma, sample_rate, steps, interval, pessimistic)
     target = delta if pessimistic else delta + PLD_TAIL_MASS_TRUNCATION
     try:
-        composed = pld.self_compose(steps, PLD_TAIL_MASS_TRUNCATION)
         with np.errstate(over="ignore"):
             epsilon = composed.get_epsilon_for_delta(target)
         if math.isinf(epsilon):

@@ -1,0 +1,136 @@
+"""The f-DP one-run audit (Mahloujifar, Melis and Chaudhuri 2025, "Auditing f-differential
+privacy in one run", ICML): the game of :mod:`rero.audit.game`, judged against a hypothesised
+trade-off curve instead of one (ε, δ) pair (pure functions, no I/O).
+
+A mechanism is f-DP when every test of "canary in" against "canary out" with false-positive rate
+α has false-negative rate at least f(α) (Dong, Roth and Su 2022, "Gaussian differential
+privacy"). Mahloujifar et al. bound, for an f-DP mechanism, the probability that an auditor who
+guesses "in" for k of m canaries (each included with probability 1/2) gets at least c right; a
+count whose bound is below α rejects the f-DP claim at level α. The hypotheses tried are the
+trade-off curves of the claimed mechanism's own family (Poisson-subsampled Gaussian, the plan's
+q and T, noise multiplier s); the empirical ε is the ε at δ of the least private curve the count
+rejects. Judged against the mechanism's curve rather than its (ε, δ) corner, the same guesses
+reject far more (Steinke et al.'s bound, :mod:`rero.audit.statistics`, is this one for the curve
+of (ε, δ)-DP).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from rero.privacy.accounting.base import AccountantUnavailableError
+from rero.privacy.accounting.pld import composed_pld, pld_interval
+
+#: the profile points of a hypothesised curve: ε from 0 to ε at PROFILE_SMALLEST_DELTA
+PROFILE_POINTS = 1000
+PROFILE_SMALLEST_DELTA = 1e-9
+#: the relative ε error of the PLDs behind the hypotheses (pessimistic: never above the curve)
+PROFILE_RELATIVE_ERROR = 1e-2
+#: the family searched: noise multipliers from claimed σ / 4 (ε about 16x the claim: a larger
+#: empirical ε is reported as that) to claimed σ · 64 (ε near 0)
+NOISE_RANGE = (0.25, 64.0)
+_BISECTIONS = 16
+
+
+@dataclass(frozen=True)
+class TradeoffCurve:
+    """A lower bound on a trade-off function from points (ε_j, δ_j) of a privacy profile: each
+    (ε, δ)-DP guarantee gives f(α) ≥ max(0, 1 − δ − e^ε·α, e^(−ε)·(1 − δ − α)) (Dong, Roth and
+    Su 2022, Proposition 2.12), so the maximum over any of the profile's points is still one."""
+
+    epsilons: np.ndarray
+    deltas: np.ndarray
+
+    def __call__(self, alpha: float) -> float:
+        slack = 1.0 - self.deltas
+        lines = np.maximum(
+            slack - np.exp(self.epsilons) * alpha, (slack - alpha) / np.exp(self.epsilons)
+        )
+        return max(0.0, float(lines.max()))
+
+
+def pure_dp_curve(epsilon: float) -> TradeoffCurve:
+    """The trade-off curve of ε-DP (randomised response's)."""
+    return TradeoffCurve(np.array([epsilon]), np.array([0.0]))
+
+
+def rejects(curve: TradeoffCurve, canaries: int, guesses: int, correct: int, alpha: float) -> bool:
+    """Whether ``correct`` right of ``guesses`` guesses among ``canaries`` rejects the claim
+    "f-DP for ``curve``" at level ``alpha`` (Mahloujifar et al. 2025, the recursive bound with
+    its cap at 1).
+
+    Walks down from c right guesses: r and h are the (normalised) masses of right and wrong
+    guesses an f-DP mechanism needs to produce the count with probability α; each step moves
+    the least wrong mass f allows for the right mass so far, shared over the remaining guesses.
+    The claim is rejected when the masses needed exceed the k/m the guesses have.
+    """
+    if not 0 <= correct <= guesses <= canaries or guesses < 1:
+        raise ValueError(
+            f"expected 0 ≤ correct ≤ guesses ≤ canaries, got {correct}/{guesses} of {canaries}"
+        )
+    right, wrong = alpha * correct / canaries, alpha * (guesses - correct) / canaries
+    for remaining in range(correct - 1, -1, -1):
+        needed = max(wrong, curve(1.0 - right))
+        if needed == wrong:
+            break
+        right = min(right + remaining / (guesses - remaining) * (needed - wrong), 1.0)
+        wrong = needed
+    return right + wrong > guesses / canaries
+
+
+@lru_cache(maxsize=128)
+def dp_sgd_curve(
+    sigma: float, sample_rate: float, steps: int, delta: float
+) -> tuple[TradeoffCurve, float]:
+    """The Poisson-subsampled Gaussian's T-fold trade-off curve, from below (points of the
+    pessimistic PLD's profile, max over add and remove), and its ε at δ (the PLD's upper bound
+    there: the ε of the hypothesis the curve stands for)."""
+    scale = max(1.0, sigma**-2)
+    interval = pld_interval(sample_rate, steps, delta, PROFILE_RELATIVE_ERROR * scale)
+    composed = composed_pld(sigma, sample_rate, steps, interval)
+    epsilon = float(composed.get_epsilon_for_delta(delta))
+    largest = float(composed.get_epsilon_for_delta(PROFILE_SMALLEST_DELTA))
+    if not (math.isfinite(epsilon) and math.isfinite(largest)):
+        raise AccountantUnavailableError("PLD: no finite ε for the hypothesised curve")
+    epsilons = np.linspace(0.0, max(largest, epsilon), PROFILE_POINTS)
+    deltas = np.asarray(composed.get_delta_for_epsilon(epsilons), dtype=np.float64)
+    return TradeoffCurve(epsilons, deltas), epsilon
+
+
+def empirical_epsilon(
+    counts: Sequence[tuple[int, int]],
+    canaries: int,
+    mechanism: tuple[float, float, int],
+    delta: float,
+    alpha: float,
+) -> dict[str, float | None]:
+    """The ε at δ of the least private curve of the mechanism's family that the guess counts
+    (``(guesses, correct)`` pairs, each tested at ``alpha``) reject: a bisection in log s over
+    the noise multipliers σ · NOISE_RANGE of ``mechanism`` = (σ, q, T). 0 when even the
+    largest is not rejected; ε of the smallest when it already is (the value is then capped).
+    Also returns the noise multiplier of that curve."""
+    sigma, sample_rate, steps = mechanism
+
+    def rejected(noise: float) -> bool:
+        curve, _ = dp_sgd_curve(noise, sample_rate, steps, delta)
+        return any(rejects(curve, canaries, k, c, alpha) for k, c in counts)
+
+    low, high = (math.log(sigma * factor) for factor in NOISE_RANGE)
+    if not rejected(math.exp(high)):
+        return {"epsilon": 0.0, "noise_multiplier": None}
+    if rejected(math.exp(low)):
+        high = low
+    else:
+        for _ in range(_BISECTIONS):
+            middle = (low + high) / 2
+            if rejected(math.exp(middle)):
+                high = middle
+            else:
+                low = middle
+    noise = math.exp(high)
+    return {"epsilon": dp_sgd_curve(noise, sample_rate, steps, delta)[1], "noise_multiplier": noise}

@@ -105,3 +105,25 @@ def test_chance_guesses_reject_nothing(claim):
     counts = [(100, 50), (200, 100)]
     result = empirical_epsilon(counts, 1000, (claim.sigma, SAMPLE_RATE, STEPS), DELTA, 0.025)
     assert result == {"epsilon": 0.0, "noise_multiplier": None}
+
+
+def test_where_the_pld_refuses_the_least_private_curves_the_search_starts_higher(
+    claim, monkeypatch
+):
+    import rero.audit.fdp as fdp
+
+    computable = fdp.dp_sgd_curve
+
+    def refusing(noise: float, *mechanism: float) -> tuple:
+        if noise < claim.sigma * 0.4:
+            raise fdp.AccountantUnavailableError("too many bins")
+        return computable(noise, *mechanism)
+
+    monkeypatch.setattr(fdp, "dp_sgd_curve", refusing)
+    counts = [(25, 25), (50, 50), (100, 100)]
+    result = empirical_epsilon(counts, CANARIES, (claim.sigma, SAMPLE_RATE, STEPS), DELTA, 0.01)
+    # σ/4 is refused, so the search runs from σ/2
+    assert claim.sigma * 0.5 <= result["noise_multiplier"] < claim.sigma
+    assert result["epsilon"] > claim.epsilon
+    with pytest.raises(fdp.AccountantUnavailableError, match="too many bins"):
+        empirical_epsilon(counts, CANARIES, (claim.sigma / 3, SAMPLE_RATE, STEPS), DELTA, 0.01)

@@ -29,8 +29,9 @@ from rero.privacy.accounting.pld import composed_pld, pld_interval
 #: the profile points of a hypothesised curve: ε from 0 to ε at PROFILE_SMALLEST_DELTA
 PROFILE_POINTS = 1000
 PROFILE_SMALLEST_DELTA = 1e-9
-#: the relative ε error of the PLDs behind the hypotheses (pessimistic: never above the curve)
-PROFILE_RELATIVE_ERROR = 1e-2
+#: the PLDs' ε error behind a hypothesis of noise multiplier s, times max(1, 1/s²) (ε grows as
+#: 1/s²); pessimistic PLDs, so the curve is never above the mechanism's
+PROFILE_ERROR = 1e-2
 #: the family searched: noise multipliers from claimed σ / 4 (ε about 16x the claim: a larger
 #: empirical ε is reported as that) to claimed σ · 64 (ε near 0)
 NOISE_RANGE = (0.25, 64.0)
@@ -91,7 +92,7 @@ def dp_sgd_curve(
     pessimistic PLD's profile, max over add and remove), and its ε at δ (the PLD's upper bound
     there: the ε of the hypothesis the curve stands for)."""
     scale = max(1.0, sigma**-2)
-    interval = pld_interval(sample_rate, steps, delta, PROFILE_RELATIVE_ERROR * scale)
+    interval = pld_interval(sample_rate, steps, delta, PROFILE_ERROR * scale)
     composed = composed_pld(sigma, sample_rate, steps, interval)
     epsilon = float(composed.get_epsilon_for_delta(delta))
     largest = float(composed.get_epsilon_for_delta(PROFILE_SMALLEST_DELTA))
@@ -113,7 +114,9 @@ def empirical_epsilon(
     (``(guesses, correct)`` pairs, each tested at ``alpha``) reject: a bisection in log s over
     the noise multipliers σ · NOISE_RANGE of ``mechanism`` = (σ, q, T). 0 when even the
     largest is not rejected; ε of the smallest when it already is (the value is then capped).
-    Also returns the noise multiplier of that curve."""
+    The smallest noise multiplier is raised (×2, up to the claimed σ) while the PLD refuses its
+    curve (AccountantUnavailableError, which the claimed σ's refusal raises). Also returns the
+    noise multiplier of that curve."""
     sigma, sample_rate, steps = mechanism
 
     def rejected(noise: float) -> bool:
@@ -121,6 +124,14 @@ def empirical_epsilon(
         return any(rejects(curve, canaries, k, c, alpha) for k, c in counts)
 
     low, high = (math.log(sigma * factor) for factor in NOISE_RANGE)
+    while True:
+        try:
+            dp_sgd_curve(math.exp(low), sample_rate, steps, delta)
+            break
+        except AccountantUnavailableError:
+            if low >= math.log(sigma):
+                raise
+            low = min(low + math.log(2.0), math.log(sigma))
     if not rejected(math.exp(high)):
         return {"epsilon": 0.0, "noise_multiplier": None}
     if rejected(math.exp(low)):

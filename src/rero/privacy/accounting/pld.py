@@ -1,8 +1,7 @@
-"""The PLD accountant: dp_accounting's privacy-loss distribution with connect-the-dots
-discretisation (Doroshenko et al., PETS 2022), sized before it runs. The pessimistic PLD
-dominates the mechanism's (its ε is an upper bound) and the optimistic one is dominated by it
-(a lower bound), whatever the interval: the bracket is certified, its width is the
-discretisation error."""
+"""The PLD accountant's upper bound: dp_accounting's privacy-loss distribution with
+connect-the-dots discretisation (Doroshenko et al., PETS 2022), sized before it runs. The
+pessimistic PLD dominates the mechanism's, so its ε is an upper bound whatever the interval; the
+lower bound of the bracket is in :mod:`.pld_bracket`."""
 
 from __future__ import annotations
 
@@ -17,7 +16,6 @@ from scipy import fft, stats
 from rero.privacy.accounting.base import (
     MEMORY_BUDGET_BYTES,
     AccountantUnavailableError,
-    EpsilonResult,
 )
 
 PLD_BYTES_PER_BIN = 96
@@ -31,12 +29,6 @@ PLD_SIZING_BINS = 20_000
 PLD_MAX_INTERVAL = 500.0
 """Largest PLD discretisation interval: dp_accounting evaluates expm1(interval) (overflow > 709).
 Above it the interval stops growing with ε, so the bin count grows with ε."""
-BRACKET_TARGET = 5e-3
-"""Relative width (upper - lower)/upper that the optimistic PLD's refinement aims at."""
-OPTIMISTIC_REFINEMENT = 4
-"""Factor by which each refinement shrinks the optimistic PLD's interval."""
-OPTIMISTIC_MAX_REFINEMENTS = 2
-"""Most refinements of the optimistic PLD (its cost grows with each, ~4x)."""
 PLD_TAIL_MASS_TRUNCATION = 1e-15
 """dp_accounting's default tail truncation in self-composition (used to size it beforehand)."""
 
@@ -61,50 +53,49 @@ def _pld_single_step_bins(sigma: float, sample_rate: float, interval: float) -> 
     return total
 
 
-def _gaussian_pld(
-    sigma: float, sample_rate: float, interval: float, pessimistic: bool = True
-) -> PldDistribution:
-    """One step of the Poisson-subsampled Gaussian as a pessimistic (or optimistic) PLD."""
+def _gaussian_pld(sigma: float, sample_rate: float, interval: float) -> PldDistribution:
+    """One step of the Poisson-subsampled Gaussian as a pessimistic connect-the-dots PLD."""
     return privacy_loss_distribution.from_gaussian_mechanism(
         standard_deviation=sigma,
         sampling_prob=sample_rate,
         value_discretization_interval=interval,
-        pessimistic_estimate=pessimistic,
-        use_connect_dots=pessimistic,  # optimistic: privacy buckets (dp_accounting's only one)
+        pessimistic_estimate=True,
+        use_connect_dots=True,
     )
 
 
+def composition_budget_bins() -> float:
+    """Largest FFT length one composition may use: min(``PLD_MAX_BINS``,
+    ``MEMORY_BUDGET_BYTES`` / ``PLD_BYTES_PER_BIN``)."""
+    return min(PLD_MAX_BINS, MEMORY_BUDGET_BYTES / PLD_BYTES_PER_BIN)
+
+
+def fft_length(probs: np.ndarray, steps: int) -> int:
+    """FFT length dp_accounting 0.6.0 uses to self-compose the one-step pmf ``probs`` T times:
+    its own Chernoff truncation bounds, computed without composing anything."""
+    lower, upper = pld_common.compute_self_convolve_bounds(probs, steps, PLD_TAIL_MASS_TRUNCATION)
+    return fft.next_fast_len(max(upper - lower + 1, len(probs)))
+
+
 def _pld_composed_bins(pld: PldDistribution, steps: int) -> int:
-    """FFT length dp_accounting 0.6.0 will use to self-compose each one-step pmf T times.
-
-    Reads the one-step pmfs (``_pmf_remove``/``_pmf_add``, internals of the pinned version) and
-    applies dp_accounting's own Chernoff truncation bounds, without composing anything.
-    """
+    """FFT length of composing both one-step pmfs of ``pld`` (``_pmf_remove``/``_pmf_add``,
+    internals of the pinned version; one when they are the same object) T times."""
     pmfs = {id(pmf): pmf for pmf in (pld._pmf_remove, pld._pmf_add)}
-    total = 0
-    for pmf in pmfs.values():
-        probs = pmf.to_dense_pmf()._probs
-        lower, upper = pld_common.compute_self_convolve_bounds(
-            probs, steps, PLD_TAIL_MASS_TRUNCATION
-        )
-        total += fft.next_fast_len(max(upper - lower + 1, len(probs)))
-    return total
+    return sum(fft_length(pmf.to_dense_pmf()._probs, steps) for pmf in pmfs.values())
 
 
-def composed_pld(
-    sigma: float, sample_rate: float, steps: int, interval: float, pessimistic: bool = True
-) -> PldDistribution:
-    """The T-fold composition of the one-step PLD (pessimistic: dominates the mechanism's;
-    optimistic: dominated by it), sized first. AccountantUnavailableError, at a cost of
+def composed_pld(sigma: float, sample_rate: float, steps: int, interval: float) -> PldDistribution:
+    """The T-fold composition of the pessimistic one-step PLD (it dominates the mechanism's),
+    sized first. AccountantUnavailableError, at a cost of
     milliseconds, when:
 
     1. the one-step PLD (bin count in closed form) needs more than ``PLD_MAX_SINGLE_BINS`` bins;
     2. the composed FFT length, predicted from a one-step PLD of at most ``PLD_SIZING_BINS``
        bins (the composed loss range barely depends on the interval), exceeds
-       min(``PLD_MAX_BINS``, ``MEMORY_BUDGET_BYTES`` / ``PLD_BYTES_PER_BIN``);
+       :func:`composition_budget_bins`;
     3. dp_accounting fails.
     """
-    budget_bins = min(PLD_MAX_BINS, MEMORY_BUDGET_BYTES / PLD_BYTES_PER_BIN)
+    budget_bins = composition_budget_bins()
     single_bins = _pld_single_step_bins(sigma, sample_rate, interval)
     if single_bins > PLD_MAX_SINGLE_BINS:
         raise AccountantUnavailableError(
@@ -118,10 +109,7 @@ def composed_pld(
             f"PLD composition needs {composed_bins:.3g} bins (budget {budget_bins:.3g}) "
             f"at interval {interval:.3g}"
         )
-    if pessimistic and sizing_interval == interval:
-        pld = sizing_pld
-    else:
-        pld = _gaussian_pld(sigma, sample_rate, interval, pessimistic)
+    pld = sizing_pld if sizing_interval == interval else _gaussian_pld(sigma, sample_rate, interval)
     try:
         return pld.self_compose(steps, PLD_TAIL_MASS_TRUNCATION)
     except (OverflowError, ValueError, FloatingPointError) as error:
@@ -135,21 +123,17 @@ def pld_epsilon(
     steps: int,
     delta: float,
     interval: float,
-    pessimistic: bool = True,
 ) -> float:
-    """PLD bound on ε (max over add and remove) of :func:`composed_pld`: the pessimistic PLD's
-    ε is an upper bound, the optimistic one's, at δ + the truncated tail mass that dp_accounting
-    books as an infinite loss, a lower bound. Refused (AccountantUnavailableError) where
-    :func:`composed_pld` is, or when the probability of an infinite loss exceeds δ
-    (:func:`_pld_epsilon_by_bisection`).
+    """Upper bound on ε (max over add and remove) from :func:`composed_pld`. Refused
+    (AccountantUnavailableError) where :func:`composed_pld` is, or when the probability of an
+    infinite loss exceeds δ (:func:`_pld_epsilon_by_bisection`).
     """
-    composed = composed_pld(sigma, sample_rate, steps, interval, pessimistic)
-    target = delta if pessimistic else delta + PLD_TAIL_MASS_TRUNCATION
+    composed = composed_pld(sigma, sample_rate, steps, interval)
     try:
         with np.errstate(over="ignore"):
-            epsilon = composed.get_epsilon_for_delta(target)
+            epsilon = composed.get_epsilon_for_delta(delta)
         if math.isinf(epsilon):
-            epsilon = _pld_epsilon_by_bisection(composed, target)
+            epsilon = _pld_epsilon_by_bisection(composed, delta)
     except (OverflowError, ValueError, FloatingPointError) as error:
         raise AccountantUnavailableError(f"dp_accounting PLD failed: {error}") from error
     return float(epsilon)
@@ -197,33 +181,3 @@ def pld_upper(sigma: float, sample_rate: float, steps: int, delta: float, error:
     return pld_epsilon(
         sigma, sample_rate, steps, delta, pld_interval(sample_rate, steps, delta, error)
     )
-
-
-def evaluate_pld(
-    sigma: float, sample_rate: float, steps: int, delta: float, error: float
-) -> EpsilonResult:
-    """PLD bracket on ε: the pessimistic PLD's upper bound at the interval of
-    :func:`pld_interval` and the optimistic PLD's lower bound. The optimistic (privacy-buckets)
-    rounding loses up to one interval per step, T in all, so its interval is refined
-    (÷ ``OPTIMISTIC_REFINEMENT``, at most ``OPTIMISTIC_MAX_REFINEMENTS`` times, while the sizing
-    allows) until the bracket is within ``BRACKET_TARGET`` of the upper bound; refusals of the
-    upper bound: :func:`pld_epsilon`."""
-    interval = pld_interval(sample_rate, steps, delta, error)
-    upper = pld_epsilon(sigma, sample_rate, steps, delta, interval)
-    lower_interval = interval
-    lower = pld_epsilon(sigma, sample_rate, steps, delta, interval, pessimistic=False)
-    for _ in range(OPTIMISTIC_MAX_REFINEMENTS):
-        if upper - lower <= BRACKET_TARGET * upper:
-            break
-        try:
-            finer = lower_interval / OPTIMISTIC_REFINEMENT
-            lower = pld_epsilon(sigma, sample_rate, steps, delta, finer, pessimistic=False)
-            lower_interval = finer
-        except AccountantUnavailableError:
-            break
-    note = (
-        "PLD accountant (dp_accounting; Doroshenko et al. 2022): epsilon is the pessimistic "
-        f"(connect-the-dots) PLD's upper bound (interval {interval:.3g}), epsilon_lower the "
-        f"optimistic (privacy-buckets) PLD's lower bound (interval {lower_interval:.3g})"
-    )
-    return EpsilonResult(upper, lower, "pld", note)

@@ -16,14 +16,13 @@ from prv_accountant.privacy_random_variables import (
     PoissonSubsampledGaussianMechanism,
     PrivacyRandomVariableTruncated,
 )
-from scipy import integrate
 
 from rero.privacy.accounting.base import (
     MEMORY_BUDGET_BYTES,
     AccountantUnavailableError,
     EpsilonResult,
 )
-from rero.privacy.accounting.pld import evaluate_pld
+from rero.privacy.accounting.pld_bracket import evaluate_pld, remove_loss_mean
 
 PRV_BYTES_PER_BIN = 400
 """Peak bytes per PRV domain bin (measured 340: long-double grid, pmf, FFT, cumulative sums)."""
@@ -35,35 +34,6 @@ PRV_MEAN_TOLERANCE = 0.1
 """Largest T·|mean error| of the truncated PRV, as a fraction of eps_error (``prv_epsilon``)."""
 CHECK_ERROR_FRACTION = 0.25
 """The PLD cross-check's ε error as a fraction of the PRV eps_error (its bracket is narrower)."""
-
-
-def _remove_loss_mean(sigma: float, sample_rate: float) -> float:
-    """E[L] of the one-step REMOVE privacy loss L = ln((1-q) + q·exp((2x-1)/(2σ²))) under the
-    mixture x ~ (1-q)·N(0, σ²) + q·N(1, σ²), i.e. KL(mixture ‖ N(0, σ²)), by quadrature in x."""
-    log_keep = math.log1p(-sample_rate) if sample_rate < 1 else -math.inf
-    log_rate = math.log(sample_rate)
-    scale = 1.0 / (sigma * math.sqrt(2 * math.pi))
-
-    def weighted_loss(x: float, centre: float) -> float:
-        loss = np.logaddexp(log_keep, log_rate + (2 * x - 1) / (2 * sigma**2))
-        return scale * math.exp(-0.5 * ((x - centre) / sigma) ** 2) * float(loss)
-
-    mean = 0.0
-    for weight, centre in ((1 - sample_rate, 0.0), (sample_rate, 1.0)):
-        if weight == 0:
-            continue
-        value, _ = integrate.quad(
-            weighted_loss,
-            centre - 40 * sigma,
-            centre + 40 * sigma,
-            args=(centre,),
-            points=[centre],
-            limit=200,
-            epsabs=1e-14,
-            epsrel=1e-12,
-        )
-        mean += weight * value
-    return mean
 
 
 @lru_cache(maxsize=512)
@@ -111,7 +81,7 @@ def prv_epsilon(
     with np.errstate(over="ignore"):
         truncated = PrivacyRandomVariableTruncated(prv, domain.t_min(), domain.t_max())
         truncated_mean = float(truncated.mean())
-    mean_gap = steps * abs(truncated_mean - _remove_loss_mean(sigma, sample_rate))
+    mean_gap = steps * abs(truncated_mean - remove_loss_mean(sigma, sample_rate)[0])
     if mean_gap > PRV_MEAN_TOLERANCE * eps_error:
         raise AccountantUnavailableError(
             f"prv-accountant's mean of the privacy loss is off by {mean_gap:.3g} after {steps} "
@@ -150,9 +120,9 @@ def evaluate_prv(
     """prv-accountant's upper value (eps_error = ``error``), reported only when it is at least
     the pessimistic PLD's certified upper bound computed at a quarter of that error (``check``):
     it is then an upper bound too. Its lower value is not certified, so the result's lower bound
-    is the check's (the optimistic PLD). AccountantUnavailableError when the check fails, or for
-    the refusals of :func:`prv_epsilon` and of the PLD
-    (:func:`~rero.privacy.accounting.pld.pld_epsilon`)."""
+    is the check's (:func:`~rero.privacy.accounting.pld_bracket.concentrated_lower`).
+    AccountantUnavailableError when the check fails, or for the refusals of
+    :func:`prv_epsilon` and of the PLD (:func:`~rero.privacy.accounting.pld.pld_epsilon`)."""
     lower, _, upper = prv_epsilon(sigma, sample_rate, steps, delta, error)
     check = evaluate_pld(sigma, sample_rate, steps, delta, CHECK_ERROR_FRACTION * error)
     if not (check.epsilon <= upper and lower <= check.epsilon):

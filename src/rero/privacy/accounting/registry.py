@@ -21,7 +21,8 @@ from rero.privacy.accounting.inclusions import (
     evaluate_inclusions,
     inclusions_bracket,
 )
-from rero.privacy.accounting.pld import evaluate_pld, pld_epsilon, pld_upper
+from rero.privacy.accounting.pld import pld_epsilon, pld_upper
+from rero.privacy.accounting.pld_bracket import concentrated_lower, evaluate_pld
 from rero.privacy.accounting.prv import evaluate_prv, prv_epsilon, prv_upper
 from rero.privacy.accounting.rdp import RDP_NOTE, rdp_epsilon
 
@@ -162,5 +163,5 @@ def epsilon_for(
 
 def clear_cache() -> None:
     """Forget cached accountant evaluations (they are pure; benchmarks start cold with this)."""
-    for cached in (rdp_epsilon, prv_epsilon, pld_epsilon, inclusions_bracket):
+    for cached in (rdp_epsilon, prv_epsilon, pld_epsilon, concentrated_lower, inclusions_bracket):
         cached.cache_clear()

@@ -17,6 +17,7 @@ from rero.privacy.accounting.base import (
     MEMORY_BUDGET_BYTES,
     AccountantUnavailableError,
 )
+from rero.privacy.accounting.pld_numerics import gaussian_pld, pld_epsilon_for_delta
 
 PLD_BYTES_PER_BIN = 96
 """Peak bytes per PLD bin during FFT self-composition (measured 70)."""
@@ -51,17 +52,6 @@ def _pld_single_step_bins(sigma: float, sample_rate: float, interval: float) -> 
         )
         total += abs(spread) / interval + 1
     return total
-
-
-def _gaussian_pld(sigma: float, sample_rate: float, interval: float) -> PldDistribution:
-    """One step of the Poisson-subsampled Gaussian as a pessimistic connect-the-dots PLD."""
-    return privacy_loss_distribution.from_gaussian_mechanism(
-        standard_deviation=sigma,
-        sampling_prob=sample_rate,
-        value_discretization_interval=interval,
-        pessimistic_estimate=True,
-        use_connect_dots=True,
-    )
 
 
 def composition_budget_bins() -> float:
@@ -102,14 +92,14 @@ def composed_pld(sigma: float, sample_rate: float, steps: int, interval: float) 
             f"one-step PLD needs {single_bins:.3g} bins (limit {PLD_MAX_SINGLE_BINS:.3g})"
         )
     sizing_interval = min(interval * max(1.0, single_bins / PLD_SIZING_BINS), PLD_MAX_INTERVAL)
-    sizing_pld = _gaussian_pld(sigma, sample_rate, sizing_interval)
+    sizing_pld = gaussian_pld(sigma, sample_rate, sizing_interval)
     composed_bins = _pld_composed_bins(sizing_pld, steps) * sizing_interval / interval
     if composed_bins > budget_bins:
         raise AccountantUnavailableError(
             f"PLD composition needs {composed_bins:.3g} bins (budget {budget_bins:.3g}) "
             f"at interval {interval:.3g}"
         )
-    pld = sizing_pld if sizing_interval == interval else _gaussian_pld(sigma, sample_rate, interval)
+    pld = sizing_pld if sizing_interval == interval else gaussian_pld(sigma, sample_rate, interval)
     try:
         return pld.self_compose(steps, PLD_TAIL_MASS_TRUNCATION)
     except (OverflowError, ValueError, FloatingPointError) as error:
@@ -131,7 +121,7 @@ def pld_epsilon(
     composed = composed_pld(sigma, sample_rate, steps, interval)
     try:
         with np.errstate(over="ignore"):
-            epsilon = composed.get_epsilon_for_delta(delta)
+            epsilon = pld_epsilon_for_delta(composed, delta)
         if math.isinf(epsilon):
             epsilon = _pld_epsilon_by_bisection(composed, delta)
     except (OverflowError, ValueError, FloatingPointError) as error:

@@ -35,6 +35,7 @@ from rero.privacy.accounting.pld import (
     pld_epsilon,
     pld_interval,
 )
+from rero.privacy.accounting.pld_numerics import epsilon_for_delta
 
 FAILURE_FRACTION = 1e-3
 """η, the probability of the event where Hoeffding's bound fails, as a fraction of δ."""
@@ -167,7 +168,7 @@ def concentrated_lower(
     try:
         composed = pmf.self_compose(steps, PLD_TAIL_MASS_TRUNCATION)
         with np.errstate(over="ignore"):
-            rounded = composed.get_epsilon_for_delta(delta + failure + PLD_TAIL_MASS_TRUNCATION)
+            rounded = epsilon_for_delta(composed, delta + failure + PLD_TAIL_MASS_TRUNCATION)
     except (OverflowError, ValueError, FloatingPointError, MemoryError) as error:
         raise AccountantUnavailableError(f"dp_accounting PLD failed: {error}") from error
     if not math.isfinite(rounded):

@@ -19,6 +19,7 @@ import multiprocessing
 import resource
 import sys
 import time
+import warnings
 from collections.abc import Callable
 
 from rero.privacy.accounting import clear_cache
@@ -35,7 +36,9 @@ SETTINGS = {
 
 
 def _opacus_sigma(accountant: str, target: float, q: float, steps: int, delta: float, queue):
-    """Child process: Opacus' σ for one target, or the error it raised."""
+    """Child process: Opacus' σ for one target, or the error it raised (its warnings about the
+    RDP orders' range are silenced: the table reports the σ it returns)."""
+    warnings.simplefilter("ignore")
     from opacus.accountants.utils import get_noise_multiplier
 
     start = time.perf_counter()

@@ -7,8 +7,8 @@ the grid, L̃ = Δ·⌊L/Δ⌋ (privacy buckets; Meiser & Mohammadi, CCS 2018), 
 lower bound, but one low by about T·Δ/2 — 5 % of ε at the paper's T = 53,000. The rounding
 errors d_i = L_i - L̃_i ∈ [0, Δ) are i.i.d. with a mean m that is computed (E[L] by quadrature
 minus the rounded pmf's mean), so by Hoeffding's inequality Σd_i ≥ T·m - t outside an event of
-probability η = exp(-2t²/(T·Δ²)). There ΣL ≥ ΣL̃ + s, s = T·m - t, and δ(ε) = E[(1 - e^{ε-ΣL})_+]
-increases in ΣL, so δ(ε) ≥ δ̃(ε - s) - η and
+probability η = exp(-2t²/(T·Δ²)) (the grid's ends: :func:`_rounded_pmf`). There ΣL ≥ ΣL̃ + s,
+s = T·m - t, and δ(ε) = E[(1 - e^{ε-ΣL})_+] increases in ΣL, so δ(ε) ≥ δ̃(ε - s) - η and
 
     ε(δ) ≥ ε̃(δ + η + τ) + s,
 

@@ -111,10 +111,7 @@ def test_rounded_pld_lower_bound_gives_its_rounding_back():
     q, steps, delta = SETTINGS["msd_liver"]
     sigma, interval = 1.5966, 1e-5
     lower = concentrated_lower(sigma, q, steps, delta, interval)
-    buckets = privacy_loss_distribution.from_gaussian_mechanism(
-        sigma, sampling_prob=q, value_discretization_interval=interval,
-        pessimistic_estimate=False,
-    ).self_compose(steps).get_epsilon_for_delta(delta + 1e-15)  # fmt: skip
+    buckets = optimistic_pld_epsilon(sigma, q, steps, delta, interval)
     upper = (
         privacy_loss_distribution.from_gaussian_mechanism(
             sigma, sampling_prob=q, value_discretization_interval=interval / 5

@@ -17,7 +17,7 @@ from rero.privacy.accounting.base import (
     MEMORY_BUDGET_BYTES,
     AccountantUnavailableError,
 )
-from rero.privacy.accounting.pld_numerics import gaussian_pld, pld_epsilon_for_delta
+from rero.privacy.accounting.pld_numerics import dense_pmfs, gaussian_pld, pld_epsilon_for_delta
 
 PLD_BYTES_PER_BIN = 96
 """Peak bytes per PLD bin during FFT self-composition (measured 70)."""
@@ -68,10 +68,8 @@ def fft_length(probs: np.ndarray, steps: int) -> int:
 
 
 def _pld_composed_bins(pld: PldDistribution, steps: int) -> int:
-    """FFT length of composing both one-step pmfs of ``pld`` (``_pmf_remove``/``_pmf_add``,
-    internals of the pinned version; one when they are the same object) T times."""
-    pmfs = {id(pmf): pmf for pmf in (pld._pmf_remove, pld._pmf_add)}
-    return sum(fft_length(pmf.to_dense_pmf()._probs, steps) for pmf in pmfs.values())
+    """FFT length of composing the one-step pmfs of ``pld`` (:func:`dense_pmfs`) T times."""
+    return sum(fft_length(pmf._probs, steps) for pmf in dense_pmfs(pld))
 
 
 def composed_pld(sigma: float, sample_rate: float, steps: int, interval: float) -> PldDistribution:

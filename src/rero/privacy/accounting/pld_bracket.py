@@ -35,7 +35,7 @@ from rero.privacy.accounting.pld import (
     pld_epsilon,
     pld_interval,
 )
-from rero.privacy.accounting.pld_numerics import epsilon_for_delta
+from rero.privacy.accounting.pld_numerics import epsilon_for_delta, log_subsampling_ratio
 
 FAILURE_FRACTION = 1e-3
 """η, the probability of the event where Hoeffding's bound fails, as a fraction of δ."""
@@ -62,9 +62,10 @@ def _remove_loss(x: float, sigma: float, sample_rate: float) -> float:
 
 def _output_at_loss(loss: np.ndarray, sigma: float, sample_rate: float) -> np.ndarray:
     """x with L(x) = loss (L is increasing in x); -inf at or below ln(1 - q)."""
+    log_keep = math.log1p(-sample_rate) if sample_rate < 1 else -math.inf
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ratio = (np.expm1(loss) + sample_rate) / sample_rate
-        return np.where(ratio > 0, 0.5 + sigma**2 * np.log(np.maximum(ratio, 0.0)), -np.inf)
+        log_ratio = log_subsampling_ratio(np.asarray(loss, dtype=float), sample_rate)
+        return np.where(loss > log_keep, 0.5 + sigma**2 * log_ratio, -np.inf)
 
 
 def _loss_survival(loss: np.ndarray, sigma: float, sample_rate: float) -> np.ndarray:
@@ -81,13 +82,11 @@ def remove_loss_mean(
     """E[L·1(above ≤ x < below)] of the one-step remove loss under the mixture (all x: E[L],
     the KL divergence of the mixture from N(0, σ²)), by quadrature over each Gaussian's ±40σ
     (the rest has mass < 1e-300), with the quadrature's error estimate."""
-    log_keep = math.log1p(-sample_rate) if sample_rate < 1 else -math.inf
-    log_rate = math.log(sample_rate)
     scale = 1.0 / (sigma * math.sqrt(2 * math.pi))
 
     def weighted_loss(x: float, centre: float) -> float:
-        loss = np.logaddexp(log_keep, log_rate + (2 * x - 1) / (2 * sigma**2))
-        return scale * math.exp(-0.5 * ((x - centre) / sigma) ** 2) * float(loss)
+        density = scale * math.exp(-0.5 * ((x - centre) / sigma) ** 2)
+        return density * _remove_loss(x, sigma, sample_rate)
 
     mean = error = 0.0
     for weight, centre in ((1 - sample_rate, 0.0), (sample_rate, 1.0)):
@@ -154,11 +153,11 @@ def concentrated_lower(
     (AccountantUnavailableError) when the rounded PLD exceeds the PLD's sizing limits (one step,
     or the composed FFT length) or dp_accounting fails."""
     lowest, probs, rounding_mean, below_grid = _rounded_pmf(sigma, sample_rate, interval)
-    length = fft_length(probs, steps)
-    if length > composition_budget_bins():
+    length, budget = fft_length(probs, steps), composition_budget_bins()
+    if length > budget:
         raise AccountantUnavailableError(
-            f"rounded PLD composition needs {length:.3g} bins "
-            f"(budget {composition_budget_bins():.3g}) at interval {interval:.3g}"
+            f"rounded PLD composition needs {length:.3g} bins (budget {budget:.3g}) "
+            f"at interval {interval:.3g}"
         )
     hoeffding_failure = FAILURE_FRACTION * delta
     deviation = interval * math.sqrt(steps * math.log(1 / hoeffding_failure) / 2)
@@ -187,24 +186,24 @@ def evaluate_pld(
     the lower bound is refused at every interval the result has none and the note says why."""
     interval = pld_interval(sample_rate, steps, delta, error)
     upper = pld_epsilon(sigma, sample_rate, steps, delta, interval)
-    lower, lower_interval, refusal = None, interval, ""
+    lower, lower_interval, lower_note = None, interval, ""
     for refinement in range(LOWER_MAX_REFINEMENTS + 1):
         finer = interval / LOWER_REFINEMENT**refinement
         try:
             lower = concentrated_lower(sigma, sample_rate, steps, delta, finer)
         except AccountantUnavailableError as reason:
-            refusal = f"; no lower bound at interval {finer:.3g}: {reason}"
+            lower_note = f"; no lower bound at interval {finer:.3g}: {reason}"
             break
         lower_interval = finer
         if upper - lower <= BRACKET_TARGET * upper:
             break
     if lower is not None:
-        refusal = (
+        lower_note = (
             ", epsilon_lower the rounded-down PLD's lower bound with its rounding given back "
             f"by Hoeffding's inequality (interval {lower_interval:.3g})"
         )
     note = (
         "PLD accountant (dp_accounting; Doroshenko et al. 2022): epsilon is the pessimistic "
-        f"(connect-the-dots) PLD's upper bound (interval {interval:.3g})" + refusal
+        f"(connect-the-dots) PLD's upper bound (interval {interval:.3g})" + lower_note
     )
     return EpsilonResult(upper, lower, "pld", note)

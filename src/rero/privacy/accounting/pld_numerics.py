@@ -55,15 +55,21 @@ def epsilon_for_delta(pmf: pld_pmf.DensePLDPmf, delta: float) -> float:
     return math.log((mass_upper - delta) / mass_lower)
 
 
+def dense_pmfs(pld: privacy_loss_distribution.PrivacyLossDistribution) -> list[pld_pmf.DensePLDPmf]:
+    """The remove and add pmfs of ``pld`` as dense pmfs, one when they are the same object
+    (``_pmf_remove``/``_pmf_add``, internals of the pinned version)."""
+    pmfs = {id(pmf): pmf for pmf in (pld._pmf_remove, pld._pmf_add)}
+    return [pmf.to_dense_pmf() for pmf in pmfs.values()]
+
+
 def pld_epsilon_for_delta(pld: privacy_loss_distribution.PrivacyLossDistribution, delta: float):
     """:func:`epsilon_for_delta` of a PLD: the larger over its remove and add pmfs."""
-    pmfs = {id(pmf): pmf for pmf in (pld._pmf_remove, pld._pmf_add)}
-    return max(epsilon_for_delta(pmf.to_dense_pmf(), delta) for pmf in pmfs.values())
+    return max(epsilon_for_delta(pmf, delta) for pmf in dense_pmfs(pld))
 
 
-def _log_subsampling_ratio(values: np.ndarray, sample_rate: float) -> np.ndarray:
+def log_subsampling_ratio(values: np.ndarray, sample_rate: float) -> np.ndarray:
     """log((e^v - 1 + q)/q) for v > log(1 - q), without overflow: the expm1 form for v ≤ 0,
-    v - log q + log1p(-(1 - q)·e^-v) above."""
+    v - log q + log1p(-(1 - q)·e^-v) above (nan or -inf at or below log(1 - q))."""
     positive = values > 0
     out = np.empty_like(values)
     small = values[~positive]
@@ -90,7 +96,7 @@ def _gaussian_deltas(
         deltas[~inside] = -np.expm1(epsilons[~inside])
     eps = epsilons[inside]
     with np.errstate(over="ignore", divide="ignore"):
-        log_ratio = _log_subsampling_ratio(eps if remove else -eps, q)
+        log_ratio = log_subsampling_ratio(eps if remove else -eps, q)
         x = np.where(at_edge[inside], math.inf, sigma**2 * log_ratio) + 0.5
         x = -x if remove else x
         if remove:

@@ -9,15 +9,20 @@ import math
 from functools import lru_cache
 
 import numpy as np
-from dp_accounting.pld import common as pld_common
 from dp_accounting.pld import privacy_loss_distribution, privacy_loss_mechanism
-from scipy import fft, stats
+from scipy import stats
 
 from rero.privacy.accounting.base import (
     MEMORY_BUDGET_BYTES,
     AccountantUnavailableError,
 )
-from rero.privacy.accounting.pld_numerics import dense_pmfs, gaussian_pld, pld_epsilon_for_delta
+from rero.privacy.accounting.pld_numerics import (
+    dense_pmfs,
+    gaussian_pld,
+    pld_epsilon_for_delta,
+    self_compose_pld,
+    self_convolution_length,
+)
 
 PLD_BYTES_PER_BIN = 96
 """Peak bytes per PLD bin during FFT self-composition (measured 70)."""
@@ -61,10 +66,9 @@ def composition_budget_bins() -> float:
 
 
 def fft_length(probs: np.ndarray, steps: int) -> int:
-    """FFT length dp_accounting 0.6.0 uses to self-compose the one-step pmf ``probs`` T times:
-    its own Chernoff truncation bounds, computed without composing anything."""
-    lower, upper = pld_common.compute_self_convolve_bounds(probs, steps, PLD_TAIL_MASS_TRUNCATION)
-    return fft.next_fast_len(max(upper - lower + 1, len(probs)))
+    """FFT length of self-composing the one-step pmf ``probs`` T times (dp_accounting's Chernoff
+    truncation bounds, :func:`~.pld_numerics.self_convolution_length`), composing nothing."""
+    return self_convolution_length(probs, steps, PLD_TAIL_MASS_TRUNCATION)
 
 
 def _pld_composed_bins(pld: PldDistribution, steps: int) -> int:
@@ -99,7 +103,7 @@ def composed_pld(sigma: float, sample_rate: float, steps: int, interval: float) 
         )
     pld = sizing_pld if sizing_interval == interval else gaussian_pld(sigma, sample_rate, interval)
     try:
-        return pld.self_compose(steps, PLD_TAIL_MASS_TRUNCATION)
+        return self_compose_pld(pld, steps, PLD_TAIL_MASS_TRUNCATION)
     except (OverflowError, ValueError, FloatingPointError) as error:
         raise AccountantUnavailableError(f"dp_accounting PLD failed: {error}") from error
 

@@ -35,7 +35,11 @@ from rero.privacy.accounting.pld import (
     pld_epsilon,
     pld_interval,
 )
-from rero.privacy.accounting.pld_numerics import epsilon_for_delta, log_subsampling_ratio
+from rero.privacy.accounting.pld_numerics import (
+    epsilon_for_delta,
+    log_subsampling_ratio,
+    self_compose,
+)
 
 FAILURE_FRACTION = 1e-3
 """η, the probability of the event where Hoeffding's bound fails, as a fraction of δ."""
@@ -165,7 +169,7 @@ def concentrated_lower(
     failure = hoeffding_failure + steps * below_grid
     pmf = pld_pmf.DensePLDPmf(interval, lowest, probs, 0.0, pessimistic_estimate=False)
     try:
-        composed = pmf.self_compose(steps, PLD_TAIL_MASS_TRUNCATION)
+        composed = self_compose(pmf, steps, PLD_TAIL_MASS_TRUNCATION)
         with np.errstate(over="ignore"):
             rounded = epsilon_for_delta(composed, delta + failure + PLD_TAIL_MASS_TRUNCATION)
     except (OverflowError, ValueError, FloatingPointError, MemoryError) as error:

@@ -48,6 +48,25 @@ def _log_moments_integer_orders(sigma: float, sample_rate: float, orders: np.nda
     return special.logsumexp(np.where(inside, log_terms, -np.inf), axis=1)
 
 
+def _series_log_terms(
+    log_coef: np.ndarray,
+    power_q: np.ndarray,
+    power_keep: np.ndarray,
+    tail: np.ndarray,
+    sigma: float,
+    sample_rate: float,
+) -> np.ndarray:
+    """log of |C(α,i)| q^a (1-q)^b e^((a²-a)/(2σ²)) Φ(tail/σ): one half of a series term
+    (a, b = i, j below z₀; j, i above)."""
+    return (
+        log_coef
+        + power_q * math.log(sample_rate)
+        + power_keep * math.log1p(-sample_rate)
+        + (power_q * power_q - power_q) / (2 * _variance(sigma))
+        + special.log_ndtr(tail / sigma)
+    )
+
+
 def _log_moments_fractional_orders(
     sigma: float, sample_rate: float, orders: np.ndarray
 ) -> np.ndarray:
@@ -61,7 +80,6 @@ def _log_moments_fractional_orders(
     variance = _variance(sigma)
     log_odds = math.log(1 / sample_rate - 1)
     z0 = 0.5 + (variance * log_odds if log_odds else 0.0)  # q = 1/2: z₀ = 1/2 however large σ
-    log_q, log_1mq = math.log(sample_rate), math.log1p(-sample_rate)
     log_sum = np.full(orders.shape, -np.inf)
     sign_sum = np.ones(orders.shape)
     running = np.arange(len(orders))
@@ -72,21 +90,10 @@ def _log_moments_fractional_orders(
         j = alpha - i
         coef = special.binom(alpha, i)
         log_coef = np.log(np.abs(coef))
+
         with np.errstate(invalid="ignore"):
-            log_low = (
-                log_coef
-                + i * log_q
-                + j * log_1mq
-                + (i * i - i) / (2 * variance)
-                + special.log_ndtr((z0 - i) / sigma)
-            )
-            log_high = (
-                log_coef
-                + j * log_q
-                + i * log_1mq
-                + (j * j - j) / (2 * variance)
-                + special.log_ndtr((j - z0) / sigma)
-            )
+            log_low = _series_log_terms(log_coef, i, j, z0 - i, sigma, sample_rate)
+            log_high = _series_log_terms(log_coef, j, i, j - z0, sigma, sample_rate)
         small = np.maximum(log_low, log_high) < SERIES_STOP
         ended = small.any(axis=1)
         last = np.where(ended, small.argmax(axis=1), block)

@@ -182,9 +182,13 @@ def test_the_audit_of_the_real_training_code_stays_below_its_claim(toy, claimed_
         assert 0 <= results[access]["epsilon_lower"] <= plan.epsilon, results[access]
         assert 0 <= results[access]["epsilon_fdp"] <= plan.epsilon, results[access]
     assert results["white_box"]["canaries"] == 500 and results["black_box"]["canaries"] == 60
+    for kind in ("epsilon_composed", "epsilon_composed_fdp"):
+        assert 0 <= results["white_box"][kind] <= plan.epsilon, results["white_box"]
+        assert kind not in results["black_box"]
     if claimed_epsilon == 8.0:  # the white-box auditor sees the canaries: its bounds are not 0
         white_box = results["white_box"]
         assert 0 < white_box["epsilon_lower"] < white_box["epsilon_fdp"], white_box
+        assert 0 < white_box["epsilon_composed"] < white_box["epsilon_composed_fdp"], white_box
 
 
 def _less_noise(run: AuditedRun) -> None:
@@ -209,6 +213,8 @@ def test_the_audit_of_a_broken_step_exceeds_the_claim(toy, monkeypatch, bug):
     result = audit(toy, AuditSettings(gradient_canaries=500, guesses=(25, 50)))["results"]
     assert result["white_box"]["epsilon_lower"] > toy[1].epsilon, result["white_box"]
     assert result["white_box"]["epsilon_fdp"] > toy[1].epsilon, result["white_box"]
+    assert result["white_box"]["epsilon_composed"] > toy[1].epsilon, result["white_box"]
+    assert result["white_box"]["epsilon_composed_fdp"] > toy[1].epsilon, result["white_box"]
 
 
 def test_the_audit_is_deterministic_for_a_seed(toy):
@@ -233,6 +239,9 @@ def test_the_record_and_the_summary_columns_name_the_access(toy, tmp_path):
     assert row["audit_epsilon_lower_white_box"] == record["white_box"]["epsilon_lower"]
     assert row["audit_epsilon_lower_black_box"] == record["black_box"]["epsilon_lower"]
     assert row["audit_epsilon_fdp_white_box"] == record["white_box"]["epsilon_fdp"]
+    assert row["audit_epsilon_composed_white_box"] == record["white_box"]["epsilon_composed"]
+    assert record["white_box"]["composed_fdp_exceeds_claim"] is False
+    assert "audit_epsilon_composed_black_box" not in columns
 
 
 def test_settings_refuse_more_guesses_than_canaries():
@@ -255,6 +264,8 @@ def test_the_audit_figure_draws_audited_and_unaudited_studies(tmp_path):
             "audit_epsilon_lower_black_box": [np.nan, 0.0],
             "audit_epsilon_fdp_white_box": [np.nan, 4.0],
             "audit_epsilon_fdp_black_box": [np.nan, 0.0],
+            "audit_epsilon_composed_white_box": [np.nan, 3.9],
+            "audit_epsilon_composed_fdp_white_box": [np.nan, 6.3],
         }
     )
     audit_vs_claim(summary, tmp_path / "audited.png")

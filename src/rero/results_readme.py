@@ -65,7 +65,8 @@ OUTPUTS = (
     (
         "audit/{dataset}/eps_{eps}.json",
         "the audit of the training code at one budget: canaries, guesses, the ε lower bound with "
-        "its confidence, per access (white-box, black-box), method and assumptions",
+        "its confidence, per access (white-box, black-box), the white-box steps' composed "
+        "bounds, method and assumptions",
     ),
     (
         "advice/{dataset}.csv",

@@ -21,9 +21,14 @@ from rero.tasks import MAIN_METRIC, TASK_METRICS
 #: every task's test metrics: a run fills those of its task, the others stay empty
 METRICS = tuple(dict.fromkeys(name for names in TASK_METRICS.values() for name in names))
 KEY = ["dataset", "target_epsilon"]
-#: the auditors of ``python -m rero audit``, by what they see
-AUDIT_ACCESSES = ("white_box", "black_box")
-AUDIT_BOUNDS = ("epsilon_lower", "epsilon_fdp")
+#: the bounds of ``python -m rero audit`` by what their auditor sees (the per-step audit needs
+#: every step: white-box only)
+AUDIT_COLUMNS = tuple(
+    (kind, access)
+    for kind in ("epsilon_lower", "epsilon_fdp", "epsilon_composed", "epsilon_composed_fdp")
+    for access in ("white_box", "black_box")
+    if access == "white_box" or "composed" not in kind
+)
 
 
 def record_key(record: dict[str, Any], path: str | Path) -> tuple[str, float]:
@@ -145,21 +150,18 @@ def transition_columns(transition_files: Sequence[str | Path]) -> pd.DataFrame:
 
 def audit_columns(audit_files: Sequence[str | Path]) -> pd.DataFrame:
     """Per access, the audited ε lower bound (``audit_epsilon_lower_white_box``, ``_black_box``:
-    empirical lower bounds on the ε of the training code at the audit's confidence) and the f-DP
-    empirical ε (``audit_epsilon_fdp_<access>``: within the claimed mechanism's family)."""
+    empirical lower bounds on the ε of the training code at the audit's confidence), the f-DP
+    empirical ε (``audit_epsilon_fdp_<access>``: within the claimed mechanism's family) and,
+    white-box, the per-step audit's composed bounds (``audit_epsilon_composed[_fdp]_white_box``)."""
     rows = []
     for file in audit_files:
         record = read_json(file)
         row = {"dataset": str(record["dataset"]), "target_epsilon": float(record["target_epsilon"])}
-        for access in AUDIT_ACCESSES:
-            if access in record:
-                for kind in AUDIT_BOUNDS:
-                    row[f"audit_{kind}_{access}"] = float(record[access][kind])
+        for kind, access in AUDIT_COLUMNS:
+            if kind in record.get(access, {}):
+                row[f"audit_{kind}_{access}"] = float(record[access][kind])
         rows.append(row)
-    columns = [
-        *KEY,
-        *(f"audit_{kind}_{access}" for kind in AUDIT_BOUNDS for access in AUDIT_ACCESSES),
-    ]
+    columns = [*KEY, *(f"audit_{kind}_{access}" for kind, access in AUDIT_COLUMNS)]
     return pd.DataFrame(rows, columns=columns)
 
 

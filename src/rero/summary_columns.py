@@ -55,6 +55,16 @@ FIXED = {
         "f-DP empirical ε of the black-box audit (95 %), as audit_epsilon_fdp_white_box; empty "
         "where not audited"
     ),
+    "audit_epsilon_composed_white_box": (
+        "empirical 95 % lower bound on the ε of the training code from the white-box audit's "
+        "steps one by one, composed (Nasr et al. 2023): assumes the steps are independent uses "
+        "of one per-step mechanism, nothing of that mechanism; empty where not audited"
+    ),
+    "audit_epsilon_composed_fdp_white_box": (
+        "as audit_epsilon_composed_white_box, also assuming each step is a Poisson-subsampled "
+        "Gaussian at the plan's q (any noise multiplier): an empirical ε within that family; "
+        "empty where not audited"
+    ),
     "mia_auc": (
         "certified upper bound on the AUC of any membership-inference attack on the run "
         "(from the f-DP trade-off curve of the Poisson-subsampled Gaussian mechanism)"

@@ -28,7 +28,13 @@ METHOD = (
     "the trade-off curves of the claimed mechanism's family (Mahloujifar, Melis and Chaudhuri "
     "2025, 'Auditing f-differential privacy in one run'): Poisson-subsampled Gaussian at the "
     "plan's q and T, noise multiplier s, each curve from below by the pessimistic PLD's privacy "
-    "profile; the ε at δ of the least private curve the counts reject"
+    "profile; the ε at δ of the least private curve the counts reject. White-box only, per "
+    "step (Nasr et al. 2023, 'Tight auditing of differentially private machine learning'): "
+    "every (canary, step) pair is one test of a step at fixed thresholds, with one-sided "
+    "Clopper–Pearson limits on its FPR and TPR (step_tests); epsilon_composed: the ε at δ of "
+    "T steps of the binary mechanism with those rates (exact); epsilon_composed_fdp: the ε at δ "
+    "of T steps of the subsampled Gaussian at the plan's q with the largest noise multiplier "
+    "the limits reject (composed_noise_multiplier; the accountant's lower end)"
 )
 ASSUMPTIONS = (
     "a lower bound holds with the stated confidence over the audit's own randomness: a "
@@ -44,6 +50,10 @@ ASSUMPTIONS = (
     "epsilon_fdp rejects curves of the claimed mechanism's family only: it says the training "
     "is less private than a DP-SGD run with noise multiplier fdp_noise_multiplier, not that "
     "it violates every (ε, δ) claim at that ε (epsilon_lower says that)",
+    "epsilon_composed and epsilon_composed_fdp assume the T steps are independent uses of one "
+    "per-step mechanism, the same for every gradient canary (the data's gradients differ a "
+    "little between canary coordinates); epsilon_composed_fdp also assumes that mechanism is "
+    "a Poisson-subsampled Gaussian at the plan's q",
     "a bound far below the claimed ε does not show the claim is loose: a one-run audit of a "
     "subsampled mechanism at δ > 0 stays below it even when the claim is tight",
 )
@@ -61,6 +71,11 @@ def audit_record(
             **result,
             "exceeds_claim": result["epsilon_lower"] > plan.epsilon,
             "fdp_exceeds_claim": result["epsilon_fdp"] > plan.epsilon,
+            **{
+                f"{kind.removeprefix('epsilon_')}_exceeds_claim": result[kind] > plan.epsilon
+                for kind in ("epsilon_composed", "epsilon_composed_fdp")
+                if kind in result
+            },
         }
         for access, result in audit["results"].items()
     }

@@ -13,7 +13,8 @@ steps of ``physical_batch_size``), on the training set with the included canarie
 The white-box auditor reads, at every logical step, the noisy gradient Opacus hands to the
 optimiser in each gradient canary's coordinate (Nasr et al. 2021, 2023); the black-box auditor
 only the final model's loss on the input canaries. :mod:`rero.audit.game` turns both into an ε
-lower bound.
+lower bound; :mod:`rero.audit.composition` also tests the white-box steps one by one and
+composes.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from rero.audit.canaries import (
     mislabelled,
     quiet_coordinates,
 )
+from rero.audit.composition import composed_audit
 from rero.audit.game import draw_membership, judge, subsampled_gaussian_scores
 from rero.data import unit_float
 from rero.privacy.plan import PrivacyPlan
@@ -192,13 +194,13 @@ class AuditedRun(TrainingRun):
         while self.step < self.plan.steps:
             self.run_epoch(min(steps_per_epoch, self.plan.steps - self.step))
 
-    def white_box_scores(self) -> np.ndarray:
-        """Each gradient canary's log-likelihood ratio over the steps, the noisy gradient in its
-        coordinate in units of the noise std σC (divided by qN under loss reduction "mean")."""
+    def white_box_observations(self) -> np.ndarray:
+        """Steps x gradient canaries: the noisy gradient in each canary's coordinate, in units
+        of the claimed noise std σC (after undoing the division by qN of loss reduction
+        "mean")."""
         scale = self.dp_optimizer.expected_batch_size if self.config.loss_reduction == "mean" else 1
         sigma, clip = self.plan.sigma, float(self.config.clip_norm)
-        observed = np.stack(self.observations) * scale / (sigma * clip)
-        return subsampled_gaussian_scores(observed, self.plan.sample_rate, 1 / sigma)
+        return np.stack(self.observations) * scale / (sigma * clip)
 
     def black_box_scores(self, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Minus the final model's loss on each input canary (low loss: "in")."""
@@ -223,12 +225,15 @@ def run_audit(
     """Run ``settings.runs`` audited trainings, under the thread count and determinism ``train``
     uses, and judge the white-box (gradient canaries) and black-box (input canaries from
     ``held_out``) guesses, pooled over the runs (each canary is in one run only, so the runs
-    together are one mechanism over all of them)."""
+    together are one mechanism over all of them); the white-box steps also go to the per-step
+    audit (:func:`rero.audit.composition.composed_audit`)."""
     config.check_plan(plan.private)
     if settings.input_canaries and meta["task"] != "classification":
         raise ValueError("input_canaries: mislabelled images need a classification dataset")
     started = time.perf_counter()
+    mechanism = (plan.sigma, plan.sample_rate, plan.steps)
     games: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"white_box": [], "black_box": []}
+    steps: list[np.ndarray] = []
     with training_settings(config.threads, deterministic=deterministic):
         for index in range(settings.runs):
             seeds = np.random.SeedSequence([settings.seed, index]).generate_state(2)
@@ -249,7 +254,13 @@ def run_audit(
             )
             run.train()
             if settings.gradient_canaries:
-                games["white_box"].append((run.white_box_scores(), gradient_in))
+                steps.append(run.white_box_observations())
+                games["white_box"].append(
+                    (
+                        subsampled_gaussian_scores(steps[-1], plan.sample_rate, 1 / plan.sigma),
+                        gradient_in,
+                    )
+                )
             if settings.input_canaries:
                 games["black_box"].append((run.black_box_scores(*inputs), input_in))
     results = {
@@ -259,9 +270,19 @@ def run_audit(
             settings.guesses,
             plan.delta,
             settings.confidence,
-            (plan.sigma, plan.sample_rate, plan.steps),
+            mechanism,
         )
         for access, played in games.items()
         if played
     }
+    if steps:
+        results["white_box"].update(
+            composed_audit(
+                np.concatenate(steps, axis=1),
+                np.concatenate([included for _, included in games["white_box"]]),
+                mechanism,
+                plan.delta,
+                settings.confidence,
+            )
+        )
     return {"results": results, "seconds": time.perf_counter() - started}

@@ -1,6 +1,8 @@
 """The audit figure: the ε each privacy plan claims against what an audit of the training code
-shows in one training run: lower bounds on ε (Steinke, Nasr and Jagielski 2023, filled) and the
-f-DP empirical ε within the claimed mechanism's family (Mahloujifar et al. 2025, open)."""
+shows in one training run: lower bounds on ε (Steinke, Nasr and Jagielski 2023, filled), the
+f-DP empirical ε within the claimed mechanism's family (Mahloujifar et al. 2025, open) and the
+white-box per-step audit's composed bounds (Nasr et al. 2023, half filled: left without, right
+with the family's assumption)."""
 
 from __future__ import annotations
 
@@ -19,15 +21,18 @@ ACCESSES = {
 BOUNDS = {
     "epsilon_lower": ("full", "lower bound on ε"),
     "epsilon_fdp": ("none", "f-DP empirical ε, DP-SGD family"),
+    "epsilon_composed": ("left", "per step, composed: lower bound on ε (i.i.d. steps)"),
+    "epsilon_composed_fdp": ("right", "per step, composed: empirical ε, DP-SGD family"),
 }
 
 
 @styled
 def audit_vs_claim(summary: pd.DataFrame, path: str | Path) -> Figure:
     """Claimed ε (the accountant's upper bound, the diagonal) against the audited 95 % lower
-    bounds ``audit_epsilon_lower_<access>`` and f-DP empirical ε ``audit_epsilon_fdp_<access>``
-    of the summary; one panel per audited dataset, a note where no budget was audited. A point
-    above the diagonal would disprove the claim."""
+    bounds ``audit_epsilon_lower_<access>``, f-DP empirical ε ``audit_epsilon_fdp_<access>`` and
+    the per-step ones ``audit_epsilon_composed[_fdp]_white_box`` of the summary; one panel per
+    audited dataset, a note where no budget was audited. A point above the diagonal would
+    disprove the claim."""
     columns = [f"audit_{kind}_{access}" for kind in BOUNDS for access in ACCESSES]
     present = [column for column in columns if column in summary.columns]
     audited = summary.dropna(subset=present, how="all") if present else summary.iloc[:0]

@@ -145,3 +145,19 @@ def toy_plan(
         epochs=epochs,
         note="test plan: sigma given, not calibrated",
     )
+
+
+#: the idealised DP-SGD mechanism of the audit tests: sampling rate, steps, δ and canaries
+IDEAL_SAMPLE_RATE, IDEAL_STEPS, IDEAL_DELTA, IDEAL_CANARIES = 0.25, 8, 1e-5, 1000
+
+
+def ideal_white_box(sigma: float, seed: int, noise: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """The white-box view of the idealised mechanism: steps x canaries, each canary's coordinate
+    ``noise`` · N(0, 1) per step plus 1/σ in the steps that sample it (included canaries only,
+    rate :data:`IDEAL_SAMPLE_RATE`), and which canaries are included (fair coins)."""
+    from rero.audit.game import draw_membership
+
+    rng = np.random.default_rng(seed)
+    included = draw_membership(IDEAL_CANARIES, rng)
+    sampled = included & (rng.random((IDEAL_STEPS, IDEAL_CANARIES)) < IDEAL_SAMPLE_RATE)
+    return noise * rng.standard_normal((IDEAL_STEPS, IDEAL_CANARIES)) + sampled / sigma, included

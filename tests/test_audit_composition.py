@@ -18,9 +18,9 @@ from rero.audit.composition import (
     step_rates,
     subsampled_gaussian_signal_bound,
 )
-from rero.audit.game import draw_membership
 from rero.privacy.calibration import calibrate
 from rero.privacy.rero.closed_forms import single_step_rero
+from tests.conftest import IDEAL_DELTA, IDEAL_SAMPLE_RATE, IDEAL_STEPS, ideal_white_box
 
 
 @pytest.mark.parametrize(("fpr", "tpr", "delta"), [(0.01, 0.05, 1e-5), (0.2, 0.9, 1e-3)])
@@ -79,7 +79,7 @@ def test_step_rates_are_one_sided_clopper_pearson_limits():
 
 # -- the idealised mechanism: each canary's coordinate, N(0, 1) per step plus 1/σ when sampled --
 
-SAMPLE_RATE, STEPS, DELTA, CANARIES = 0.25, 8, 1e-5, 1000
+SAMPLE_RATE, STEPS, DELTA = IDEAL_SAMPLE_RATE, IDEAL_STEPS, IDEAL_DELTA
 
 
 @pytest.fixture(scope="module")
@@ -87,18 +87,11 @@ def claim():
     return calibrate(2.0, SAMPLE_RATE, STEPS, DELTA)
 
 
-def ideal_steps(sigma: float, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    included = draw_membership(CANARIES, rng)
-    sampled = included & (rng.random((STEPS, CANARIES)) < SAMPLE_RATE)
-    return noise * rng.standard_normal((STEPS, CANARIES)) + sampled / sigma, included
-
-
 def test_the_ideal_mechanism_stays_below_its_claim(claim):
     mechanism = (claim.sigma, SAMPLE_RATE, STEPS)
     composed = []
     for seed in range(8):
-        result = composed_audit(*ideal_steps(claim.sigma, 1.0, seed), mechanism, DELTA, 0.95)
+        result = composed_audit(*ideal_white_box(claim.sigma, seed), mechanism, DELTA, 0.95)
         assert 0 <= result["epsilon_composed"] <= claim.epsilon, (seed, result)
         assert 0 <= result["epsilon_composed_fdp"] <= claim.epsilon, (seed, result)
         composed.append((result["epsilon_composed"], result["epsilon_composed_fdp"]))
@@ -110,12 +103,12 @@ def test_the_ideal_mechanism_stays_below_its_claim(claim):
 def test_the_ideal_mechanism_with_less_noise_exceeds_its_claim(claim, noise):
     mechanism = (claim.sigma, SAMPLE_RATE, STEPS)
     for seed in range(3):
-        result = composed_audit(*ideal_steps(claim.sigma, noise, seed), mechanism, DELTA, 0.95)
+        result = composed_audit(*ideal_white_box(claim.sigma, seed, noise), mechanism, DELTA, 0.95)
         assert result["epsilon_composed"] > claim.epsilon, (seed, result)
         assert result["epsilon_composed_fdp"] > claim.epsilon, (seed, result)
 
 
 def test_the_audit_refuses_observations_of_another_run_length(claim):
-    observations, included = ideal_steps(claim.sigma, 1.0, 0)
+    observations, included = ideal_white_box(claim.sigma, 0)
     with pytest.raises(ValueError, match="expected 8 steps, got 7"):
         composed_audit(observations[:7], included, (claim.sigma, 0.25, 8), DELTA, 0.95)

@@ -11,9 +11,16 @@ import pytest
 from scipy import optimize, stats
 
 from rero.audit.fdp import dp_sgd_curve, empirical_epsilon, pure_dp_curve, rejects
-from rero.audit.game import draw_membership, judge, subsampled_gaussian_scores
+from rero.audit.game import judge, subsampled_gaussian_scores
 from rero.audit.statistics import guess_accuracy_bound, p_value, top_guesses
 from rero.privacy.calibration import calibrate
+from tests.conftest import (
+    IDEAL_CANARIES,
+    IDEAL_DELTA,
+    IDEAL_SAMPLE_RATE,
+    IDEAL_STEPS,
+    ideal_white_box,
+)
 
 
 @pytest.mark.parametrize("epsilon", [0.5, 1.0, 2.0])
@@ -64,7 +71,8 @@ def test_the_dp_sgd_curve_of_one_full_batch_step_is_the_gaussian_trade_off_from_
 
 # -- the idealised mechanism: each canary's coordinate, N(0, 1) per step plus 1/σ when sampled --
 
-SAMPLE_RATE, STEPS, DELTA, CANARIES, GUESSES = 0.25, 8, 1e-5, 1000, (25, 50, 100)
+SAMPLE_RATE, STEPS, DELTA, CANARIES = IDEAL_SAMPLE_RATE, IDEAL_STEPS, IDEAL_DELTA, IDEAL_CANARIES
+GUESSES = (25, 50, 100)
 
 
 @pytest.fixture(scope="module")
@@ -73,10 +81,7 @@ def claim():
 
 
 def ideal_game(sigma: float, scored_sigma: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    included = draw_membership(CANARIES, rng)
-    sampled = included & (rng.random((STEPS, CANARIES)) < SAMPLE_RATE)
-    observed = rng.standard_normal((STEPS, CANARIES)) + sampled / sigma
+    observed, included = ideal_white_box(sigma, seed)
     return subsampled_gaussian_scores(observed, SAMPLE_RATE, 1 / scored_sigma), included
 
 

@@ -18,7 +18,7 @@ shell.prefix(
     f"export PYTHONPATH={shlex.quote(SOURCE_DIR)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
 )
 
-import rero.config as study_config
+import rero.study.config as study_config
 
 min_version("9.20")
 

@@ -41,7 +41,6 @@ import torch
 from scipy import ndimage
 from skimage.metrics import structural_similarity
 
-from rero import config as study_config
 from rero.attacks.imprint import run_imprint_attack, summarise_imprint
 from rero.attacks.job import (
     ATTACKS,
@@ -51,9 +50,10 @@ from rero.attacks.job import (
 )
 from rero.attacks.matching import best_matches, normalise_for_matching, ssim_matrix
 from rero.attacks.prior_aware import run_prior_aware_attack
-from rero.data import prepare_dataset
-from rero.device import DEVICES, resolve_device
+from rero.data.prepare import prepare_dataset
 from rero.privacy.calibration import calibrate
+from rero.runtime.device import DEVICES, resolve_device
+from rero.study import config as study_config
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 

@@ -32,7 +32,8 @@ import torch
 from rero.audit.composition import composed_audit
 from rero.audit.game import draw_membership, judge, subsampled_gaussian_scores
 from rero.audit.runner import AuditSettings, run_audit
-from rero.data import load_split, prepare_dataset, read_meta
+from rero.data.prepare import prepare_dataset, read_meta
+from rero.data.store import load_split
 from rero.privacy.calibration import calibrate
 from rero.training.config import TrainConfig
 

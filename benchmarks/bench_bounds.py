@@ -19,7 +19,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from rero.privacy.rero import DISCRETISATION, METHODS, pld_rero_bound, rero_bound
+from rero.privacy.rero.methods import METHODS, rero_bound
+from rero.privacy.rero.pld import DISCRETISATION, pld_rero_bound
 
 EPSILONS = ("1", "8", "1e3", "1e6", "1e9", "1e12", "1e15", "1e18")
 # (sample rate q, steps T, kappa = 1/N, sigma per epsilon above): Ziller et al. 2024 settings

@@ -22,7 +22,7 @@ import time
 import warnings
 from collections.abc import Callable
 
-from rero.privacy.accounting import clear_cache
+from rero.privacy.accounting.registry import clear_cache
 from rero.privacy.calibration import calibrate_grid
 
 PAPER_GRID = [1.0, 8.0, 32.0, 1e3, 1e6, 1e9, 1e12, 1e15, 1e18]

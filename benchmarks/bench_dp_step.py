@@ -31,18 +31,14 @@ from opacus import PrivacyEngine
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from rero.models import build_model
+from rero.models.grad_samples import use_fast_conv_grad_sampler
+from rero.models.registry import build_model
 from rero.privacy.plan import PrivacyPlan, sampling_schedule
-from rero.training import (
-    Augmentation,
-    ClassificationLoss,
-    LayerOutputBackward,
-    TrainConfig,
-    TrainingRun,
-    average_views,
-    keep_freed_memory_in_process,
-    use_fast_conv_grad_sampler,
-)
+from rero.training.augment import Augmentation, average_views
+from rero.training.config import TrainConfig
+from rero.training.loss import ClassificationLoss
+from rero.training.run import TrainingRun
+from rero.training.speedups import LayerOutputBackward, keep_freed_memory_in_process
 
 #: (label, Opacus grad_sample_mode, rero's grouped-convolution Conv2d sampler on?, backward
 #: w.r.t. layer outputs only?)

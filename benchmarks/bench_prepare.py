@@ -34,9 +34,9 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from rero.data import prepare_dataset  # noqa: E402
 from rero.data.base import default_workers  # noqa: E402
 from rero.data.images import fit_square  # noqa: E402
+from rero.data.prepare import prepare_dataset  # noqa: E402
 from tests.paper_fixtures import write_ham10000  # noqa: E402
 
 NUM_IMAGES = 3000

@@ -3,7 +3,7 @@
 One step = forward, soft Dice loss (Milletari et al. 2016), backward, optimiser step (Adam),
 zero_grad. The DP step clips and noises in Opacus' DP optimiser (σ = 1, C = 1, summed loss);
 its variants are the per-sample-gradient engines that run the model: the hooks mode with rero's
-grouped-convolution samplers (``register_unet3d_grad_samplers``) and the backward pass w.r.t.
+grouped-convolution samplers (registered by ``rero.models.unet3d``) and the backward pass w.r.t.
 layer outputs only (``LayerOutputBackward``, rero's default) or ``loss.backward()``, the hooks
 mode with Opacus' own samplers (torch.func for ``CentredConv3d``, which it does not know, unfold
 for the head's ``Conv3d``), the functorch mode and ghost clipping (expanded weights cannot run
@@ -36,9 +36,14 @@ from opacus.grad_sample.conv import compute_conv_grad_sample
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from rero.models.unet3d import (
+    CentredConv3d,
+    UNet3d,
+    centred_conv3d_grad_sample,
+    conv3d_grad_sample,
+)
 from rero.training.dice import DiceLoss
 from rero.training.speedups import LayerOutputBackward, keep_freed_memory_in_process
-from rero.unet3d import CentredConv3d, UNet3d, register_unet3d_grad_samplers
 
 NUM_CLASSES = 3
 #: (label, rero's grouped samplers?, backward w.r.t. layer outputs only?)
@@ -56,7 +61,8 @@ def _use_samplers(grouped: bool) -> None:
     """Opacus' process-wide registry: rero's grouped samplers, or Opacus' defaults (unfold for
     ``nn.Conv3d``; ``CentredConv3d`` unregistered, so torch.func)."""
     if grouped:
-        register_unet3d_grad_samplers()
+        GradSampleModule.GRAD_SAMPLERS[nn.Conv3d] = conv3d_grad_sample
+        GradSampleModule.GRAD_SAMPLERS[CentredConv3d] = centred_conv3d_grad_sample
     else:
         GradSampleModule.GRAD_SAMPLERS[nn.Conv3d] = compute_conv_grad_sample
         GradSampleModule.GRAD_SAMPLERS.pop(CentredConv3d, None)

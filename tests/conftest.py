@@ -98,7 +98,7 @@ def prepare_toy_dataset(
     images: dict[str, np.ndarray] | None = None,
 ) -> Path:
     """A prepared dataset folder (splits + meta.json) made by the real ``prepare_dataset``."""
-    from rero.data import prepare_dataset
+    from rero.data.prepare import prepare_dataset
 
     source = write_medmnist_file(
         folder.parent / f"{folder.name}-source.npz",

@@ -14,14 +14,14 @@ from prv_accountant import PRVAccountant
 from prv_accountant.privacy_random_variables import PoissonSubsampledGaussianMechanism
 from scipy import integrate, optimize, stats
 
-from rero.config_tokens import parse_eps_token
-from rero.privacy.accounting import AccountantUnavailableError, epsilon_for
-from rero.privacy.accounting.base import DEFAULT_RELATIVE_ERROR
+from rero.privacy.accounting.base import DEFAULT_RELATIVE_ERROR, AccountantUnavailableError
 from rero.privacy.accounting.pld import pld_epsilon
 from rero.privacy.accounting.prv import prv_epsilon
 from rero.privacy.accounting.rdp import RDP_ORDERS
+from rero.privacy.accounting.registry import epsilon_for
 from rero.privacy.calibration import calibrate, calibrate_grid
 from rero.privacy.plan import PrivacyPlan
+from rero.study.tokens import parse_eps_token
 
 Q, T, DELTA = 5e-3, 1000, 1e-5
 TOL = 0.01
@@ -325,7 +325,8 @@ def test_huge_epsilon_stays_under_2_gib():
     script = textwrap.dedent(
         """
         import resource
-        from rero.privacy.accounting import AccountantUnavailableError, epsilon_for
+        from rero.privacy.accounting.base import AccountantUnavailableError
+        from rero.privacy.accounting.registry import epsilon_for
         from rero.privacy.calibration import calibrate_grid
         plans = calibrate_grid([1e4, 1e8, 1e18], 5e-3, 1000, 1e-5)
         print([plan.accountant for plan in plans])

@@ -114,7 +114,7 @@ def runs_table(points: dict[float, list[float]]):
 
 
 def test_utility_is_interpolated_monotonically_and_never_extrapolated():
-    from rero.advice_table import utility_at
+    from rero.reporting.advice_table import utility_at
 
     runs = runs_table({1.0: [0.5, 0.7], 10.0: [0.55, 0.55], 100.0: [0.9, 0.9], math.inf: [1.0]})
     mean, sd, how = utility_at(10.0**0.5, runs)

@@ -49,9 +49,9 @@ from rero.attacks.prior_aware import (
     summarise_prior_aware,
 )
 from rero.cli import main
-from rero.data import unit_float
-from rero.device import resolve_device
+from rero.data.store import unit_float
 from rero.privacy.plan import PrivacyPlan, write_plan
+from rero.runtime.device import resolve_device
 from tests.conftest import prepare_toy_dataset, toy_plan
 
 SSIM_THRESHOLD = 0.95  # the config schema's default
@@ -413,7 +413,8 @@ def test_dp_sgd_gradient_in_sample_chunks_and_for_released_parameters() -> None:
 def test_devices_resolve_and_cuda_without_a_gpu_stops_a_job_before_it_loads_anything(
     tmp_path,
 ) -> None:
-    from rero.training import TrainConfig, train_run
+    from rero.training.config import TrainConfig
+    from rero.training.job import train_run
     from tests.conftest import toy_plan
 
     plan = toy_plan(8.0, 100, 10, 1)

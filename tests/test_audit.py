@@ -22,9 +22,10 @@ from rero.audit.statistics import (
     p_value,
     top_guesses,
 )
-from rero.data import load_split, read_meta
+from rero.data.prepare import read_meta
+from rero.data.store import load_split
 from rero.privacy.calibration import calibrate
-from rero.summary import audit_columns
+from rero.reporting.summary import audit_columns
 from rero.training.batches import ArrayBatches
 from rero.training.config import TrainConfig
 from tests.conftest import prepare_toy_dataset
@@ -226,7 +227,7 @@ def test_the_audit_is_deterministic_for_a_seed(toy):
 
 
 def test_the_record_and_the_summary_columns_name_the_access(toy, tmp_path):
-    from rero.io import write_json
+    from rero.runtime.io import write_json
 
     record = audit_record(toy[1], SETTINGS, audit(toy))
     assert record["white_box"]["access"] == "white-box"
@@ -252,7 +253,7 @@ def test_settings_refuse_more_guesses_than_canaries():
 def test_the_audit_figure_draws_audited_and_unaudited_studies(tmp_path):
     import pandas as pd
 
-    from rero.figures import audit_vs_claim
+    from rero.reporting.figures.audit import audit_vs_claim
 
     summary = pd.DataFrame(
         {

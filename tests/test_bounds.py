@@ -21,29 +21,27 @@ from prv_accountant.privacy_random_variables import PoissonSubsampledGaussianMec
 from scipy import stats
 
 from rero import cli
-from rero.config_tokens import parse_kappa
 from rero.privacy.plan import write_plan
-from rero.privacy.rero import (
+from rero.privacy.rero.closed_forms import gdp_rero, noise_free_rero, rero_ceiling, single_step_rero
+from rero.privacy.rero.edgeworth import loss_cumulants
+from rero.privacy.rero.loss_model import PrivacyLossModel
+from rero.privacy.rero.methods import (
     APPROXIMATION,
-    BOUNDS_COLUMNS,
     METHODS,
     UPPER_BOUND,
     Bound,
-    LossDistribution,
-    PrivacyLossModel,
     all_bounds,
-    bounds_table,
-    compose,
-    gdp_rero,
-    loss_cumulants,
-    noise_free_rero,
-    pld_rero_bound,
     rero_bound,
-    rero_ceiling,
+)
+from rero.privacy.rero.pld import (
+    LossDistribution,
+    compose,
+    pld_rero_bound,
     rero_from_distribution,
     single_step_distribution,
-    single_step_rero,
 )
+from rero.privacy.rero.table import BOUNDS_COLUMNS, bounds_table
+from rero.study.tokens import parse_kappa
 from tests.conftest import toy_plan
 
 # ---------------------------------------------------------------------------------------------

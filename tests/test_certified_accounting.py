@@ -12,10 +12,11 @@ import pytest
 from dp_accounting.pld import privacy_loss_distribution
 from scipy import stats
 
-from rero.privacy.accounting import AccountantUnavailableError, epsilon_for
+from rero.privacy.accounting.base import AccountantUnavailableError
 from rero.privacy.accounting.inclusions import inclusions_bracket
 from rero.privacy.accounting.pld_bracket import concentrated_lower, remove_loss_mean
 from rero.privacy.accounting.prv import evaluate_prv
+from rero.privacy.accounting.registry import epsilon_for
 from rero.privacy.accounting.translation import translate_budgets
 from rero.privacy.calibration import calibrate, calibrate_grid
 
@@ -161,7 +162,8 @@ def test_translation_of_rdp_budgets():
 def test_tiny_sigma_is_refused_at_once():
     """σ = 1e-155 squared underflows; prv-accountant's RDP series would never end there."""
     script = (
-        "from rero.privacy.accounting import AccountantUnavailableError, epsilon_for\n"
+        "from rero.privacy.accounting.base import AccountantUnavailableError\n"
+        "from rero.privacy.accounting.registry import epsilon_for\n"
         "try:\n    epsilon_for(1e-155, 0.005, 1000, 1e-5)\n"
         "except AccountantUnavailableError as error:\n    print(error)\n"
     )

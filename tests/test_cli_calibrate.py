@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from rero.cli import main
-from rero.io import read_json, write_json
 from rero.privacy.plan import PrivacyPlan, read_plan
+from rero.runtime.io import read_json, write_json
 from tests.conftest import prepare_toy_dataset
 
 PLAN_KEYS = {field.name for field in dataclasses.fields(PrivacyPlan)}

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from snakemake.utils import validate as snakemake_validate
 
-from rero import config as study_config
-from rero import config_tokens
+from rero.study import config as study_config
+from rero.study import tokens as config_tokens
 from tests.conftest import REPO, shipped_config_text
 
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -318,7 +318,7 @@ MALFORMED: dict[str, tuple[Callable[[dict], object], str]] = {
 
 @pytest.mark.parametrize(("change", "expected"), MALFORMED.values(), ids=MALFORMED.keys())
 def test_a_malformed_config_is_refused_naming_its_key(change, expected):
-    from rero.data import expected_split_sizes
+    from rero.data.registry import expected_split_sizes
 
     config = default_config()
     change(config)

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 import rero.cli
-from rero.data import LOADERS, load_split, prepare_dataset, read_meta, unit_float
 from rero.data.medmnist import load_medmnist
 from rero.data.mni152 import (
     GUARD_SLICES,
@@ -21,6 +20,9 @@ from rero.data.mni152 import (
     slice_splits,
     tissue_labels,
 )
+from rero.data.prepare import prepare_dataset, read_meta
+from rero.data.registry import LOADERS
+from rero.data.store import load_split, unit_float
 
 PNEUMONIAMNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "pneumoniamnist.npz"
 SMALL_MNI = {"n_train": 300, "n_val": 60, "n_test": 90}
@@ -334,12 +336,12 @@ def test_prepare_replaces_meta_last(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     source = write_medmnist(tmp_path / "toy.npz")
     out = tmp_path / "prepared"
     prepare_dataset("toy", "medmnist", {"path": str(source)}, out)
-    import rero.data as data
+    import rero.data.prepare as prepare
 
     def fail(*args, **kwargs):
         raise ValueError("disk full")
 
-    monkeypatch.setattr(data, "write_split", fail)
+    monkeypatch.setattr(prepare, "write_split", fail)
     with pytest.raises(ValueError, match="disk full"):
         prepare_dataset("toy", "medmnist", {"path": str(source)}, out)
     assert not (out / "meta.json").exists()
@@ -407,7 +409,7 @@ def test_cli_prepare_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_expected_split_sizes_before_preparing(tmp_path):
-    from rero.data import expected_split_sizes
+    from rero.data.registry import expected_split_sizes
 
     assert expected_split_sizes("mni152", {})["train"] == 8000
     assert expected_split_sizes("mni152", {"n_train": 300})["train"] == 300

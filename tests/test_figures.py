@@ -11,21 +11,28 @@ import numpy as np
 import pytest
 from matplotlib.text import Text
 
-from rero import figures
-from rero.figures.labels import EpsAxis, read_eta
-from rero.figures.reconstructions import drawn_images, read_reconstructions
-from rero.figures.style import (
+from rero.privacy.plan import write_plan
+from rero.privacy.rero.methods import METHOD_NAMES, METHODS
+from rero.privacy.rero.table import bounds_table
+from rero.reporting.figures import FIGURES
+from rero.reporting.figures.draw import draw_all
+from rero.reporting.figures.labels import EpsAxis, kappa_text, method_name, read_eta
+from rero.reporting.figures.reconstructions import (
+    drawn_images,
+    read_reconstructions,
+    reconstructions,
+)
+from rero.reporting.figures.style import (
     DOUBLE_COLUMN_IN,
     SINGLE_COLUMN_IN,
     SMALLEST_TEXT_PT,
     WIDTHS_IN,
     new_figure,
+    save_figure,
 )
-from rero.figures.utility import distinct_metrics
-from rero.io import save_npz, write_json
-from rero.privacy.plan import write_plan
-from rero.privacy.rero import METHOD_NAMES, METHODS, bounds_table
-from rero.summary import summarise, training_table
+from rero.reporting.figures.utility import distinct_metrics
+from rero.reporting.summary import summarise, training_table
+from rero.runtime.io import save_npz, write_json
 from tests.conftest import toy_plan
 
 TRAINED = [1.0, 8.0, 1e3, 1e9, math.inf]
@@ -125,7 +132,7 @@ def drawn(request, results, tmp_path_factory):
     root = tmp_path_factory.mktemp("figures")
     files = of_datasets(results, request.param)
     summary = write_summary(files, root / "summary.csv")
-    figs = figures.draw_all(
+    figs = draw_all(
         summary, files["metrics"], files["bounds"], files["recon"], files["imprint"], root
     )
     return files, figs, root
@@ -183,7 +190,7 @@ def test_every_registered_method_has_a_display_name():
 
 def test_an_unknown_method_is_refused_by_name():
     with pytest.raises(ValueError, match="method 'shiny' has no display name"):
-        figures.method_name("shiny")
+        method_name("shiny")
 
 
 @pytest.mark.parametrize(
@@ -197,7 +204,7 @@ def test_an_unknown_method_is_refused_by_name():
     ],
 )
 def test_kappa_is_written_as_a_fraction(kappa, label, text):
-    assert figures.kappa_text(kappa, label) == text
+    assert kappa_text(kappa, label) == text
 
 
 def test_the_non_private_run_sits_right_of_every_budget():
@@ -228,7 +235,7 @@ def test_identical_metrics_share_one_panel(results):
 
 def test_every_figure_is_png_and_pdf_at_print_size_with_text_of_7_pt(drawn):
     _, figs, out = drawn
-    assert list(figs) == list(figures.FIGURES)
+    assert list(figs) == list(FIGURES)
     for name, figure in figs.items():
         assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         width = figure.get_figwidth()
@@ -282,7 +289,7 @@ def test_utility_panels_are_the_distinct_metrics_of_each_task(drawn):
 
 def test_reconstruction_rows_are_drawn_at_random_with_the_seed(results, tmp_path):
     toy = of_datasets(results, ("toy",))["recon"]
-    figure = figures.reconstructions(toy, tmp_path / "r.png", num_images=4, seed=3)
+    figure = reconstructions(toy, tmp_path / "r.png", num_images=4, seed=3)
     expected = drawn_images(20, 4, np.random.default_rng(3))
     assert [axis.get_ylabel() for axis in figure.axes if axis.get_ylabel()] == [
         f"image {index}" for index in expected
@@ -323,7 +330,7 @@ def test_the_size_checks_catch_small_text(tmp_path):
     figure, axes = new_figure(SINGLE_COLUMN_IN, 2.0, 1, 1)
     axes[0, 0].set_title("too small", fontsize=5)
     axes[0, 0].set_ylabel("rotated", fontsize=6.5)
-    figures.save_figure(figure, tmp_path / "small.png")
+    save_figure(figure, tmp_path / "small.png")
     assert {t.get_text(): t.get_fontsize() for t in visible_texts(figure)}["too small"] == 5
     width, sizes = pdf_page_width_and_font_sizes(tmp_path / "small.pdf")
     assert width == pytest.approx(SINGLE_COLUMN_IN)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from rero import io
+from rero.runtime import io
 
 
 def test_atomic_path_keeps_old_file_on_failure(tmp_path):

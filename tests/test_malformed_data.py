@@ -18,8 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rero.config import ConfigError, load_schema, validate_config
-from rero.data import expected_split_sizes, load_split, prepare_dataset, read_meta
+from rero.data.prepare import prepare_dataset, read_meta
+from rero.data.registry import expected_split_sizes
+from rero.data.store import load_split
+from rero.study.config import ConfigError, load_schema, validate_config
 from tests.conftest import REPO
 from tests.paper_fixtures import write_ham10000, write_radimagenet
 from tests.test_data import write_medmnist

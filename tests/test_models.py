@@ -7,10 +7,10 @@ import pytest
 import torch
 from opacus.validators import ModuleValidator
 
-from rero.models import MODELS, CentredConv2d, Standardize, build_model
-from rero.training import centred_conv2d_grad_sample
+from rero.models.layers import CentredConv2d, Standardize, centred_conv2d_grad_sample
+from rero.models.registry import MODELS, build_model
 
-CLASSIFIERS = sorted(name for name, (_, axes, _) in MODELS.items() if axes == 2)
+CLASSIFIERS = sorted(name for name, entry in MODELS.items() if entry.axes == 2)
 
 
 @pytest.mark.parametrize("name", CLASSIFIERS)
@@ -139,6 +139,6 @@ def test_the_registry_builds_the_3d_unet_from_a_volume_size_and_names_a_wrong_on
 
 
 def test_every_model_names_its_task():
-    from rero.engines import MODEL_TASKS
+    from rero.study.engines import MODEL_TASKS
 
     assert set(MODEL_TASKS) == set(MODELS)

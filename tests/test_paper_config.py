@@ -7,8 +7,8 @@ import copy
 
 import yaml
 
-from rero import config as study_config
-from rero import config_tokens
+from rero.study import config as study_config
+from rero.study import tokens as config_tokens
 from tests.conftest import REPO
 from tests.msd_fixtures import write_msd_liver
 from tests.paper_fixtures import write_ham10000, write_radimagenet

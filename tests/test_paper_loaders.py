@@ -14,11 +14,13 @@ import pytest
 from PIL import Image
 
 import rero.data.base as data_base
-from rero.data import expected_split_sizes, load_split, prepare_dataset, source_files, unit_float
 from rero.data.base import Moments, stratified_quota
 from rero.data.ham10000 import DOWNLOAD_PAGE, load_ham10000
 from rero.data.images import FileImageSource, square_size
+from rero.data.prepare import prepare_dataset
 from rero.data.radimagenet import load_radimagenet
+from rero.data.registry import expected_split_sizes, source_files
+from rero.data.store import load_split, unit_float
 from tests.paper_fixtures import write_ham10000, write_radimagenet
 
 SPLITS = ("train", "val", "test")
@@ -123,7 +125,7 @@ def test_labels_follow_dx_and_the_split_follows_the_seed(
 
 
 def test_round_trip_through_memory_maps(ham_root: Path, ham_prepared: Path) -> None:
-    from rero.data import read_meta
+    from rero.data.prepare import read_meta
 
     meta = read_meta(ham_prepared)
     assert meta["dtype"] == "uint8" and meta["shape"] == [3, 16, 16] and meta["skipped"] == 0
@@ -178,7 +180,7 @@ def test_one_image_folder_gives_the_same_dataset(tmp_path: Path) -> None:
 def test_expected_split_sizes_reads_only_the_csv(
     ham_root: Path, ham_prepared: Path, tmp_path: Path
 ) -> None:
-    from rero.data import read_meta
+    from rero.data.prepare import read_meta
 
     bare = tmp_path / "csv_only"
     bare.mkdir()

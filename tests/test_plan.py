@@ -8,9 +8,9 @@ from dataclasses import replace
 
 import pytest
 
-from rero.io import dumps_json, read_json, write_json
 from rero.privacy.calibration import calibrate, calibrate_grid
 from rero.privacy.plan import PrivacyPlan, read_plan, sampling_schedule, write_plan
+from rero.runtime.io import dumps_json, read_json, write_json
 from tests.conftest import toy_plan
 
 DELTA = 1e-5

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from rero.progress import ProgressLog
+from rero.runtime.progress import ProgressLog
 
 
 class FakeClock:

@@ -6,13 +6,14 @@ import dataclasses
 
 import pytest
 
-from rero import config as study_config
 from rero.attacks.job import NOISE_CALIBRATIONS, REFERENCE_SPLITS
-from rero.data import LOADERS
-from rero.models import MODELS
-from rero.privacy.accounting import ACCOUNTANTS
-from rero.privacy.rero import METHODS
-from rero.training import DEVICES, GRAD_SAMPLE_MODES, OPTIMIZERS, TrainConfig
+from rero.data.registry import LOADERS
+from rero.models.registry import MODELS
+from rero.privacy.accounting.registry import ACCOUNTANTS
+from rero.privacy.rero.methods import METHODS
+from rero.study import config as study_config
+from rero.study.engines import GRAD_SAMPLE_MODES
+from rero.training.config import DEVICES, OPTIMIZERS, TrainConfig
 from tests.conftest import REPO
 
 SCHEMA = study_config.load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")

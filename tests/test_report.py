@@ -12,13 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rero import html_pages
-from rero.figures import FIGURES
 from rero.privacy.calibration import calibrate_grid
 from rero.privacy.plan import read_plan
-from rero.provenance import checkout_state, declared_packages, installed_versions
-from rero.results_readme import FIGURE_DESCRIPTIONS, readme_text
-from rero.study_text import (
+from rero.reporting import html as html_pages
+from rero.reporting.columns import describe_column
+from rero.reporting.figures import FIGURES
+from rero.reporting.provenance import checkout_state, declared_packages, installed_versions
+from rero.reporting.results_readme import FIGURE_DESCRIPTIONS, readme_text
+from rero.reporting.study_text import (
     ACCOUNTANT_NAMES,
     accountant_text,
     budgets_text,
@@ -26,7 +27,6 @@ from rero.study_text import (
     refusals,
     series_text,
 )
-from rero.summary_columns import describe_column
 from tests.conftest import REPO, toy_plan
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rero.report_pages import page_list
+from rero.reporting.pages import page_list
 from tests.test_report import table_rows
 from tests.test_workflow import TINY_CONFIG, snakemake
 

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from rero.cli import SUBCOMMANDS
-from rero.sources import command_sources, imported_modules, module_closure
+from rero.commands import SUBCOMMANDS
+from rero.data.registry import LOADERS, loader_module
+from rero.models.registry import MODELS, model_module
+from rero.runtime.sources import command_sources, imported_modules, module_closure
 from tests.conftest import REPO
 
 PACKAGE = REPO / "src" / "rero"
@@ -41,7 +43,8 @@ def test_static_closure_is_what_the_interpreter_imports(subcommand):
 
 def test_each_rule_lists_its_own_stage():
     train = {file.relative_to(PACKAGE).as_posix() for file in command_sources("train", PACKAGE)}
-    assert {"commands/train.py", "cli.py", "io.py", "privacy/plan.py", "models.py"} <= train
+    assert {"commands/train.py", "cli.py", "runtime/io.py", "privacy/plan.py"} <= train
+    assert "models/registry.py" in train and "models/classifiers.py" not in train
     assert any(name.startswith("training/") for name in train)
     assert any(name.startswith("data/") for name in train)
     attack = {file.relative_to(PACKAGE).as_posix() for file in command_sources("attack", PACKAGE)}
@@ -68,3 +71,50 @@ def test_relative_and_from_imports_are_followed(tmp_path):
 def test_unknown_subcommand_is_refused():
     with pytest.raises(ValueError, match="unknown subcommand 'fly'"):
         command_sources("fly", PACKAGE)
+
+
+# What using one registry entry imports: the modules of the entry, not those of its siblings.
+REGISTRY_PROBE = """
+import importlib, json, sys
+kind, name = sys.argv[1:]
+if kind == "loader":
+    from rero.data.registry import LOADERS
+    LOADERS[name].load
+else:
+    from rero.models.registry import build_model
+    build_model(name, 1, 2, 16)
+print(json.dumps(sorted(
+    module.__file__ for key, module in sys.modules.items()
+    if key.startswith("rero.") and getattr(module, "__file__", None)
+)))
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [("loader", name) for name in sorted(LOADERS)] + [("model", name) for name in sorted(MODELS)],
+)
+def test_a_registry_imports_only_the_entry_a_job_uses(kind, name):
+    """A job's code inputs add its own loader's or model's module (and what that imports); the
+    other entries' modules are neither imported nor listed, so editing one reruns nothing."""
+    result = subprocess.run(
+        [sys.executable, "-c", REGISTRY_PROBE, kind, name],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = {Path(file).resolve() for file in json.loads(result.stdout)}
+    module = loader_module(name) if kind == "loader" else model_module(name)
+    registry = "rero.data.registry" if kind == "loader" else "rero.models.registry"
+    listed = {file.resolve() for file in module_closure(PACKAGE, [registry, module])}
+    assert imported <= listed
+    entries = LOADERS.values() if kind == "loader" else MODELS.values()
+    others = {entry.module for entry in entries} - {module}
+    closure_names = {
+        file.relative_to(PACKAGE.resolve()).with_suffix("").as_posix().replace("/", ".")
+        for file in listed
+    }
+    assert not {other.removeprefix("rero.") for other in others} & closure_names or (
+        # the 3-D task's loader builds on the 2-D one's template volumes
+        name == "mni152_seg"
+    )

@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rero import figures
 from rero.cli import main
-from rero.io import save_npz, write_json
 from rero.privacy.plan import write_plan
-from rero.privacy.rero import bounds_table
-from rero.summary import summarise
+from rero.privacy.rero.table import bounds_table
+from rero.reporting.figures import FIGURES
+from rero.reporting.figures.labels import eps_label
+from rero.reporting.summary import summarise
+from rero.runtime.io import save_npz, write_json
 from tests.conftest import toy_plan
 
 TARGETS = [1.0, 1e3, math.inf]
@@ -125,7 +126,7 @@ def test_cli_aggregate_and_figures(tmp_path):
     ):
         argv += [flag, *map(str, files[key])]
     assert main(argv) == 0
-    for name in figures.FIGURES:
+    for name in FIGURES:
         assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (out / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
 
@@ -141,4 +142,4 @@ def test_cli_aggregate_and_figures(tmp_path):
     ],
 )
 def test_eps_label(value, label):
-    assert figures.eps_label(value) == label
+    assert eps_label(value) == label

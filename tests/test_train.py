@@ -21,22 +21,17 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import rero.training.job as job_module
 from rero.commands import train as train_command
-from rero.config import load_schema
-from rero.data import load_split
-from rero.io import read_json, write_json
-from rero.models import build_model
+from rero.data.store import load_split
+from rero.models.grad_samples import conv2d_grad_sample
+from rero.models.registry import build_model
 from rero.privacy.plan import write_plan
-from rero.training import (
-    TrainConfig,
-    TrainingRun,
-    classification_metrics,
-    conv2d_grad_sample,
-    load_trained_model,
-    predict_probabilities,
-    train_run,
-)
+from rero.runtime.io import read_json, write_json
+from rero.study.config import load_schema
 from rero.training.augment import Augmentation, average_views, shift
-from rero.training.run import derived_seeds
+from rero.training.config import TrainConfig
+from rero.training.job import load_trained_model, train_run
+from rero.training.metrics import classification_metrics, predict_probabilities
+from rero.training.run import TrainingRun, derived_seeds
 from tests.conftest import REPO, prepare_toy_dataset, toy_plan
 
 SIZE = 12  # image side of the toy datasets

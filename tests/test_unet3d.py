@@ -18,16 +18,15 @@ from opacus.validators import ModuleValidator
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from rero.training.dice import DiceLoss, segmentation_metrics, soft_dice_per_class
-from rero.unet3d import (
+from rero.models.unet3d import (
     CentredConv3d,
     Standardize3d,
     UNet3d,
     build_unet3d,
     centred_conv3d_grad_sample,
     conv3d_grad_sample,
-    register_unet3d_grad_samplers,
 )
+from rero.training.dice import DiceLoss, segmentation_metrics, soft_dice_per_class
 
 SIDE = 16  # volume side of the tiny models' inputs
 
@@ -136,8 +135,7 @@ def test_conv3d_grad_samplers_match_torch_func_per_example(conv, sampler):
         assert empty[parameter].shape == (0, *parameter.shape)
 
 
-def test_registration_puts_the_grouped_samplers_in_opacus_registry():
-    register_unet3d_grad_samplers()
+def test_importing_the_unet_puts_its_grouped_samplers_in_opacus_registry():
     assert Registry.GRAD_SAMPLERS[CentredConv3d] is centred_conv3d_grad_sample
     assert Registry.GRAD_SAMPLERS[nn.Conv3d] is conv3d_grad_sample
 
@@ -150,7 +148,6 @@ def tiny_batch(count: int, classes: int = 3) -> tuple[torch.Tensor, torch.Tensor
 
 
 def test_unet3d_per_sample_gradients_under_opacus_equal_single_sample_backward_passes():
-    register_unet3d_grad_samplers()
     model = tiny_unet(levels=2)
     reference = copy.deepcopy(model)
     criterion = DiceLoss(reduction="sum")
@@ -171,7 +168,6 @@ def test_unet3d_per_sample_gradients_under_opacus_equal_single_sample_backward_p
 
 
 def test_a_private_step_clips_a_single_sample_and_survives_an_empty_batch():
-    register_unet3d_grad_samplers()
     model = tiny_unet(levels=2)
     criterion = DiceLoss(reduction="sum")
     volumes, masks = tiny_batch(4)

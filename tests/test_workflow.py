@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from rero.figures import FIGURES
-from rero.summary import attack_table
+from rero.reporting.figures import FIGURES
+from rero.reporting.summary import attack_table
 from tests.conftest import REPO, write_medmnist_file
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -287,7 +287,7 @@ def test_editing_a_rules_code_reruns_it(tiny_run, module):
 @pytest.mark.slow
 def test_every_file_a_job_runs_is_an_input_of_its_rule(tiny_run):
     """Snakemake's own record of each output's inputs holds every file of its subcommand."""
-    from rero.sources import command_sources
+    from rero.runtime.sources import command_sources
 
     summary = snakemake(tiny_run, "--detailed-summary").stdout.splitlines()
     header = summary[0].split("\t")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from rero.figures import FIGURES
+from rero.reporting.figures import FIGURES
 from tests.conftest import REPO
 from tests.test_workflow import planned_jobs, snakemake, write_config
 

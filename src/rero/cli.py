@@ -17,28 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import rero
+from rero.commands import SUBCOMMANDS
 
-# Subcommand -> the module that registers it; only that module is imported to run it,
-# so `calibrate` or `bound` start without loading torch.
-SUBCOMMANDS = {
-    "prepare-data": "rero.commands.data",
-    "calibrate": "rero.commands.privacy",
-    "translate": "rero.commands.translate",
-    "train": "rero.commands.train",
-    "bound": "rero.commands.bounds",
-    "bounds": "rero.commands.bounds",
-    "attack": "rero.commands.attack",
-    "transition": "rero.commands.attack",
-    "aggregate": "rero.commands.report",
-    "figures": "rero.commands.report",
-    "check-config": "rero.commands.check",
-    "advise": "rero.commands.advise",
-    "advice": "rero.commands.advise",
-    "audit": "rero.commands.audit",
-    "report-pages": "rero.commands.publish",
-    "provenance": "rero.commands.publish",
-    "results-readme": "rero.commands.publish",
-}
 COMMAND_MODULES = tuple(dict.fromkeys(SUBCOMMANDS.values()))
 
 

@@ -57,47 +57,8 @@ rule figures:
         ),
         code=command_code("figures"),
     output:
-        utility=report(
-            "results/figures/utility_vs_eps.png",
-            caption="../report/utility_vs_eps.rst",
-            category="Figures",
-        ),
-        bounds=report(
-            "results/figures/bounds_vs_eps.png",
-            caption="../report/bounds_vs_eps.rst",
-            category="Figures",
-        ),
-        reconstructions=report(
-            "results/figures/reconstructions.png",
-            caption="../report/reconstructions.rst",
-            category="Figures",
-        ),
-        risk=report(
-            "results/figures/risk_vs_eps.png",
-            caption="../report/risk_vs_eps.rst",
-            category="Figures",
-        ),
-        trade_off=report(
-            "results/figures/trade_off.png",
-            caption="../report/trade_off.rst",
-            category="Figures",
-        ),
-        audit=report(
-            "results/figures/audit_vs_claim.png",
-            caption="../report/audit_vs_claim.rst",
-            category="Figures",
-        ),
-        pdfs=expand(
-            "results/figures/{name}.pdf",
-            name=[
-                "utility_vs_eps",
-                "bounds_vs_eps",
-                "reconstructions",
-                "risk_vs_eps",
-                "trade_off",
-                "audit_vs_claim",
-            ],
-        ),
+        **figure_outputs(),
+        pdfs=expand("results/figures/{name}.pdf", name=FIGURES),
     log:
         "results/logs/figures.log",
     benchmark:
@@ -107,7 +68,7 @@ rule figures:
     shell:
         "python -m rero figures --summary {input.summary} --metrics {input.metrics}"
         " --bounds {input.bounds} --recon {input.recon} --imprint {input.imprint}"
-        " --out-dir $(dirname {output.utility}) > {log} 2>&1"
+        " --out-dir $(dirname {output.pdfs[0]}) > {log} 2>&1"
 
 
 # Every table as an HTML page for the report (a CSV it could only offer as a download link).

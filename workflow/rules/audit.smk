@@ -6,7 +6,7 @@ rule audit:
         val_labels="results/data/{dataset}/val_labels.npy",
         meta="results/data/{dataset}/meta.json",
         plan="results/privacy/{dataset}/eps_{eps}.json",
-        code=command_code("audit"),
+        code=command_code("audit", model=True),
     output:
         audit="results/audit/{dataset}/eps_{eps}.json",
     log:

@@ -4,12 +4,23 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-import rero.config as study_config
-import rero.config_tokens as config_tokens
-from rero.data import LOADERS, expected_split_sizes, source_files
-from rero.provenance import checkout_state, declared_packages, installed_versions
-from rero.report_pages import page_list
-from rero.sources import command_sources
+import rero.study.config as study_config
+import rero.study.tokens as config_tokens
+from rero.data.registry import (
+    LOADERS,
+    expected_split_sizes,
+    loader_module,
+    source_files,
+)
+from rero.models.registry import model_module
+from rero.reporting.figures import FIGURES
+from rero.reporting.provenance import (
+    checkout_state,
+    declared_packages,
+    installed_versions,
+)
+from rero.reporting.pages import page_list
+from rero.runtime.sources import command_sources
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -34,9 +45,25 @@ CONDA_ENV = "../../envs/rero.yaml"
 PACKAGE = Path(workflow.basedir) / "src" / "rero"
 
 
-def command_code(subcommand):
-    """Every package file that `python -m rero <subcommand>` runs; editing one reruns its jobs."""
-    return [str(file) for file in command_sources(subcommand, PACKAGE)]
+def command_code(subcommand, loader=False, model=False):
+    """Input function: every package file that `python -m rero <subcommand>` runs for the job's
+    dataset (with its loader's module, or its model's, when the command imports that by name);
+    editing one reruns the job, editing another dataset's loader or model does not."""
+
+    def code(wildcards):
+        registered = []
+        if loader:
+            registered.append(
+                loader_module(config["datasets"][wildcards.dataset]["loader"])
+            )
+        if model:
+            training = study_config.dataset_settings(
+                config, wildcards.dataset, "training"
+            )
+            registered.append(model_module(training["model"]))
+        return [str(file) for file in command_sources(subcommand, PACKAGE, registered)]
+
+    return code
 
 
 wildcard_constraints:
@@ -124,8 +151,21 @@ def bound_kappas(wildcards):
     return " ".join(f"--kappa {spec}" for spec in specs)
 
 
+def figure_outputs():
+    """Each figure's PNG (rero.reporting.figures.FIGURES), marked for the report with its
+    caption."""
+    return {
+        name: report(
+            f"results/figures/{name}.png",
+            caption=f"../report/{name}.rst",
+            category="Figures",
+        )
+        for name in FIGURES
+    }
+
+
 def report_pages():
-    """The report's pages (rero.report_pages.page_list), each marked for the report: the
+    """The report's pages (rero.reporting.pages.page_list), each marked for the report: the
     summary and per-seed runs, the study in prose, then each dataset's tables."""
     pages = {}
     for page in page_list(DATASETS):
@@ -180,15 +220,5 @@ def final_outputs():
         *(f"results/report/{page.path}" for page in page_list(DATASETS)),
         *expand("results/advice/{dataset}.csv", dataset=DATASETS),
         *translation_tables(),
-        *expand(
-            "results/figures/{name}.png",
-            name=[
-                "utility_vs_eps",
-                "bounds_vs_eps",
-                "reconstructions",
-                "risk_vs_eps",
-                "trade_off",
-                "audit_vs_claim",
-            ],
-        ),
+        *expand("results/figures/{name}.png", name=FIGURES),
     ]

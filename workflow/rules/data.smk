@@ -1,7 +1,7 @@
 rule prepare_data:
     input:
         files=dataset_files,
-        code=command_code("prepare-data"),
+        code=command_code("prepare-data", loader=True),
     output:
         train_images="results/data/{dataset}/train_images.npy",
         train_labels="results/data/{dataset}/train_labels.npy",

@@ -9,7 +9,7 @@ rule train:
         meta="results/data/{dataset}/meta.json",
         masks=dataset_masks,
         plan="results/privacy/{dataset}/eps_{eps}.json",
-        code=command_code("train"),
+        code=command_code("train", model=True),
     output:
         model="results/train/{dataset}/eps_{eps}/seed_{seed}/model.pt",
         metrics="results/train/{dataset}/eps_{eps}/seed_{seed}/metrics.json",

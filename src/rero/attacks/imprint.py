@@ -36,7 +36,7 @@ from rero.attacks.matching import (
     share_at_least,
     share_at_most,
 )
-from rero.data import unit_float
+from rero.data.store import unit_float
 
 STATISTIC = "mean brightness"
 # Below the mean brightness of any image in [0, 1]: the first row fires for every image.

@@ -22,12 +22,13 @@ import torch
 
 from rero.attacks.imprint import run_imprint_attack, summarise_imprint
 from rero.attacks.prior_aware import run_prior_aware_attack, summarise_prior_aware
-from rero.data import load_split, read_meta
-from rero.device import resolve_device
-from rero.io import provenance, save_npz, write_json
+from rero.data.prepare import read_meta
+from rero.data.store import load_split
 from rero.privacy.calibration import calibrate
 from rero.privacy.plan import PrivacyPlan
-from rero.privacy.rero import rero_bound
+from rero.privacy.rero.methods import rero_bound
+from rero.runtime.device import resolve_device
+from rero.runtime.io import provenance, save_npz, write_json
 
 ATTACKS = ("imprint", "prior_aware")
 NOISE_CALIBRATIONS = ("full", "one_step")

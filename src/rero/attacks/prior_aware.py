@@ -33,7 +33,7 @@ from torch.nn import functional
 
 from rero.attacks.dp_step import check_labels
 from rero.attacks.matching import clopper_pearson
-from rero.data import unit_float
+from rero.data.store import unit_float
 
 MODEL = "linear softmax classifier on the standardised flattened image"
 MAX_SIDE = 32  # larger images are average-pooled to 32 pixels a side for this CPU-sized audit

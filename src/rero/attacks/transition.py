@@ -20,11 +20,12 @@ from typing import Any
 import torch
 
 from rero.attacks.job import ImprintSettings, imprint_job
-from rero.data import load_split, read_meta
-from rero.device import resolve_device
-from rero.io import provenance, read_json
+from rero.data.prepare import read_meta
+from rero.data.store import load_split
 from rero.privacy.calibration import calibrate
 from rero.privacy.plan import PrivacyPlan, read_plan
+from rero.runtime.device import resolve_device
+from rero.runtime.io import provenance, read_json
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from scipy import special, stats
 
 from rero.audit.fdp import NOISE_RANGE
 from rero.audit.statistics import clopper_pearson
-from rero.privacy.accounting import epsilon_for
+from rero.privacy.accounting.registry import epsilon_for
 
 #: the per-step tests' thresholds on the noisy gradient, in units of the claimed noise std σC;
 #: the midpoint 1/(2σ) between a step without and with the canary is tried too

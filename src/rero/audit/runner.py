@@ -34,7 +34,7 @@ from rero.audit.canaries import (
 )
 from rero.audit.composition import composed_audit
 from rero.audit.game import draw_membership, judge, subsampled_gaussian_scores
-from rero.data import unit_float
+from rero.data.store import unit_float
 from rero.privacy.plan import PrivacyPlan
 from rero.training.batches import ArrayBatches
 from rero.training.config import TrainConfig

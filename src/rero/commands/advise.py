@@ -1,5 +1,5 @@
 """``python -m rero advise``: the budget for a tolerated risk, or every risk of a budget; and
-``advice``: the advice table of a dataset in the workflow (:mod:`rero.advice_table`).
+``advice``: the advice table of a dataset in the workflow (:mod:`rero.reporting.advice_table`).
 
 Forward: the least σ (and the largest ε at δ) whose certified bounds keep reconstruction success
 at most ``--max-risk`` at each ``--kappa`` and the membership TPR at most ``--max-tpr`` at each
@@ -13,16 +13,15 @@ import argparse
 import math
 from typing import Any
 
-from rero.advice_table import advice_table
-from rero.commands.privacy import schedule_from_args
-from rero.config_tokens import parse_eps_token, parse_kappa
-from rero.io import atomic_path, dumps_json
-from rero.privacy.accounting import ACCOUNTANTS
-from rero.privacy.accounting.registry import epsilon_for
+from rero.commands.schedule_flags import schedule_from_args
+from rero.privacy.accounting.registry import ACCOUNTANTS, epsilon_for
 from rero.privacy.advice import Constraint, advise
 from rero.privacy.calibration import calibrate
 from rero.privacy.rero.membership import DEFAULT_FPRS, membership_bounds
 from rero.privacy.rero.methods import rigorous_bound
+from rero.reporting.advice_table import advice_table
+from rero.runtime.io import atomic_path, dumps_json
+from rero.study.tokens import parse_eps_token, parse_kappa
 
 
 def _kappas(specs: list[str], dataset_size: int | None) -> list[tuple[str, float]]:

@@ -19,10 +19,10 @@ from rero.attacks.job import (
     run_attacks,
 )
 from rero.attacks.transition import transition_job
-from rero.device import DEVICES
-from rero.io import write_json
-from rero.privacy.accounting import ACCOUNTANTS
+from rero.privacy.accounting.registry import ACCOUNTANTS
 from rero.privacy.plan import read_plan
+from rero.runtime.device import DEVICES
+from rero.runtime.io import write_json
 
 
 def run_attack(args: argparse.Namespace) -> None:

@@ -8,10 +8,11 @@ import argparse
 
 from rero.audit.record import audit_record
 from rero.audit.runner import AuditSettings, run_audit
-from rero.commands.train import add_training_flags, read_checked_plan, train_config
-from rero.data import load_split, read_meta
-from rero.device import resolve_device
-from rero.io import provenance, write_json
+from rero.commands.training_flags import add_training_flags, read_checked_plan, train_config
+from rero.data.prepare import read_meta
+from rero.data.store import load_split
+from rero.runtime.device import resolve_device
+from rero.runtime.io import provenance, write_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from rero.config_tokens import parse_kappa
-from rero.io import atomic_path, dumps_json
 from rero.privacy.plan import read_plan
-from rero.privacy.rero import METHODS, all_bounds, bounds_table, membership_table
+from rero.privacy.rero.methods import METHODS, all_bounds
+from rero.privacy.rero.table import bounds_table, membership_table
+from rero.runtime.io import atomic_path, dumps_json
+from rero.study.tokens import parse_kappa
 
 
 def run_bound(args: argparse.Namespace) -> None:

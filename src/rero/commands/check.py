@@ -12,9 +12,9 @@ import argparse
 from pathlib import Path
 
 import rero
-from rero import config as study_config
-from rero import config_tokens
-from rero.data import expected_split_sizes
+from rero.data.registry import expected_split_sizes
+from rero.study import config as study_config
+from rero.study import tokens as config_tokens
 
 SCHEMA = Path(rero.__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from rero.data import LOADERS, prepare_dataset
+from rero.data.prepare import prepare_dataset
+from rero.data.registry import LOADERS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rero.provenance import read_config_json, write_provenance
-from rero.report_pages import write_pages
-from rero.results_readme import write_readme
+from rero.reporting.pages import write_pages
+from rero.reporting.provenance import read_config_json, write_provenance
+from rero.reporting.results_readme import write_readme
 
 
 def dataset_values(pairs: list[str], flag: str) -> dict[str, str]:

@@ -23,7 +23,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from rero.tasks import TASKS
+from rero.data.tasks import TASKS
 
 SPLIT_NAMES = ("train", "val", "test")
 IMAGE_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32))

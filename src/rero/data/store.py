@@ -23,7 +23,7 @@ from numpy.lib.format import open_memmap
 
 from rero.data.base import SPLIT_NAMES, Chunk, Moments, Split, rows_per_chunk
 from rero.data.files import load_npy
-from rero.io import atomic_path
+from rero.runtime.io import atomic_path
 
 SPLIT_FORMAT = (
     "{split}_images.npy (N, C, H, W) or (N, C, D, H, W) uint8, or float32 in [0, 1], and "

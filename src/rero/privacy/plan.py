@@ -18,7 +18,7 @@ import os
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from rero.io import read_json, write_json
+from rero.runtime.io import read_json, write_json
 
 NON_PRIVATE_ACCOUNTANT = "none"
 
@@ -179,7 +179,7 @@ class PrivacyPlan:
     # -- the file format -----------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict for JSON (``rero.io.write_json`` writes inf as "inf")."""
+        """Plain dict for JSON (``rero.runtime.io.write_json`` writes inf as "inf")."""
         return asdict(self)
 
     @classmethod

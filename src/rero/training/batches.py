@@ -13,7 +13,7 @@ import torch
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from torch.utils.data import DataLoader, Dataset
 
-from rero.data import unit_float
+from rero.data.store import unit_float
 
 
 class ArrayBatches(Dataset):

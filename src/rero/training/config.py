@@ -7,9 +7,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from rero.device import DEVICES
-from rero.engines import GRAD_SAMPLE_MODES, setting_conflicts
-from rero.models import MODELS
+from rero.models.registry import MODELS
+from rero.runtime.device import DEVICES
+from rero.study.engines import GRAD_SAMPLE_MODES, setting_conflicts
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,

@@ -23,13 +23,14 @@ import torch
 from torch import nn
 
 import rero
-from rero.data import load_masks, load_split, read_meta
-from rero.device import resolve_device
-from rero.io import atomic_path, provenance, read_json, write_json
-from rero.models import build_model
+from rero.data.prepare import read_meta
+from rero.data.store import load_masks, load_split
+from rero.models.registry import build_model, model_module
 from rero.privacy.plan import PrivacyPlan
-from rero.progress import ProgressLog
-from rero.sources import command_sources
+from rero.runtime.device import resolve_device
+from rero.runtime.io import atomic_path, provenance, read_json, write_json
+from rero.runtime.progress import ProgressLog
+from rero.runtime.sources import command_sources
 from rero.training.config import RUNTIME_FIELDS, TrainConfig
 from rero.training.dice import segmentation_metrics
 from rero.training.metrics import classification_metrics, loss_curve, predict_probabilities
@@ -58,12 +59,12 @@ def training_settings(threads: int, deterministic: bool) -> Iterator[None]:
         torch.use_deterministic_algorithms(deterministic_before, warn_only=warn_only_before)
 
 
-def training_code_digest() -> str:
-    """SHA-256 over the package files ``python -m rero train`` runs (``rero.sources``): a
-    checkpoint written by other code is not resumed."""
+def training_code_digest(model: str) -> str:
+    """SHA-256 over the package files ``python -m rero train`` runs for ``model``
+    (``rero.runtime.sources``): a checkpoint written by other code is not resumed."""
     package = Path(rero.__file__).parent
     digest = hashlib.sha256()
-    for file in command_sources("train", package):
+    for file in command_sources("train", package, [model_module(model)]):
         digest.update(file.relative_to(package).as_posix().encode() + b"\0")
         digest.update(file.read_bytes() + b"\0")
     return digest.hexdigest()
@@ -81,7 +82,7 @@ def _run_identity(
         "config": settings,
         "seed": seed,
         "data": data,
-        "code": training_code_digest(),
+        "code": training_code_digest(config.model),
     }
 
 

@@ -18,7 +18,7 @@ from sklearn.metrics import (
 )
 from torch import nn
 
-from rero.data import unit_float
+from rero.data.store import unit_float
 
 MAX_LOSS_CURVE_POINTS = 1000
 

@@ -27,14 +27,15 @@ from opacus import PrivacyEngine
 from opacus.utils.batch_memory_manager import BatchMemoryManager
 from torch import nn
 
-from rero.models import build_model
+from rero.models.grad_samples import use_fast_conv_grad_sampler
+from rero.models.registry import build_model
 from rero.privacy.plan import PrivacyPlan
-from rero.progress import ProgressLog
+from rero.runtime.progress import ProgressLog
 from rero.training.augment import Augmentation, average_views
 from rero.training.batches import ArrayBatches, poisson_loader, shuffled_batches
 from rero.training.config import OPTIMIZERS, TrainConfig
 from rero.training.loss import training_loss
-from rero.training.speedups import LayerOutputBackward, use_fast_conv_grad_sampler
+from rero.training.speedups import LayerOutputBackward
 
 
 def derived_seeds(seed: int) -> tuple[int, int, int, int]:

@@ -1,83 +1,23 @@
-"""Per-sample gradients for Opacus: the weight-centred convolution's sampler, and speed-ups
-for DP-SGD on CPU, none of which changes a number.
+"""Speed-ups for DP-SGD on CPU, none of which changes a number.
 
 DP-SGD needs every example's gradient before clipping (Abadi et al. 2016). Opacus computes them
-in backward hooks; these helpers make that cheaper: a grouped-convolution sampler for ``Conv2d``,
-a backward pass that skips the batch-summed weight gradients DP-SGD discards, and glibc keeping
-freed per-sample buffers for reuse. ``benchmarks/bench_dp_step.py`` measures each.
+in backward hooks; these helpers make that cheaper: a backward pass that skips the batch-summed
+weight gradients DP-SGD discards, and glibc keeping freed per-sample buffers for reuse (the
+grouped-convolution samplers are in ``rero.models``). ``benchmarks/bench_dp_step.py`` measures
+each.
 """
 
 from __future__ import annotations
 
 import ctypes
 import platform
-from collections.abc import Sequence
 from typing import Any
 
 import torch
-from opacus.grad_sample import register_grad_sampler
-from opacus.grad_sample.conv import compute_conv_grad_sample
 from torch import nn
-
-from rero.grad_samples import grouped_conv_grad_sample, uncentred
-from rero.models import CentredConv2d
-from rero.unet3d import register_unet3d_grad_samplers
 
 #: glibc ``mallopt`` parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-
-
-def conv2d_grad_sample(
-    layer: nn.Conv2d, activations: Sequence[torch.Tensor], backprops: torch.Tensor
-) -> dict[nn.Parameter, torch.Tensor]:
-    """Per-sample gradients of a ``Conv2d``, with the batch folded into convolution groups.
-
-    The weight gradient of sample i is the convolution of its input with its output gradient; a
-    single ``convolution_backward`` over inputs reshaped to (1, B*C_in, H, W) with B*groups
-    groups computes all B of them at once. On CPU this is 2-3x faster than Opacus' default
-    (im2col + batched matmul) for the small CNN's layers. Other devices, padding modes and empty
-    batches use Opacus' implementation. Checked against ``torch.func`` in the tests.
-    """
-    inputs = activations[0]
-    if (
-        inputs.device.type != "cpu"
-        or inputs.shape[0] == 0
-        or isinstance(layer.padding, str)
-        or layer.padding_mode != "zeros"
-    ):
-        return compute_conv_grad_sample(layer, list(activations), backprops)
-    return grouped_conv_grad_sample(layer, inputs, backprops)
-
-
-def centred_conv2d_grad_sample(
-    layer: CentredConv2d, activations: Sequence[torch.Tensor], backprops: torch.Tensor
-) -> dict[nn.Parameter, torch.Tensor]:
-    """Per-sample gradients of a :class:`rero.models.CentredConv2d`, on any device.
-
-    The layer convolves with ``W' = W - mean(W)`` (mean over each filter's fan-in); the grouped
-    convolution of :func:`conv2d_grad_sample` gives the per-sample gradient with respect to
-    ``W'``. The centring is linear with the symmetric Jacobian ``I - 11^T/n``, so the gradient
-    with respect to ``W`` is that of ``W'`` minus its mean over the fan-in. (Opacus' own im2col
-    sampler accepts plain ``Conv2d`` only.) Checked against ``torch.func`` in the tests.
-    """
-    grads = grouped_conv_grad_sample(layer, activations[0], backprops)
-    uncentred(grads, layer.weight)
-    return grads
-
-
-def use_fast_conv_grad_sampler(enabled: bool = True) -> None:
-    """Make Opacus use :func:`conv2d_grad_sample` (or, with ``enabled=False``, its own
-    im2col version) for ``nn.Conv2d`` per-sample gradients, and
-    :func:`centred_conv2d_grad_sample` for ``CentredConv2d``, and the 3-D U-Net's samplers
-    (:func:`rero.unet3d.register_unet3d_grad_samplers`).
-
-    Opacus keeps one registry per process, looked up at every backward pass; the hooks mode uses
-    it (ghost clipping uses it only for layers without a norm sampler). It must be called before
-    ``make_private``, which looks up the registered layer types once.
-    """
-    register_grad_sampler(nn.Conv2d)(conv2d_grad_sample if enabled else compute_conv_grad_sample)
-    register_grad_sampler(CentredConv2d)(centred_conv2d_grad_sample)
-    register_unet3d_grad_samplers()
 
 
 class LayerOutputBackward:

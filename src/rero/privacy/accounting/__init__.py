@@ -21,14 +21,3 @@ refused where its long-double arithmetic overflows or its mean-shift correction 
 (that error is multiplied by T and would silently shift ε). Every ε names its accountant.
 σ calibration is in :mod:`rero.privacy.calibration`.
 """
-
-from rero.privacy.accounting.base import AccountantUnavailableError, EpsilonResult
-from rero.privacy.accounting.registry import ACCOUNTANTS, clear_cache, epsilon_for
-
-__all__ = [
-    "ACCOUNTANTS",
-    "AccountantUnavailableError",
-    "EpsilonResult",
-    "clear_cache",
-    "epsilon_for",
-]

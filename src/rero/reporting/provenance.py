@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from rero import html_pages
-from rero.io import PROVENANCE_PACKAGES, atomic_path, git_commit
+from rero.reporting import html as html_pages
+from rero.runtime.io import PROVENANCE_PACKAGES, atomic_path, git_commit
 
 #: a requirement's distribution name (PEP 508), before any version, extra or marker
 REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")

@@ -11,7 +11,11 @@ symmetric Jacobian I - 11^T/n. Both are checked against ``torch.func`` in the te
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
+from opacus.grad_sample import register_grad_sampler
+from opacus.grad_sample.conv import compute_conv_grad_sample
 from torch import nn
 
 
@@ -53,3 +57,37 @@ def uncentred(grads: dict[nn.Parameter, torch.Tensor], weight: nn.Parameter) -> 
         weight_grad = grads[weight]
         fan_in = tuple(range(2, weight_grad.dim()))
         grads[weight] = weight_grad - weight_grad.mean(dim=fan_in, keepdim=True)
+
+
+def conv2d_grad_sample(
+    layer: nn.Conv2d, activations: Sequence[torch.Tensor], backprops: torch.Tensor
+) -> dict[nn.Parameter, torch.Tensor]:
+    """Per-sample gradients of a ``Conv2d``, with the batch folded into convolution groups.
+
+    The weight gradient of sample i is the convolution of its input with its output gradient; a
+    single ``convolution_backward`` over inputs reshaped to (1, B*C_in, H, W) with B*groups
+    groups computes all B of them at once. On CPU this is 2-3x faster than Opacus' default
+    (im2col + batched matmul) for the small CNN's layers. Other devices, padding modes and empty
+    batches use Opacus' implementation. Checked against ``torch.func`` in the tests.
+    """
+    inputs = activations[0]
+    if (
+        inputs.device.type != "cpu"
+        or inputs.shape[0] == 0
+        or isinstance(layer.padding, str)
+        or layer.padding_mode != "zeros"
+    ):
+        return compute_conv_grad_sample(layer, list(activations), backprops)
+    return grouped_conv_grad_sample(layer, inputs, backprops)
+
+
+def use_fast_conv_grad_sampler(enabled: bool = True) -> None:
+    """Make Opacus use :func:`conv2d_grad_sample` (or, with ``enabled=False``, its own im2col
+    version) for ``nn.Conv2d`` per-sample gradients.
+
+    Opacus keeps one registry per process, looked up at every backward pass; the hooks mode uses
+    it (ghost clipping uses it only for layers without a norm sampler). It must be called before
+    ``make_private``, which looks up the registered layer types once. (The weight-centred and
+    3-D convolutions' samplers are registered where those layers are defined.)
+    """
+    register_grad_sampler(nn.Conv2d)(conv2d_grad_sample if enabled else compute_conv_grad_sample)

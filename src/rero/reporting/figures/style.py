@@ -15,7 +15,7 @@ from matplotlib import cycler
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from rero.io import atomic_path
+from rero.runtime.io import atomic_path
 
 SINGLE_COLUMN_IN = 3.5
 DOUBLE_COLUMN_IN = 7.2

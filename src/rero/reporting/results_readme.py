@@ -1,6 +1,6 @@
 """``results/README.md``: what each output file of the study is, and what each column of the
 summary table means (every column of the run's own ``summary.csv``, described by
-:func:`rero.summary_columns.describe_column`)."""
+:func:`rero.reporting.columns.describe_column`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from rero.figures import FIGURES
-from rero.io import atomic_path
-from rero.study_text import budget_text, series_text
-from rero.summary_columns import describe_column
+from rero.reporting.columns import describe_column
+from rero.reporting.figures import FIGURES
+from rero.reporting.study_text import budget_text, series_text
+from rero.runtime.io import atomic_path
 
 #: (path pattern under results/, what the file is), in the order the workflow makes them
 OUTPUTS = (

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from rero.figures.style import panel_grid, save_figure, shared_legend, styled
+from rero.reporting.figures.style import panel_grid, save_figure, shared_legend, styled
 
 ACCESSES = {
     "white_box": ("o", "white-box audit (every noisy step, gradient canaries)"),

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rero.io import read_json
+from rero.data.tasks import MAIN_METRIC, TASK_METRICS
 from rero.privacy.plan import PrivacyPlan, read_plan
-from rero.tasks import MAIN_METRIC, TASK_METRICS
+from rero.runtime.io import read_json
 
 #: every task's test metrics: a run fills those of its task, the others stay empty
 METRICS = tuple(dict.fromkeys(name for names in TASK_METRICS.values() for name in names))

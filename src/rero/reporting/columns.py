@@ -1,4 +1,4 @@
-"""What each column of the summary table (:func:`rero.summary.summarise`) means.
+"""What each column of the summary table (:func:`rero.reporting.summary.summarise`) means.
 
 The column names are made from the same registries the summary is built from (the tasks' test
 metrics, the attack fields, the κ labels and FPRs of the bounds tables), so a column the summary
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from rero.summary import METRICS
-from rero.tasks import METRIC_LABELS
+from rero.data.tasks import METRIC_LABELS
+from rero.reporting.summary import METRICS
 
 #: the columns of the privacy plan and of the training runs, in the order the summary has them
 FIXED = {
@@ -153,5 +153,5 @@ def describe_column(name: str) -> str:
             field=ATTACK_FIELDS.get(found.get("field", ""), ""),
         )
     raise ValueError(
-        f"summary column {name!r} has no description; describe it in rero.summary_columns"
+        f"summary column {name!r} has no description; describe it in rero.reporting.columns"
     )

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from rero.figures.labels import eps_label
-from rero.figures.style import (
+from rero.reporting.figures.labels import eps_label
+from rero.reporting.figures.style import (
     DOUBLE_COLUMN_IN,
     SINGLE_COLUMN_IN,
     SMALLEST_TEXT_PT,

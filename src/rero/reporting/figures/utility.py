@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from rero.figures.labels import EpsAxis, eps_label, imprint_text, method_name, read_eta
-from rero.figures.style import (
+from rero.data.tasks import METRIC_LABELS, TASK_METRICS
+from rero.reporting.figures.labels import EpsAxis, eps_label, imprint_text, method_name, read_eta
+from rero.reporting.figures.style import (
     DOUBLE_COLUMN_IN,
     SINGLE_COLUMN_IN,
     new_figure,
@@ -20,8 +21,7 @@ from rero.figures.style import (
     shared_legend,
     styled,
 )
-from rero.summary import training_table
-from rero.tasks import METRIC_LABELS, TASK_METRICS
+from rero.reporting.summary import training_table
 
 ROW_HEIGHT_IN = 1.9
 TITLE_CHARACTERS = 30  # a panel title wraps beyond this many characters

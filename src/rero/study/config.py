@@ -2,7 +2,7 @@
 
 :func:`validate_config` is the workflow's one validation pass: every schema violation and every
 cross-key problem in one error, then the schema's defaults filled in. The spellings of ε and κ
-are :mod:`rero.config_tokens`.
+are :mod:`rero.study.tokens`.
 """
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ from typing import Any
 import jsonschema
 import yaml
 
-from rero.config_tokens import (
+from rero.data.registry import LOADERS
+from rero.privacy.rdp_conversion import rdp_epsilon_floor
+from rero.study.engines import VIEW_AVERAGING_MODES, setting_conflicts, task_conflicts
+from rero.study.tokens import (
     ConfigError,
     eps_token,
     eps_tokens,
     parse_eps_token,
     parse_kappa,
 )
-from rero.data import LOADERS
-from rero.engines import VIEW_AVERAGING_MODES, setting_conflicts, task_conflicts
-from rero.privacy.rdp_conversion import rdp_epsilon_floor
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:

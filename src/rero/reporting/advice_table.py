@@ -21,7 +21,7 @@ from sklearn.isotonic import IsotonicRegression
 
 from rero.privacy.advice import Constraint, UnreachableRiskError, advise
 from rero.privacy.plan import read_plan
-from rero.summary import training_table
+from rero.reporting.summary import training_table
 
 TRAINED_MATCH = 0.01  # an advised ε within 1 % of a trained target counts as trained
 

@@ -9,9 +9,9 @@ by a 1x1x1 convolution instead of a transposed convolution (Opacus has no per-sa
 ``ConvTranspose3d``). Every operation acts on one sample at a time, so per-sample gradients are
 those of per-sample losses.
 
-:func:`register_unet3d_grad_samplers` makes Opacus compute the per-sample gradients of
-``CentredConv3d`` and ``nn.Conv3d`` with one grouped convolution each; call it before
-``make_private``.
+Importing this module registers, in Opacus' (process-wide) registry, the per-sample gradients of
+``CentredConv3d`` and ``nn.Conv3d`` by one grouped convolution each (without them Opacus would use
+its unfold-based sampler for ``Conv3d`` and ``torch.func`` for ``CentredConv3d``).
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from opacus.grad_sample import register_grad_sampler
 from opacus.grad_sample.conv import compute_conv_grad_sample
 from torch import nn
 
-from rero.grad_samples import grouped_conv_grad_sample, uncentred
-from rero.models import Standardize, WeightCentring
+from rero.models.grad_samples import grouped_conv_grad_sample, uncentred
+from rero.models.layers import Standardize, WeightCentring
 
 
 class Standardize3d(Standardize):
-    """:class:`rero.models.Standardize` for volumes: ``(x - mean) / std`` per channel of
+    """:class:`rero.models.layers.Standardize` for volumes: ``(x - mean) / std`` per channel of
     (B, C, D, H, W) inputs, with (1, C, 1, 1, 1) buffers."""
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
@@ -39,11 +39,12 @@ class Standardize3d(Standardize):
 
 
 class CentredConv3d(WeightCentring, nn.Conv3d):
-    """``Conv3d`` with :class:`rero.models.WeightCentring`, the 3-D form of
-    :class:`rero.models.CentredConv2d`. Its Opacus per-sample gradient is
+    """``Conv3d`` with :class:`rero.models.layers.WeightCentring`, the 3-D form of
+    :class:`rero.models.layers.CentredConv2d`. Its Opacus per-sample gradient is
     :func:`centred_conv3d_grad_sample`."""
 
 
+@register_grad_sampler(nn.Conv3d)
 def conv3d_grad_sample(
     layer: nn.Conv3d, activations: Sequence[torch.Tensor], backprops: torch.Tensor
 ) -> dict[nn.Parameter, torch.Tensor]:
@@ -59,6 +60,7 @@ def conv3d_grad_sample(
     return grouped_conv_grad_sample(layer, activations[0], backprops)
 
 
+@register_grad_sampler(CentredConv3d)
 def centred_conv3d_grad_sample(
     layer: CentredConv3d, activations: Sequence[torch.Tensor], backprops: torch.Tensor
 ) -> dict[nn.Parameter, torch.Tensor]:
@@ -72,18 +74,6 @@ def centred_conv3d_grad_sample(
     grads = grouped_conv_grad_sample(layer, activations[0], backprops)
     uncentred(grads, layer.weight)
     return grads
-
-
-def register_unet3d_grad_samplers() -> None:
-    """Register :func:`centred_conv3d_grad_sample` for ``CentredConv3d`` and
-    :func:`conv3d_grad_sample` for ``nn.Conv3d`` in Opacus' (process-wide) registry.
-
-    Must be called before ``make_private``/``GradSampleModule``, which look up the registered
-    layer types when they wrap the model. Without it Opacus would use its unfold-based sampler
-    for ``Conv3d`` and ``torch.func`` for ``CentredConv3d``.
-    """
-    register_grad_sampler(nn.Conv3d)(conv3d_grad_sample)
-    register_grad_sampler(CentredConv3d)(centred_conv3d_grad_sample)
 
 
 def _block(in_channels: int, out_channels: int, num_groups: int) -> nn.Sequential:

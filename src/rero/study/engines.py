@@ -17,7 +17,7 @@ VIEW_AVERAGING_MODES = ("hooks", "functorch", "ew")
 #: models whose layers torch's expanded weights (grad_sample_mode "ew") can differentiate; the
 #: weight centring of ResNet-9's convolutions is not among them
 EXPANDED_WEIGHTS_MODELS = ("small_cnn",)
-#: the task each model of ``rero.models.MODELS`` solves
+#: the task each model of ``rero.models.classifiers.MODELS`` solves
 MODEL_TASKS = {"small_cnn": "classification", "resnet9": "classification", "unet3d": "segmentation"}
 
 

@@ -1,7 +1,8 @@
 """The package files a subcommand runs: the workflow lists them as each rule's code inputs.
 
-``python -m rero <subcommand>`` executes ``rero/__main__.py``, ``rero/cli.py`` and the command
-module that registers the subcommand; this module follows their imports of ``rero`` modules (at any
+``python -m rero <subcommand>`` executes ``rero/__main__.py``, ``rero/cli.py``, the command
+module that registers the subcommand and the modules its registries import by name (a dataset's
+loader, a model); this module follows their imports of ``rero`` modules (at any
 depth, in function bodies too) by reading the source, so editing any file a job runs reruns the
 job, and the list cannot drift from the code. Parent packages' ``__init__.py`` count: importing
 ``rero.privacy.plan`` executes ``rero/privacy/__init__.py``.
@@ -10,9 +11,10 @@ job, and the list cannot drift from the code. Parent packages' ``__init__.py`` c
 from __future__ import annotations
 
 import ast
+from collections.abc import Sequence
 from pathlib import Path
 
-from rero.cli import SUBCOMMANDS
+from rero.commands import SUBCOMMANDS
 
 PACKAGE = "rero"
 ENTRY_MODULES = ("rero", "rero.__main__", "rero.cli")
@@ -83,10 +85,17 @@ def module_closure(root: Path, modules: list[str]) -> list[Path]:
     return sorted(files.values())
 
 
-def command_sources(subcommand: str, root: Path) -> list[Path]:
-    """Every package file that ``python -m rero <subcommand>`` executes, under ``root``."""
+def command_sources(
+    subcommand: str, root: Path, registered: Sequence[str] = ()
+) -> list[Path]:
+    """Every package file that ``python -m rero <subcommand>`` executes, under ``root``.
+
+    ``registered`` names the modules the job imports through a registry, by name at run time
+    (its dataset's loader, its model: ``rero.data.registry.loader_module``,
+    ``rero.models.registry.model_module``), which no import statement shows.
+    """
     if subcommand not in SUBCOMMANDS:
         raise ValueError(
             f"unknown subcommand {subcommand!r}; expected one of {', '.join(SUBCOMMANDS)}"
         )
-    return module_closure(root, [*ENTRY_MODULES, SUBCOMMANDS[subcommand]])
+    return module_closure(root, [*ENTRY_MODULES, SUBCOMMANDS[subcommand], *registered])

@@ -14,8 +14,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import NullLocator
 
-from rero.io import read_json
-from rero.privacy.rero import METHOD_NAMES
+from rero.privacy.rero.methods import METHOD_NAMES
+from rero.runtime.io import read_json
 
 NON_PRIVATE = "non-private"
 NON_PRIVATE_TICK = "non-\nprivate"  # narrow: it sits next to the largest budget's tick

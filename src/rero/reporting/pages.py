@@ -13,12 +13,12 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from rero import html_pages
-from rero.io import atomic_path, read_json
 from rero.privacy.plan import PrivacyPlan, read_plan
-from rero.study_text import accountant_text, budgets_text, schedule_text, series_text
-from rero.summary import attack_table, training_table
-from rero.summary_columns import describe_column
+from rero.reporting import html as html_pages
+from rero.reporting.columns import describe_column
+from rero.reporting.study_text import accountant_text, budgets_text, schedule_text, series_text
+from rero.reporting.summary import attack_table, training_table
+from rero.runtime.io import atomic_path, read_json
 
 STUDY_PAGES = ("summary", "runs", "study")
 DATASET_PAGES = ("bounds", "membership", "advice", "attacks")

@@ -13,16 +13,22 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from rero.figures.labels import (
+from rero.privacy.rero.methods import METHOD_NAMES, UPPER_BOUND
+from rero.reporting.figures.labels import (
     EpsAxis,
     imprint_text,
     kappa_text,
     method_name,
     read_eta,
 )
-from rero.figures.style import SINGLE_COLUMN_IN, panel_grid, save_figure, shared_legend, styled
-from rero.privacy.rero import METHOD_NAMES, UPPER_BOUND
-from rero.summary import attack_table
+from rero.reporting.figures.style import (
+    SINGLE_COLUMN_IN,
+    panel_grid,
+    save_figure,
+    shared_legend,
+    styled,
+)
+from rero.reporting.summary import attack_table
 
 KAPPA_COLOURS = ("C0", "C4", "C5", "C7", "C8")  # one per κ of the bounds; C2, C3: the attacks
 ROW_HEIGHT_IN = 2.5

@@ -1,0 +1,119 @@
+"""The dataset registry: a loader's name → the module that reads it, imported only when that loader
+is used, so a job's code inputs hold its own dataset's loader and no other
+(``rero.runtime.sources``).
+
+Each loader module provides ``load(**options) -> DatasetSplits``, a function that tells the size
+of each split from the options without preparing anything (so the workflow checks δ < 1/N and
+B ≤ N before any job starts) and, for data on the user's disk, the files it reads (so a changed
+one reruns the preparation). :func:`loader_options` fills in a loader's defaults and refuses
+unknown or missing options.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Loader:
+    """A registered dataset source: the ``module`` that defines it and the names there of
+    ``load(**options)``, ``split_sizes(options)`` -> the size of each split and ``files(options)``
+    -> the files it reads (both take the options with defaults filled; no ``files`` for a loader
+    that reads nothing from the user's disk); ``task``, one of ``rero.data.tasks.TASKS``, is known
+    before any data is read."""
+
+    module: str
+    load_name: str
+    split_sizes_name: str
+    files_name: str | None = None
+    task: str = "classification"
+
+    def _function(self, name: str) -> Callable[..., Any]:
+        return getattr(importlib.import_module(self.module), name)
+
+    @property
+    def load(self) -> Callable[..., Any]:
+        """The loader's ``load(**options) -> rero.data.base.DatasetSplits``."""
+        return self._function(self.load_name)
+
+    def split_sizes(self, options: dict[str, Any]) -> dict[str, int]:
+        return self._function(self.split_sizes_name)(options)
+
+    def files(self, options: dict[str, Any]) -> list[Path]:
+        return [] if self.files_name is None else self._function(self.files_name)(options)
+
+
+LOADERS: dict[str, Loader] = {
+    "mni152": Loader("rero.data.mni152", "load_mni152", "mni152_split_sizes"),
+    "mni152_seg": Loader(
+        "rero.data.mni152_seg", "load_mni152_seg", "mni152_seg_split_sizes", task="segmentation"
+    ),
+    "medmnist": Loader(
+        "rero.data.medmnist", "load_medmnist", "medmnist_split_sizes", "medmnist_files"
+    ),
+    "ham10000": Loader(
+        "rero.data.ham10000", "load_ham10000", "ham10000_split_sizes", "ham10000_files"
+    ),
+    "radimagenet": Loader(
+        "rero.data.radimagenet", "load_radimagenet", "radimagenet_split_sizes", "radimagenet_files"
+    ),
+    "msd_liver": Loader(
+        "rero.data.msd_liver",
+        "load_msd_liver",
+        "msd_liver_split_sizes",
+        "msd_liver_files",
+        task="segmentation",
+    ),
+}
+
+
+def loader_module(loader: str) -> str:
+    """The module that defines ``loader``."""
+    if loader not in LOADERS:
+        raise ValueError(f"unknown loader {loader!r}; known loaders: {', '.join(sorted(LOADERS))}")
+    return LOADERS[loader].module
+
+
+def loader_options(loader: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with the loader's defaults filled in; clear errors for an unknown loader,
+    unknown or missing options."""
+    if loader not in LOADERS:
+        raise ValueError(f"unknown loader {loader!r}; known loaders: {', '.join(sorted(LOADERS))}")
+    if not isinstance(options, dict):
+        raise ValueError(f"loader options must be a JSON object (dict), got {options!r}")
+    parameters = inspect.signature(LOADERS[loader].load).parameters
+    unknown = sorted(set(options) - set(parameters))
+    if unknown:
+        raise ValueError(
+            f"loader {loader!r}: unknown option(s) {', '.join(unknown)}; "
+            f"allowed: {', '.join(parameters)}"
+        )
+    missing = [
+        name
+        for name, parameter in parameters.items()
+        if parameter.default is inspect.Parameter.empty and name not in options
+    ]
+    if missing:
+        raise ValueError(f"loader {loader!r}: missing required option(s) {', '.join(missing)}")
+    defaults = {
+        name: parameter.default
+        for name, parameter in parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+    return {**defaults, **options}
+
+
+def expected_split_sizes(loader: str, options: dict[str, Any]) -> dict[str, int]:
+    """The size of each split ``loader`` will produce (train: N), known without preparing."""
+    return LOADERS[loader].split_sizes(loader_options(loader, options))
+
+
+def source_files(loader: str, options: dict[str, Any]) -> list[str]:
+    """The files ``loader`` reads its splits from (the CSVs or the ``.npz``; not every image),
+    so the workflow reruns the preparation when one changes. Checks nothing on disk."""
+    return [str(path) for path in LOADERS[loader].files(loader_options(loader, options))]

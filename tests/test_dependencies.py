@@ -16,7 +16,7 @@ from importlib import metadata
 
 import yaml
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 PACKAGE = REPO / "src" / "rero"
 WORKFLOW_DEPENDENCIES = {"snakemake", "snakemake-executor-plugin-slurm"}

@@ -1,0 +1,220 @@
+"""Malformed data files, table-driven: each is refused with a message naming the file.
+
+A case breaks one file of an otherwise valid dataset (in the official layout, made here) and says
+where the refusal comes: ``before jobs`` when the config check before any job sees it (the loader's
+training-size function, which reads the CSVs or the ``.npz`` header), else when the data is
+prepared. Prepared split files (``results/data/<name>/``) are checked as a training job reads them.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rero.data.prepare import prepare_dataset, read_meta
+from rero.data.registry import expected_split_sizes
+from rero.data.store import load_split
+from rero.study.config import ConfigError, load_schema, validate_config
+from tests.helpers import REPO, write_medmnist
+from tests.helpers.paper import write_ham10000, write_radimagenet
+
+
+@dataclass(frozen=True)
+class Broken:
+    """A dataset with one bad file: ``culprit`` must be named, ``message`` must match."""
+
+    loader: str
+    options: dict
+    culprit: Path
+    message: str
+    before_jobs: bool
+
+
+def medmnist(tmp_path: Path, content: bytes | None = None, **replace) -> tuple[dict, Path]:
+    path = write_medmnist(tmp_path / "toy.npz", **replace)
+    if content is not None:
+        path.write_bytes(content)
+    return {"path": str(path)}, path
+
+
+def npy_bytes(tmp_path: Path) -> bytes:
+    np.save(tmp_path / "array.npy", np.zeros((4, 8, 8), np.uint8))
+    return (tmp_path / "array.npy").read_bytes()
+
+
+def truncated_npz(tmp_path: Path) -> bytes:
+    whole = write_medmnist(tmp_path / "whole.npz").read_bytes()
+    return whole[: len(whole) // 2]
+
+
+def medmnist_case(content: Callable[[Path], bytes] | None, message: str, **replace):
+    def make(tmp_path: Path) -> Broken:
+        options, path = medmnist(tmp_path, content(tmp_path) if content else None, **replace)
+        return Broken("medmnist", options, path, message, before_jobs=True)
+
+    return make
+
+
+def ham(tmp_path: Path, lesions: int = 20) -> Path:
+    return write_ham10000(tmp_path / "ham", lesions, images_per_lesion=1, size=(20, 15))
+
+
+def ham_metadata_case(content: bytes | Callable[[bytes], bytes], message: str, lesions: int = 20):
+    def make(tmp_path: Path) -> Broken:
+        root = ham(tmp_path, lesions)
+        csv = root / "HAM10000_metadata.csv"
+        csv.write_bytes(content(csv.read_bytes()) if callable(content) else content)
+        return Broken("ham10000", {"root": str(root), "size": 8}, csv, message, before_jobs=True)
+
+    return make
+
+
+def ham_image_case(content: bytes, message: str):
+    def make(tmp_path: Path) -> Broken:
+        root = ham(tmp_path)
+        image = sorted(root.rglob("*.jpg"))[0]
+        image.write_bytes(content)
+        options = {"root": str(root), "size": 8, "workers": 1}
+        return Broken("ham10000", options, image, message, before_jobs=False)
+
+    return make
+
+
+def radimagenet_csv_case(split: str, content: bytes | Callable[[bytes], bytes], message: str):
+    def make(tmp_path: Path) -> Broken:
+        root = write_radimagenet(tmp_path / "rad", per_class=(2, 1, 1), size=(16, 16))
+        csv = root / f"RadiologyAI_{split}.csv"
+        csv.write_bytes(content(csv.read_bytes()) if callable(content) else content)
+        return Broken("radimagenet", {"root": str(root), "size": 16}, csv, message, True)
+
+    return make
+
+
+def radimagenet_image_case(content: bytes, message: str):
+    def make(tmp_path: Path) -> Broken:
+        root = write_radimagenet(tmp_path / "rad", per_class=(2, 1, 1), size=(16, 16))
+        image = sorted((root / "radiology_ai").rglob("*.png"))[0]
+        image.write_bytes(content)
+        options = {"root": str(root), "size": 16, "workers": 1}
+        return Broken("radimagenet", options, image, message, before_jobs=False)
+
+    return make
+
+
+def spreadsheet_bytes() -> bytes:
+    """A zip archive with one compressed member, as an .xlsx file is."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/worksheets/sheet1.xml", "<row>lesion_id,image_id,dx</row>" * 50)
+    return buffer.getvalue()
+
+
+def header_only(content: bytes) -> bytes:
+    return content.splitlines(keepends=True)[0]
+
+
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+JPEG_AS_TEXT = b"<html>not an image</html>\n"
+CASES: dict[str, Callable[[Path], Broken]] = {
+    "medmnist 0-byte file": medmnist_case(lambda _: b"", r"an empty file \(0 bytes\), not a .npz"),
+    "medmnist .npy renamed .npz": medmnist_case(npy_bytes, "a single .npy array, not a .npz"),
+    "medmnist text renamed .npz": medmnist_case(lambda _: b"a,b\n1,2\n", "text, not a .npz"),
+    "medmnist binary renamed .npz": medmnist_case(
+        lambda _: bytes(range(256)), "binary data, not a .npz"
+    ),
+    "medmnist truncated .npz": medmnist_case(truncated_npz, "not a readable .npz"),
+    "medmnist empty training split": medmnist_case(
+        None,
+        "an empty train split",
+        train_images=np.zeros((0, 8, 8), np.uint8),
+        train_labels=np.zeros((0, 1), np.uint8),
+    ),
+    "medmnist object labels": medmnist_case(
+        None, "'train_labels' is unreadable", train_labels=np.array([None] * 30, dtype=object)
+    ),
+    "medmnist no train_labels": medmnist_case(
+        None, "missing key 'train_labels'", train_labels=None
+    ),
+    "ham10000 0-byte metadata": ham_metadata_case(b"", r"missing column\(s\) lesion_id"),
+    "ham10000 metadata not UTF-8": ham_metadata_case(b"\xff\xd8\xff\xe0JFIF\x00", "not UTF-8"),
+    "ham10000 spreadsheet renamed .csv": ham_metadata_case(
+        lambda _: spreadsheet_bytes(), "not UTF-8"
+    ),
+    "ham10000 metadata header only": ham_metadata_case(header_only, "no rows"),
+    "ham10000 too few lesions for a val split": ham_metadata_case(
+        lambda csv: csv, r"lesion\(s\) leave the .*split\(s\) empty", lesions=2
+    ),
+    "ham10000 0-byte JPEG": ham_image_case(b"", "unreadable image"),
+    "ham10000 text renamed .jpg": ham_image_case(JPEG_AS_TEXT, "unreadable image"),
+    "radimagenet 0-byte train CSV": radimagenet_csv_case("train", b"", r"missing column\(s\)"),
+    "radimagenet empty val split": radimagenet_csv_case("val", header_only, "no rows"),
+    "radimagenet test CSV not UTF-8": radimagenet_csv_case(
+        "test", b"\x89PNG\r\n\x1a\n", "not UTF-8"
+    ),
+    "radimagenet 0-byte PNG": radimagenet_image_case(b"", "unreadable image"),
+}
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_malformed_source_file_is_named(case: Callable[[Path], Broken], tmp_path: Path) -> None:
+    broken = case(tmp_path)
+    named = re.escape(str(broken.culprit))
+    if broken.before_jobs:
+        with pytest.raises(ValueError, match=f"{named}.*{broken.message}"):
+            expected_split_sizes(broken.loader, broken.options)
+        dataset = {"loader": broken.loader, "options": broken.options}
+        config = {"datasets": {"d": dataset}, "eps": [8], "seeds": [0]}
+        with pytest.raises(ConfigError, match=f"datasets.d: {named}.*{broken.message}"):
+            validate_config(config, load_schema(SCHEMA), expected_split_sizes)
+    else:
+        assert min(expected_split_sizes(broken.loader, broken.options).values()) > 0
+    with pytest.raises(ValueError, match=f"{named}.*{broken.message}"):
+        prepare_dataset("d", broken.loader, broken.options, tmp_path / "out")
+    assert not (tmp_path / "out" / "meta.json").exists()
+
+
+PREPARED_CASES = {
+    "0-byte images": ("train_images.npy", b"", r"an empty file \(0 bytes\), not a .npy"),
+    ".npz renamed .npy": ("train_images.npy", "npz", "a zip archive .*, not a .npy"),
+    "text renamed .npy": ("train_labels.npy", b"0\n1\n", "text, not a .npy"),
+    "truncated images": ("train_images.npy", "truncated", "not a readable .npy"),
+    "0-byte meta.json": ("meta.json", b"", "not valid JSON"),
+}
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("prepared")
+    prepare_dataset("toy", "medmnist", {"path": str(write_medmnist(folder / "toy.npz"))}, folder)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"), PREPARED_CASES.values(), ids=PREPARED_CASES.keys()
+)
+def test_malformed_prepared_file_is_named(
+    prepared: Path, tmp_path: Path, name: str, content: bytes | str, message: str
+) -> None:
+    folder = tmp_path / "toy"
+    folder.mkdir()
+    for file in prepared.iterdir():
+        (folder / file.name).write_bytes(file.read_bytes())
+    target = folder / name
+    if content == "npz":
+        target.write_bytes((prepared / "toy.npz").read_bytes())
+    elif content == "truncated":
+        target.write_bytes(target.read_bytes()[:-100])
+    else:
+        target.write_bytes(content)
+    with pytest.raises(ValueError, match=f"{re.escape(str(target))}.*{message}"):
+        if name == "meta.json":
+            read_meta(folder)
+        else:
+            load_split(folder, "train")

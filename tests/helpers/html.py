@@ -1,0 +1,35 @@
+"""Reading the report's HTML pages in tests."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+
+class TableCells(HTMLParser):
+    """The text of every header and data cell of an HTML document, row by row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.cell is not None:
+            self.rows[-1].append("".join(self.cell))
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def table_rows(document: str) -> list[list[str]]:
+    parser = TableCells()
+    parser.feed(document)
+    return parser.rows

@@ -1,0 +1,210 @@
+"""The report's pages, the study prose, the provenance page and results/README.md."""
+
+from __future__ import annotations
+
+import html
+import math
+import subprocess
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rero.privacy.calibration import calibrate_grid
+from rero.privacy.plan import read_plan
+from rero.reporting import html as html_pages
+from rero.reporting.columns import describe_column
+from rero.reporting.figures import FIGURES
+from rero.reporting.provenance import checkout_state, declared_packages, installed_versions
+from rero.reporting.results_readme import FIGURE_DESCRIPTIONS, readme_text
+from rero.reporting.study_text import (
+    ACCOUNTANT_NAMES,
+    accountant_text,
+    budgets_text,
+    number_text,
+    refusals,
+    series_text,
+)
+from tests.helpers import REPO, toy_plan
+from tests.helpers.html import table_rows
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (8, "8"),
+        (0.5, "0.5"),
+        (1e3, "10³"),
+        (1e9, "10⁹"),
+        (1e-5, "10⁻⁵"),
+        (2.5e-4, "2.5·10⁻⁴"),
+        (512, "512"),
+        (math.inf, "∞"),
+    ],
+)
+def test_numbers_are_written_as_prose_writes_them(value, text):
+    assert number_text(value) == text
+
+
+def test_budgets_read_as_a_list_in_prose():
+    assert budgets_text([1, 8, 1e3, 1e9, math.inf]) == "ε = 1, 8, 10³, 10⁹ and non-private"
+    assert series_text(["a"]) == "a" and series_text(["a", "b"]) == "a and b"
+
+
+def test_each_budget_names_the_accountant_of_its_own_plan_and_why():
+    plans = calibrate_grid(
+        [64, math.inf], 0.25, 4, 1e-4, dataset="toy", dataset_size=240, batch_size=60, epochs=1
+    )
+    assert [plan.accountant for plan in plans] == ["pld", "none"]
+    text = accountant_text(plans, "auto")
+    assert "at ε = 64 with dp_accounting's PLD accountant" in text
+    (refused, reason), *_ = refusals(plans[0].note)
+    assert refused == "inclusions" and f"(inclusions not used: {reason})" in text
+    assert "non-private baseline" in text and "privacy.accountant = auto" in text
+
+
+def test_budgets_served_alike_share_a_clause_with_each_ones_reason():
+    def served(target, accountant, note):
+        return replace(toy_plan(target, 240, 60, 1), accountant=accountant, note=note)
+
+    plans = [
+        served(8, "prv", "PRV accountant"),
+        served(1, "prv", "PRV accountant"),
+        served(1e3, "pld", "PLD accountant (x; y); prv not used: mean off"),
+        served(1e9, "pld", "PLD accountant; prv not used: range exceeded"),
+    ]
+    assert accountant_text(plans, "auto") == (
+        "privacy.accountant = auto. σ was calibrated at ε = 1 and 8 with the PRV accountant "
+        "(Gopi, Lee & Wutschitz 2021); at ε = 10³ and 10⁹ with dp_accounting's PLD accountant "
+        "(Doroshenko et al. 2022) (at ε = 10³: PRV not used: mean off; at ε = 10⁹: PRV not "
+        "used: range exceeded)."
+    )
+
+
+def test_a_reason_with_semicolons_stays_whole():
+    note = "PLD accountant (a; b): upper bound; prv not used: off by 0.5 (x; y); rdp not used: z"
+    assert refusals(note) == [("prv", "off by 0.5 (x; y)"), ("rdp", "z")]
+
+
+def test_a_table_page_holds_every_value_escaped_and_rounded_to_six_digits():
+    frame = pd.DataFrame(
+        {
+            "name": ["<a&b>", "plain"],
+            "value": [1 / 3, np.nan],
+            "count": [3, 4],
+            "eps": [1e9, np.inf],
+        }
+    )
+    document = html_pages.page("T", "intro", html_pages.table_html(frame, {"value": "a third"}))
+    rows = table_rows(document)
+    assert rows == [
+        ["name", "value", "count", "eps"],
+        ["<a&b>", "0.333333", "3", "1e+09"],
+        ["plain", "", "4", "inf"],
+    ]
+    assert 'title="a third"' in document and "<a&b>" not in document
+
+
+@pytest.mark.parametrize(
+    ("column", "words"),
+    [
+        ("mcc_mean", "test MCC: mean over the seeds"),
+        ("dice_foreground_sd", "standard deviation"),
+        ("train_rero_bound_kappa_1/4", "κ = 1/4"),
+        ("prior_aware_run_bound", "its own DP-SGD"),
+        ("audit_epsilon_lower_white_box", "white-box"),
+        ("mia_tpr_at_fpr_0.01", "false-positive rate 0.01"),
+        ("imprint_transition_>=0.5_eps_high", "≥ 0.5"),
+        ("prior_aware_ci_low", "Clopper–Pearson"),
+        ("sigma", "noise multiplier"),
+    ],
+)
+def test_summary_columns_are_described_with_their_parameters(column, words):
+    assert words in describe_column(column)
+
+
+def test_a_column_without_description_is_refused():
+    with pytest.raises(ValueError, match="'mystery_column' has no description"):
+        describe_column("mystery_column")
+
+
+def test_every_figure_is_described_in_the_results_readme():
+    assert set(FIGURE_DESCRIPTIONS) == set(FIGURES)
+
+
+def test_the_readme_describes_each_column_of_its_summary():
+    summary = pd.DataFrame({"dataset": ["a"], "target_epsilon": [8.0], "accuracy_mean": [0.5]})
+    text = readme_text(summary)
+    for column in summary.columns:
+        assert f"| `{column}` | {describe_column(column)} |" in text
+    with pytest.raises(ValueError, match="unknown_col"):
+        readme_text(summary.assign(unknown_col=1))
+
+
+def git(directory, *args):
+    subprocess.run(["git", *args], cwd=directory, check=True, capture_output=True)
+
+
+def test_checkout_state_names_the_commit_and_changed_tracked_files(tmp_path):
+    assert checkout_state(tmp_path).startswith("not a git checkout")
+    git(tmp_path, "init", "-q")
+    (tmp_path / "a.txt").write_text("1")
+    git(tmp_path, "add", "a.txt")
+    git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert checkout_state(tmp_path) == f"commit {head}, no uncommitted changes"
+    (tmp_path / "untracked.txt").write_text("results, caches")
+    assert checkout_state(tmp_path) == f"commit {head}, no uncommitted changes"
+    (tmp_path / "a.txt").write_text("2")
+    assert checkout_state(tmp_path).endswith("with uncommitted changes to: a.txt")
+
+
+def test_versions_cover_the_declared_dependencies():
+    names = declared_packages()
+    assert names[0] == "rero" and {"opacus", "pandas", "snakemake"} <= set(names)
+    versions = installed_versions([*names, "no-such-distribution-rero"])
+    assert versions["no-such-distribution-rero"] == "not installed"
+    assert versions["pandas"] == pd.__version__
+
+
+@pytest.mark.slow
+def test_a_real_runs_readme_describes_every_summary_column(tiny_run):
+    summary = pd.read_csv(tiny_run / "results/summary.csv")
+    readme = (tiny_run / "results/README.md").read_text()
+    assert len(summary.columns) > 30
+    for column in summary.columns:
+        assert f"| `{column}` | {describe_column(column)} |" in readme
+
+
+@pytest.mark.slow
+def test_a_real_runs_pages_hold_its_tables_and_plans(tiny_run):
+    results = tiny_run / "results"
+    for table, page in (("bounds/tiny.csv", "tiny/bounds"), ("advice/tiny.csv", "tiny/advice")):
+        frame = pd.read_csv(results / table)
+        rows = table_rows((results / f"report/{page}.html").read_text())
+        assert rows[0] == list(frame.columns) and len(rows) == len(frame) + 1, table
+    attacks = table_rows((results / "report/tiny/attacks.html").read_text())
+    assert len(attacks) == 1 + 12 + 1 + 2  # every imprint budget, then the two transitions
+    runs = table_rows((results / "report/runs.html").read_text())
+    assert len(runs) == 1 + 3  # one trained model per budget (one seed)
+    study = html.unescape((results / "report/study.html").read_text())
+    for eps, text in (("8", "8"), ("1e9", "10⁹")):
+        plan = read_plan(results / f"privacy/tiny/eps_{eps}.json")
+        assert f"at ε = {text} with {ACCOUNTANT_NAMES[plan.accountant]}" in study
+    translation = pd.read_csv(results / "privacy/tiny/translation.csv")
+    translated = table_rows((results / "report/study.html").read_text())[-1 - len(translation) :]
+    assert translated[0] == [column for column in translation.columns if column != "dataset"]
+    assert [row[translated[0].index("tight_accountant")] for row in translated[1:]] == list(
+        translation["tight_accountant"]
+    )
+
+
+@pytest.mark.slow
+def test_a_real_runs_provenance_names_its_commit_config_and_versions(tiny_run):
+    page = html.unescape((tiny_run / "results/report/provenance.html").read_text())
+    assert checkout_state(REPO) in page
+    assert "n_train: 240" in page and "clip_norm: 1.0" in page  # the config, defaults filled
+    assert f"<dt>pandas</dt><dd>{pd.__version__}</dd>" in page

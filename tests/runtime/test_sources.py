@@ -1,0 +1,120 @@
+"""The code inputs of each rule: exactly the package files its subcommand executes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rero.commands import SUBCOMMANDS
+from rero.data.registry import LOADERS, loader_module
+from rero.models.registry import MODELS, model_module
+from rero.runtime.sources import command_sources, imported_modules, module_closure
+from tests.helpers import REPO
+
+PACKAGE = REPO / "src" / "rero"
+
+# What `python -m rero <subcommand>` imports, recorded by the interpreter itself.
+PROBE = """
+import importlib, json, sys
+import rero.cli
+importlib.import_module(rero.cli.SUBCOMMANDS[sys.argv[1]])
+print(json.dumps(sorted(
+    module.__file__ for name, module in sys.modules.items()
+    if (name == "rero" or name.startswith("rero.")) and getattr(module, "__file__", None)
+)))
+"""
+
+
+@pytest.mark.parametrize("subcommand", sorted(SUBCOMMANDS))
+def test_static_closure_is_what_the_interpreter_imports(subcommand):
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, subcommand], capture_output=True, text=True, check=True
+    )
+    imported = {Path(file).resolve() for file in json.loads(result.stdout)}
+    listed = {file.resolve() for file in command_sources(subcommand, PACKAGE)}
+    # __main__ runs the command rather than being imported by it; nothing else may differ.
+    assert listed - imported == {(PACKAGE / "__main__.py").resolve()}
+    assert imported <= listed
+
+
+def test_each_rule_lists_its_own_stage():
+    train = {file.relative_to(PACKAGE).as_posix() for file in command_sources("train", PACKAGE)}
+    assert {"commands/train.py", "cli.py", "runtime/io.py", "privacy/plan.py"} <= train
+    assert "models/registry.py" in train and "models/classifiers.py" not in train
+    assert any(name.startswith("training/") for name in train)
+    assert any(name.startswith("data/") for name in train)
+    attack = {file.relative_to(PACKAGE).as_posix() for file in command_sources("attack", PACKAGE)}
+    assert {"commands/attack.py", "attacks/job.py", "privacy/calibration.py"} <= attack
+    assert not any(name.startswith("training/") for name in attack)
+
+
+def test_relative_and_from_imports_are_followed(tmp_path):
+    root = tmp_path / "rero"
+    (root / "sub").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "sub" / "__init__.py").write_text("from . import leaf\n")
+    (root / "sub" / "leaf.py").write_text("def f():\n    from rero import other\n")
+    (root / "other.py").write_text("import json\n")
+    (root / "unused.py").write_text("")
+    assert imported_modules(root / "sub" / "__init__.py", "rero.sub") == {
+        "rero.sub",
+        "rero.sub.leaf",
+    }
+    files = {file.relative_to(root).as_posix() for file in module_closure(root, ["rero.sub"])}
+    assert files == {"__init__.py", "sub/__init__.py", "sub/leaf.py", "other.py"}
+
+
+def test_unknown_subcommand_is_refused():
+    with pytest.raises(ValueError, match="unknown subcommand 'fly'"):
+        command_sources("fly", PACKAGE)
+
+
+# What using one registry entry imports: the modules of the entry, not those of its siblings.
+REGISTRY_PROBE = """
+import importlib, json, sys
+kind, name = sys.argv[1:]
+if kind == "loader":
+    from rero.data.registry import LOADERS
+    LOADERS[name].load
+else:
+    from rero.models.registry import build_model
+    build_model(name, 1, 2, 16)
+print(json.dumps(sorted(
+    module.__file__ for key, module in sys.modules.items()
+    if key.startswith("rero.") and getattr(module, "__file__", None)
+)))
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [("loader", name) for name in sorted(LOADERS)] + [("model", name) for name in sorted(MODELS)],
+)
+def test_a_registry_imports_only_the_entry_a_job_uses(kind, name):
+    """A job's code inputs add its own loader's or model's module (and what that imports); the
+    other entries' modules are neither imported nor listed, so editing one reruns nothing."""
+    result = subprocess.run(
+        [sys.executable, "-c", REGISTRY_PROBE, kind, name],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = {Path(file).resolve() for file in json.loads(result.stdout)}
+    module = loader_module(name) if kind == "loader" else model_module(name)
+    registry = "rero.data.registry" if kind == "loader" else "rero.models.registry"
+    listed = {file.resolve() for file in module_closure(PACKAGE, [registry, module])}
+    assert imported <= listed
+    entries = LOADERS.values() if kind == "loader" else MODELS.values()
+    others = {entry.module for entry in entries} - {module}
+    closure_names = {
+        file.relative_to(PACKAGE.resolve()).with_suffix("").as_posix().replace("/", ".")
+        for file in listed
+    }
+    assert not {other.removeprefix("rero.") for other in others} & closure_names or (
+        # the 3-D task's loader builds on the 2-D one's template volumes
+        name == "mni152_seg"
+    )

@@ -1,0 +1,323 @@
+"""The whole DAG on a tiny config: every output parses; a bad config stops before any job."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from rero.reporting.figures import FIGURES
+from rero.reporting.summary import attack_table
+from tests.helpers import REPO, write_medmnist_file
+from tests.helpers.workflow import TINY_CONFIG, planned_jobs, snakemake, write_config
+
+
+@pytest.mark.slow
+def test_every_output_exists_and_parses(tiny_run):
+    results = tiny_run / "results"
+    meta = json.loads((results / "data/tiny/meta.json").read_text())
+    assert meta["num_train"] == 240
+    for eps in ("8", "1e9", "inf"):
+        plan = json.loads((results / f"privacy/tiny/eps_{eps}.json").read_text())
+        assert float(plan["epsilon"]) <= float(plan["target_epsilon"])
+        metrics = json.loads((results / f"train/tiny/eps_{eps}/seed_0/metrics.json").read_text())
+        assert 0 <= metrics["test"]["accuracy"] <= 1
+        assert (results / f"train/tiny/eps_{eps}/seed_0/model.pt").stat().st_size > 0
+        imprint = json.loads((results / f"attack/tiny/eps_{eps}/imprint.json").read_text())
+        assert 0 <= imprint["success_rate"] <= 1
+        prior = json.loads((results / f"attack/tiny/eps_{eps}/prior_aware.json").read_text())
+        assert prior["kappa"] == pytest.approx(0.25)
+        assert prior["ci_low"] <= prior["success_rate"] <= prior["ci_high"]
+        with np.load(results / f"attack/tiny/eps_{eps}/recon.npz") as recon:
+            assert recon["originals"].shape == recon["reconstructions"].shape
+        assert (results / f"logs/train/tiny/eps_{eps}/seed_0.log").exists()
+        assert (results / f"benchmarks/train/tiny/eps_{eps}/seed_0.tsv").exists()
+    bounds = pd.read_csv(results / "bounds/tiny.csv")
+    assert set(bounds["dataset"]) == {"tiny"}
+    assert set(bounds["method"]) == {"rigorous", "gdp_clt", "edgeworth", "glrt"}
+    assert set(bounds["kappa_label"]) == {"1/N", "1/4"}
+    assert bounds["bound"].between(0, 1).all()
+    summary = pd.read_csv(results / "summary.csv")
+    assert summary["target_epsilon"].tolist() == [8, 1e9, float("inf")]
+    for column in (
+        "accuracy_mean",
+        "train_rero_bound_kappa_1/N",
+        "train_rero_bound_kappa_1/4",
+        "imprint_success_rate",
+        "prior_aware_success_rate",
+        "prior_aware_run_bound",
+    ):
+        assert summary[column].notna().all(), column
+    for name in FIGURES:
+        assert (results / f"figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (results / f"figures/{name}.pdf").read_bytes()[:5] == b"%PDF-"
+    audit = json.loads((results / "audit/tiny/eps_8.json").read_text())
+    assert audit["claimed"]["epsilon"] <= 8 and audit["white_box"]["canaries"] == 200
+    assert summary["audit_epsilon_lower_white_box"].notna().tolist() == [True, False, False]
+    membership = pd.read_csv(results / "bounds/tiny_membership.csv")
+    assert len(membership) == 12 and (membership["mia_tpr_at_fpr_0.01"] >= 0.01).all()
+    assert summary["mia_auc"].between(0.5, 1).all()
+    advice = pd.read_csv(results / "advice/tiny.csv")
+    assert len(advice) == 2 * 4  # (κ = 1/N, FPR 0.01) x 4 tolerated risks
+    reachable = advice[advice["sigma"].notna()]
+    assert (reachable["bound"] <= reachable["max_risk"]).all()
+    assert (advice["main_metric"] == "mcc").all()
+    transition = json.loads((results / "attack/tiny/transition.json").read_text())
+    criteria = [item["criterion"] for item in transition["transitions"]]
+    assert criteria == ["success >= 0.5", "success > 0"]
+    for item in transition["transitions"]:
+        assert item["epsilon_low"] < item["epsilon_high"]
+    curve = attack_table(
+        sorted(results.glob("attack/tiny/eps_*/imprint.json")), "imprint"
+    ).sort_values("target_epsilon")
+    assert len(curve) == 12  # every budget of the bound curve
+    rates, lows, highs = (
+        curve[f"imprint_{key}"].to_numpy() for key in ("success_rate", "ci_low", "ci_high")
+    )
+    for i in range(len(curve)):  # the dense curve is monotone within its 95 % intervals
+        assert (rates[i] <= highs[i:]).all() and (rates[i:] >= lows[i]).all()
+
+
+@pytest.mark.slow
+def test_nothing_left_to_do_and_report_builds(tiny_run):
+    assert planned_jobs(snakemake(tiny_run, "--dry-run")) == {}
+    snakemake(tiny_run, "--report", "report.html")
+    assert "<html" in (tiny_run / "report.html").read_text()[:2000].lower()
+
+
+def with_summary(jobs: dict[str, int]) -> dict[str, int]:
+    """``jobs`` and what follows them: the summary, its figures and the results README (unless
+    only the advice table or the README reruns), the report's pages (every change reaches a
+    table), the provenance page (every change is one of config or code) and the target ``all``."""
+    leaves = {"advise", "results_readme", "translate"}
+    summary = {"aggregate": 1, "figures": 1, "results_readme": 1} if set(jobs) - leaves else {}
+    return jobs | summary | {"report_pages": 1, "provenance": 1, "all": 1}
+
+
+def tiny(section: str, **values) -> Callable[[dict], None]:
+    """A change of TINY_CONFIG: ``values`` set in ``section`` (a top-level key)."""
+    return lambda config: config.setdefault(section, {}).update(values)
+
+
+# One change per config section, and exactly the jobs it must rerun: 12 calibrate jobs are the 3
+# budgets and the 9 extra ones of the bounds; train runs at ε = 8, 1e9 and inf, the attacks at
+# all 12 budgets (the imprint attack's dense curve).
+EVERYTHING_BUT_DATA = {
+    "calibrate": 12,
+    "train": 3,
+    "bounds": 1,
+    "attack": 12,
+    "transition": 1,
+    "advise": 1,
+    "audit": 1,
+    "translate": 1,
+}
+RERUNS: dict[str, tuple[Callable[[dict], None], dict[str, int]]] = {
+    "privacy.clip_norm": (
+        tiny("privacy", clip_norm=0.5),
+        {"train": 2, "attack": 11, "transition": 1, "advise": 1, "audit": 1},
+    ),
+    "privacy.delta": (tiny("privacy", delta=5e-5), EVERYTHING_BUT_DATA),
+    "privacy.accountant": (
+        tiny("privacy", accountant="rdp"),
+        {"calibrate": 11, "train": 2, "bounds": 1, "attack": 11, "transition": 1, "advise": 1}
+        | {"audit": 1},
+    ),
+    "privacy.eps_tolerance": (
+        tiny("privacy", eps_tolerance=0.05),
+        {"calibrate": 11, "train": 2, "bounds": 1, "attack": 11, "transition": 1, "advise": 1}
+        | {"audit": 1},
+    ),
+    "training.learning_rate": (
+        tiny("training", learning_rate=1e-3),
+        {"train": 3, "advise": 1, "audit": 1},
+    ),
+    "training.epochs": (tiny("training", epochs=2), EVERYTHING_BUT_DATA),
+    "seeds": (lambda config: config.update(seeds=[0, 1]), {"train": 3, "advise": 1}),
+    "eps": (
+        lambda config: config.update(eps=[8, "1e9", "inf", 1]),
+        {"calibrate": 1, "train": 1, "bounds": 1, "attack": 1, "transition": 1, "advise": 1}
+        | {"translate": 1},
+    ),
+    "bounds.methods": (tiny("bounds", methods=["rigorous"]), {"bounds": 1}),
+    "bounds.extra_eps": (
+        tiny("bounds", extra_eps=[2, 512]),
+        {"calibrate": 1, "bounds": 1, "attack": 1, "transition": 1},
+    ),
+    "bounds.kappa": (tiny("bounds", kappa=["1/N", "1/8"]), {"bounds": 1}),
+    "advice.max_risk": (tiny("advice", max_risk=[0.05]), {"advise": 1}),
+    "audit": (tiny("audit", guesses=[10]), {"audit": 1}),
+    "attack.imprint": (
+        lambda config: config["attack"]["imprint"].update(ssim_threshold=0.7),
+        {"attack": 12, "transition": 1},
+    ),
+    "attack.prior_aware": (
+        lambda config: config["attack"]["prior_aware"].update(trials=9),
+        {"attack": 12, "transition": 1},  # the attack job rewrites the imprint results too
+    ),
+    "attack.transition": (
+        lambda config: config["attack"].update(transition={"levels": [0.25]}),
+        {"transition": 1},
+    ),
+    "datasets.options": (
+        lambda config: config["datasets"]["tiny"]["options"].update(n_train=200),
+        {"prepare_data": 1, **EVERYTHING_BUT_DATA},
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("change", "expected"), RERUNS.values(), ids=RERUNS.keys())
+def test_a_changed_value_reruns_exactly_its_jobs(tiny_run, change, expected):
+    config = json.loads(json.dumps(TINY_CONFIG))
+    change(config)
+    write_config(tiny_run, config)
+    try:
+        jobs = planned_jobs(snakemake(tiny_run, "--dry-run"))
+    finally:
+        write_config(tiny_run, TINY_CONFIG)
+    assert jobs == with_summary(expected)
+
+
+# Each rule's own command module, and the jobs a change to it must rerun (downstream included).
+CODE_CHANGES = {
+    "commands/data.py": {"prepare_data": 1, **EVERYTHING_BUT_DATA},
+    "commands/privacy.py": EVERYTHING_BUT_DATA,
+    "commands/train.py": {"train": 3, "advise": 1, "audit": 1},
+    "commands/audit.py": {"audit": 1},
+    "commands/advise.py": {"advise": 1},
+    "commands/bounds.py": {"bounds": 1},
+    "commands/attack.py": {"attack": 12, "transition": 1},
+    "commands/report.py": {"aggregate": 1},
+    "commands/publish.py": {"results_readme": 1},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module", sorted(CODE_CHANGES))
+def test_editing_a_rules_code_reruns_it(tiny_run, module):
+    """An edit of a file the job runs reruns that rule and what depends on it.
+
+    The edit changes the content (Snakemake compares checksums of small inputs, so a mere
+    touch reruns nothing); the file's bytes and times are restored afterwards.
+    """
+    source = REPO / "src" / "rero" / module
+    before, text = source.stat(), source.read_bytes()
+    try:
+        source.write_bytes(text + b"# an edit\n")
+        jobs = planned_jobs(snakemake(tiny_run, "--dry-run"))
+    finally:  # leave the checkout as it was
+        source.write_bytes(text)
+        os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert jobs == with_summary(CODE_CHANGES[module])
+
+
+@pytest.mark.slow
+def test_every_file_a_job_runs_is_an_input_of_its_rule(tiny_run):
+    """Snakemake's own record of each output's inputs holds every file of its subcommand."""
+    from rero.runtime.sources import command_sources
+
+    summary = snakemake(tiny_run, "--detailed-summary").stdout.splitlines()
+    header = summary[0].split("\t")
+    rows = [dict(zip(header, line.split("\t"), strict=False)) for line in summary[1:]]
+    subcommand = {
+        "prepare_data": "prepare-data",
+        "calibrate": "calibrate",
+        "train": "train",
+        "bounds": "bounds",
+        "attack": "attack",
+        "aggregate": "aggregate",
+        "figures": "figures",
+        "advise": "advice",
+        "transition": "transition",
+        "audit": "audit",
+        "report_pages": "report-pages",
+        "provenance": "provenance",
+        "results_readme": "results-readme",
+        "translate": "translate",
+    }
+    seen = set()
+    for row in rows:
+        if row.get("rule") not in subcommand:
+            continue
+        seen.add(row["rule"])
+        inputs = set(row["input-file(s)"].split(","))
+        code = command_sources(subcommand[row["rule"]], REPO / "src" / "rero")
+        assert {str(file) for file in code} <= inputs, row["output_file"]
+    assert seen == set(subcommand)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda c: c["training"].update(epochs="many"), "training.epochs"),
+        (lambda c: c.update(eps=[]), "eps"),
+        (lambda c: c.update(eps=[0]), "eps.0: 0 is not valid"),
+        (lambda c: c.update(eps=["0"]), "eps: '0' is not a valid privacy budget"),
+        (lambda c: c["privacy"].update(delta=0.01), "privacy.delta"),
+        (lambda c: c["training"].update(batch_size=10_000), "training.batch_size"),
+        (lambda c: c.update(colour="blue"), "unknown key(s) ['colour']"),
+        (
+            lambda c: c["training"].update(model="resnet9", grad_sample_mode="ew"),
+            "training.grad_sample_mode: 'ew' cannot differentiate model 'resnet9'",
+        ),
+        (
+            lambda c: c["datasets"].update(
+                x={"loader": "medmnist", "options": {"path": "/nonexistent/x.npz"}}
+            ),
+            "/nonexistent/x.npz",
+        ),
+    ],
+)
+def test_bad_config_stops_before_any_job(tmp_path, change, expected):
+    config = json.loads(json.dumps(TINY_CONFIG))
+    change(config)
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, check=False)
+    assert result.returncode != 0
+    assert expected in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_key_given_twice_in_a_config_file_stops_before_any_job(tmp_path):
+    write_config(tmp_path, TINY_CONFIG)
+    text = (tmp_path / "config.yaml").read_text()
+    (tmp_path / "config.yaml").write_text(text + "seeds: [1]\n")  # YAML would keep the last
+    result = snakemake(tmp_path, check=False)
+    assert result.returncode != 0
+    assert "config.yaml:" in result.stderr and "the key 'seeds' is given twice" in result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_a_users_config_file_replaces_the_default_study(study_dir, tmp_path):
+    source = write_medmnist_file(
+        tmp_path / "pneumoniamnist.npz", {"train": 60, "val": 20, "test": 20}
+    )
+    own = {
+        "datasets": {"pneumonia": {"loader": "medmnist", "options": {"path": str(source)}}},
+        "eps": [8],
+        "seeds": [0],
+        "privacy": {"delta": 1e-3},
+        "training": {"batch_size": 20},
+        "bounds": {"extra_eps": []},
+    }
+    own["datasets"]["pneumonia"]["training"] = {"learning_rate": 0.01, "epochs": 2}
+    own["datasets"]["pneumonia"]["attack"] = {"imprint": {"num_bins": 8, "num_batches": 3}}
+    (tmp_path / "own.yaml").write_text(yaml.safe_dump(own))
+    result = snakemake(study_dir, "--dry-run", "-p", "--configfile", str(tmp_path / "own.yaml"))
+    assert planned_jobs(result)["prepare_data"] == 1
+    commands = result.stdout + result.stderr
+    # The dataset's own settings reach its jobs, over the top-level sections.
+    assert "--learning-rate 0.01" in commands and "--epochs 2" in commands
+    assert "--num-bins 8" in commands and "--batch-size 20" in commands
+    assert "dataset=mni152" not in result.stdout + result.stderr
+    # Without config files of their own, --config still adjusts the shipped study.
+    default = snakemake(study_dir, "--dry-run", "--config", "eps=[8,inf]")
+    assert planned_jobs(default)["train"] == 4  # 2 budgets x the shipped 2 seeds
+    assert "dataset=mni152" in default.stdout + default.stderr

@@ -357,7 +357,7 @@ def test_a_target_below_the_rdp_floor_is_refused_with_the_range_that_works(targe
 
 def test_rdp_floor_is_what_rdp_reaches_at_huge_sigma():
     from rero.privacy.accounting.rdp import rdp_epsilon
-    from rero.privacy.rdp_conversion import rdp_epsilon_floor
+    from rero.privacy.accounting.rdp_conversion import rdp_epsilon_floor
 
     floor = rdp_epsilon_floor(1e-4)
     assert rdp_epsilon(1e200, 0.25, 4, 1e-4) == pytest.approx(floor, rel=1e-12)

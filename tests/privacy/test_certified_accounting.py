@@ -17,8 +17,8 @@ from rero.privacy.accounting.inclusions import inclusions_bracket
 from rero.privacy.accounting.pld_bracket import concentrated_lower, remove_loss_mean
 from rero.privacy.accounting.prv import evaluate_prv
 from rero.privacy.accounting.registry import epsilon_for
-from rero.privacy.accounting.translation import translate_budgets
 from rero.privacy.calibration import calibrate, calibrate_grid
+from rero.privacy.translation import translate_budgets
 
 PAPER_DELTA = 8e-7
 # (q, T, δ) of Ziller et al. 2024 (README, "The paper's study") and the default study

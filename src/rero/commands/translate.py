@@ -7,7 +7,7 @@ import argparse
 import pandas as pd
 
 from rero.commands.schedule_flags import add_schedule_flags, schedule_from_args
-from rero.privacy.accounting.translation import translate_budgets
+from rero.privacy.translation import translate_budgets
 from rero.runtime.io import atomic_path
 from rero.study.tokens import parse_eps_token
 

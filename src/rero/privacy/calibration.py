@@ -19,16 +19,16 @@ from rero.privacy.accounting.base import (
     AccountantUnavailableError,
     EpsilonResult,
     join_notes,
+    require_positive_int,
     validate_mechanism,
 )
 from rero.privacy.accounting.rdp import RDP_NOTE, rdp_epsilon
+from rero.privacy.accounting.rdp_conversion import rdp_epsilon_floor
 from rero.privacy.plan import (
     NON_PRIVATE_ACCOUNTANT,
     PrivacyPlan,
     check_schedule,
-    require_positive_int,
 )
-from rero.privacy.rdp_conversion import rdp_epsilon_floor
 
 
 def calibrate(

@@ -13,21 +13,14 @@ key, type and range and names the one that is wrong.
 from __future__ import annotations
 
 import math
-import numbers
 import os
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from rero.privacy.accounting.base import require_positive_int
 from rero.runtime.io import read_json, write_json
 
 NON_PRIVATE_ACCOUNTANT = "none"
-
-
-def require_positive_int(name: str, value: Any) -> int:
-    """``value`` as an int >= 1, or a ValueError naming ``name`` (bools are not integers)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name}={value!r}: expected a positive integer")
-    return int(value)
 
 
 def sampling_schedule(num_examples: int, batch_size: int, epochs: int) -> tuple[float, int]:

@@ -14,7 +14,27 @@ import ast
 from collections.abc import Sequence
 from pathlib import Path
 
-from rero.commands import SUBCOMMANDS
+#: subcommand -> the module that registers it; only that module is imported to run it, so
+#: `calibrate` or `bound` start without loading torch
+SUBCOMMANDS = {
+    "prepare-data": "rero.commands.data",
+    "calibrate": "rero.commands.privacy",
+    "translate": "rero.commands.translate",
+    "train": "rero.commands.train",
+    "bound": "rero.commands.bounds",
+    "bounds": "rero.commands.bounds",
+    "attack": "rero.commands.attack",
+    "transition": "rero.commands.attack",
+    "aggregate": "rero.commands.aggregate",
+    "figures": "rero.commands.figures",
+    "check-config": "rero.commands.check",
+    "advise": "rero.commands.advise",
+    "advice": "rero.commands.advise",
+    "audit": "rero.commands.audit",
+    "report-pages": "rero.commands.publish",
+    "provenance": "rero.commands.publish",
+    "results-readme": "rero.commands.publish",
+}
 
 PACKAGE = "rero"
 ENTRY_MODULES = ("rero", "rero.__main__", "rero.cli")
@@ -85,9 +105,7 @@ def module_closure(root: Path, modules: list[str]) -> list[Path]:
     return sorted(files.values())
 
 
-def command_sources(
-    subcommand: str, root: Path, registered: Sequence[str] = ()
-) -> list[Path]:
+def command_sources(subcommand: str, root: Path, registered: Sequence[str] = ()) -> list[Path]:
     """Every package file that ``python -m rero <subcommand>`` executes, under ``root``.
 
     ``registered`` names the modules the job imports through a registry, by name at run time

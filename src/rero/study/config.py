@@ -17,7 +17,7 @@ import jsonschema
 import yaml
 
 from rero.data.registry import LOADERS
-from rero.privacy.rdp_conversion import rdp_epsilon_floor
+from rero.privacy.accounting.rdp_conversion import rdp_epsilon_floor
 from rero.study.engines import VIEW_AVERAGING_MODES, setting_conflicts, task_conflicts
 from rero.study.tokens import (
     ConfigError,

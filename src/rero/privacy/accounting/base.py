@@ -4,9 +4,17 @@ the checks of the mechanism's parameters."""
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
+from typing import Any
 
-from rero.privacy.plan import require_positive_int
+
+def require_positive_int(name: str, value: Any) -> int:
+    """``value`` as an int >= 1, or a ValueError naming ``name`` (bools are not integers)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name}={value!r}: expected a positive integer")
+    return int(value)
+
 
 MEMORY_BUDGET_BYTES = 1 << 30
 """Largest working set one PRV or PLD evaluation may need (the process stays under 2 GiB)."""

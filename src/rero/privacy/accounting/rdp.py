@@ -11,7 +11,7 @@ import numpy as np
 from scipy import special
 
 from rero.privacy.accounting.base import SMALLEST_SIGMA
-from rero.privacy.rdp_conversion import RDP_ORDERS
+from rero.privacy.accounting.rdp_conversion import RDP_ORDERS
 
 RDP_NOTE = (
     "RDP accountant (Mironov, Talwar & Zhang 2019; orders 1.1-1024): epsilon is an upper bound, "

@@ -42,9 +42,10 @@ def translate_budgets(
     targets: Iterable[float], sample_rate: float, steps: int, delta: float
 ) -> list[Translation]:
     """For each finite target ε: the σ of RDP calibration (orders of
-    :data:`~rero.privacy.rdp_conversion.RDP_ORDERS`, tolerance ``RDP_REL_TOL``) and the tight ε
-    of that σ (``auto``: small-σ bracket, then PLD). ValueError for an infinite target (the
-    non-private run has no σ to translate) and for what :func:`calibrate_grid` refuses."""
+    :data:`~rero.privacy.accounting.rdp_conversion.RDP_ORDERS`, tolerance ``RDP_REL_TOL``) and
+    the tight ε of that σ (``auto``: small-σ bracket, then PLD). ValueError for an infinite
+    target (the non-private run has no σ to translate) and for what :func:`calibrate_grid`
+    refuses."""
     targets = [float(target) for target in targets]
     for target in targets:
         if math.isinf(target):

@@ -1,45 +1,57 @@
 """Attack matching speed and the time of one default attack job, in one run.
 
+The attack settings are those the workflow's attack jobs get, read from its config files with its
+own code (``study_settings``, ``rero.study.config.dataset_settings``).
+
 1. All-vs-all SSIM of one imprint batch (16 originals x 64 reconstructions, 28x28 grayscale):
    the vectorised ``ssim_matrix`` against a Python loop over ``skimage`` pairs, interleaved
    round by round so background load hits both alike; prints the median time per 1,000 pairs
    and the ratio, and the largest difference between the two.
 2. One attack job (``rero.attacks.job.run_attacks``, what ``python -m rero attack`` calls) with the
-   config schema's defaults (imprint: 4 batches of 16, 64 bins; prior-aware: M = 8, |D-| = 32,
-   1,000 trials, T = 20, q = 1) on a default-sized
-   dataset (8,000 train / 1,000 val images, 28x28x1) at epsilon = 8 with the default study's
-   schedule (batch 256, 8 epochs, delta 1e-5): the handler's wall time in this process, per
-   attack, plus the import time of a fresh interpreter; the default study runs 5 such jobs.
+   shipped default study's settings (``config.yaml``: imprint 4 batches of 16, 64 bins; prior-aware
+   M = 8, |D-| = 32, 1,000 trials, T = 20, q = 1) on a dataset of the default study's sizes
+   (8,000 train / 1,000 val / 2,000 test images, 28x28x1) at epsilon = 8 with its schedule
+   (batch 256, 8 epochs, delta 1e-5): the handler's wall time in this process, per attack, plus
+   the import time of a fresh interpreter; the default study runs one such job per budget (5).
 3. Paper-scale imprint jobs at 224 px (``run_imprint_attack`` on uint8 memory-mapped splits, as
-   prepared): HAM10000 (3 channels, batch 16, 32 bins, 5 batches, 2 classes) and RadImageNet
-   (1 channel, batch 128, 256 bins, 5 batches, 165 classes; on the CPU batch 32 with 64 bins
-   unless ``--full``), each in a fresh process: wall time, peak RSS above the process's start
-   (imports, mapped splits) and, on CUDA, the peak of allocated GPU memory; beside each, the
-   prior-aware attack with the schema's defaults on the same split.
+   prepared) with the imprint settings and clip norms of ``workflow/configs/paper.yaml``:
+   HAM10000 (3 channels, batch 16, 32 bins, 5 batches, 2 classes, C = 9) and RadImageNet
+   (1 channel, batch 128, 256 bins, 5 batches, 165 classes, C = 5.66; on the CPU batch 32 with
+   64 bins unless ``--full``), each in a fresh process: wall time, peak RSS above the process's
+   start (imports, mapped splits) and, on CUDA, the peak of allocated GPU memory; beside each,
+   the prior-aware attack with that dataset's settings (the schema's defaults) on the same split.
 4. Matching memory: ``best_matches`` of 128 originals against reconstructions at 224 x 224 x 3
    (256 of them with ``--full`` or on CUDA, else 8) in a fresh process: peak RSS above the inputs.
 
+``--quick`` runs every part at small sizes (:data:`QUICK`): 4 x 8 SSIM pairs, one round; a job on
+240 / 60 / 60 images, batch 60, one epoch, 2 imprint batches of 8, 8 prior-aware trials of 3
+steps; HAM10000 only at paper scale, 32 px splits, one batch of 4; 4 reconstructions matched;
+on the CPU unless ``--device``.
+
 Usage: .venv/bin/python benchmarks/bench_attacks.py [--device auto|cpu|cuda] [--full]
-       [--only matching|job|paper]
+       [--only matching|job|paper] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import math
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from scipy import ndimage
 from skimage.metrics import structural_similarity
+from study_settings import DEFAULT_STUDY, PAPER_STUDY, schedules, study_config
 
 from rero.attacks.imprint import run_imprint_attack, summarise_imprint
 from rero.attacks.job import (
@@ -51,23 +63,55 @@ from rero.attacks.job import (
 from rero.attacks.matching import best_matches, normalise_for_matching, ssim_matrix
 from rero.attacks.prior_aware import run_prior_aware_attack
 from rero.data.prepare import prepare_dataset
+from rero.data.registry import expected_split_sizes
 from rero.privacy.calibration import calibrate
+from rero.privacy.plan import sampling_schedule
 from rero.runtime.device import DEVICES, resolve_device
-from rero.study import config as study_config
+from rero.study.config import dataset_settings
 
-SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+SIDE = 28
+DEFAULT_DATASET = "mni152"
+# name in the paper config: channels, classes, the CPU's reduced physical batch
+PAPER_JOBS = {"ham10000": (3, 2, 16), "radimagenet": (1, 165, 32)}
+MATCHING_ORIGINALS = 128
 
-NUM_ORIGINALS, NUM_RECONSTRUCTIONS, SIDE = 16, 64, 28
-ROUNDS = 5
-DATASET_SIZES = {"train": 8000, "val": 1000, "test": 1000}
-STUDY_BATCH, STUDY_EPOCHS, STUDY_DELTA, STUDY_JOBS = 256, 8, 1e-5, 5
-PAPER_SIDE, PAPER_BATCHES, PAPER_TRAIN, PAPER_REFERENCE = 224, 5, 700, 1024
-# name: channels, classes, clip norm, the paper's physical batch, the CPU's reduced batch
-PAPER_JOBS = {
-    "HAM10000": (3, 2, 9.0, 16, 16),
-    "RadImageNet": (1, 165, 5.66, 128, 32),
-}
-MATCHING_ORIGINALS, MATCHING_RECONSTRUCTIONS, MATCHING_CPU_RECONSTRUCTIONS = 128, 256, 8
+
+@dataclass(frozen=True)
+class Scale:
+    """The sizes every part runs at; None or empty: the shipped configs' own."""
+
+    ssim_originals: int = 16
+    ssim_reconstructions: int = 64
+    rounds: int = 5
+    dataset_sizes: dict[str, int] | None = None
+    schedule: tuple[int, int] | None = None  # (batch, epochs)
+    imprint: dict[str, int] = dataclasses.field(default_factory=dict)
+    prior_aware: dict[str, int] = dataclasses.field(default_factory=dict)
+    paper_side: int = 224
+    paper_train: int = 700
+    paper_reference: int = 1024
+    paper_batches: int | None = None
+    paper_batch: int | None = None  # every paper job's physical batch (None: paper or CPU's)
+    paper_jobs: int | None = None  # the first of PAPER_JOBS only (None: all)
+    matching_reconstructions: tuple[int, int] = (256, 8)  # (with --full or on CUDA, else)
+
+
+QUICK = Scale(
+    ssim_originals=4,
+    ssim_reconstructions=8,
+    rounds=1,
+    dataset_sizes={"train": 240, "val": 60, "test": 60},
+    schedule=(60, 1),
+    imprint={"batch_size": 8, "num_batches": 2, "num_bins": 16},
+    prior_aware={"prior_size": 4, "trials": 8, "steps": 3},
+    paper_side=32,
+    paper_train=40,
+    paper_reference=64,
+    paper_batches=1,
+    paper_batch=4,
+    paper_jobs=1,
+    matching_reconstructions=(4, 4),
+)
 
 
 def _smooth_images(count: int, rng: np.random.Generator) -> np.ndarray:
@@ -97,14 +141,15 @@ def _skimage_loop(originals: np.ndarray, reconstructions: np.ndarray) -> np.ndar
     )
 
 
-def bench_matching(print_fn: Callable[[str], None]) -> dict[str, float]:
+def bench_matching(print_fn: Callable[[str], None], scale: Scale) -> dict[str, float]:
     """Median seconds per 1,000 SSIM pairs, vectorised and skimage loop, side by side."""
     rng = np.random.default_rng(0)
-    originals = normalise_for_matching(_smooth_images(NUM_ORIGINALS, rng)).numpy()
-    reconstructions = normalise_for_matching(_smooth_images(NUM_RECONSTRUCTIONS, rng)).numpy()
-    pairs = NUM_ORIGINALS * NUM_RECONSTRUCTIONS
+    num_originals, num_reconstructions = scale.ssim_originals, scale.ssim_reconstructions
+    originals = normalise_for_matching(_smooth_images(num_originals, rng)).numpy()
+    reconstructions = normalise_for_matching(_smooth_images(num_reconstructions, rng)).numpy()
+    pairs = num_originals * num_reconstructions
     times: dict[str, list[float]] = {"vectorised": [], "skimage loop": []}
-    for _ in range(ROUNDS):
+    for _ in range(scale.rounds):
         for name, function in (("vectorised", ssim_matrix), ("skimage loop", _skimage_loop)):
             start = time.perf_counter()
             function(originals, reconstructions)
@@ -113,7 +158,7 @@ def bench_matching(print_fn: Callable[[str], None]) -> dict[str, float]:
         ssim_matrix(originals, reconstructions).numpy() - _skimage_loop(originals, reconstructions)
     ).max()
     medians = {name: statistics.median(values) for name, values in times.items()}
-    print_fn(f"SSIM all-vs-all, {NUM_ORIGINALS} x {NUM_RECONSTRUCTIONS} pairs of {SIDE}x{SIDE}:")
+    print_fn(f"SSIM all-vs-all, {num_originals} x {num_reconstructions} pairs of {SIDE}x{SIDE}:")
     for name, value in medians.items():
         print_fn(f"  {name:<13} {value * 1000:8.1f} ms per 1,000 pairs")
     ratio = medians["skimage loop"] / medians["vectorised"]
@@ -121,11 +166,11 @@ def bench_matching(print_fn: Callable[[str], None]) -> dict[str, float]:
     return medians
 
 
-def _prepare_default_sized_dataset(folder: Path) -> Path:
+def _prepare_dataset(folder: Path, sizes: dict[str, int]) -> Path:
     """A MedMNIST-layout file of smooth images, prepared by the real ``prepare_dataset``."""
     rng = np.random.default_rng(1)
     arrays = {}
-    for split, count in DATASET_SIZES.items():
+    for split, count in sizes.items():
         arrays[f"{split}_images"] = np.round(_smooth_images(count, rng)[:, 0] * 255).astype(
             np.uint8
         )
@@ -135,32 +180,39 @@ def _prepare_default_sized_dataset(folder: Path) -> Path:
     return folder / "data"
 
 
-def default_attack_settings() -> tuple[int, ImprintSettings, PriorAwareSettings]:
-    """The attack settings of the config schema's defaults (the seed and both attacks), the
-    imprint attack at a private plan (the training's default clip norm)."""
-    config: dict = {"attack": {}, "privacy": {}}
-    study_config.fill_defaults(config, study_config.load_schema(SCHEMA))
-    attack = config["attack"]
+def attack_settings(
+    config: dict[str, Any], dataset: str, scale: Scale
+) -> tuple[int, ImprintSettings, PriorAwareSettings]:
+    """The seed and both attacks' settings a dataset's attack jobs get (the imprint attack at a
+    private plan: the training's clip norm), with ``scale``'s sizes laid over them."""
+    attack = dataset_settings(config, dataset, "attack")
     return (
         attack["seed"],
-        ImprintSettings(clip_norm=config["privacy"]["clip_norm"], **attack["imprint"]),
-        PriorAwareSettings(**attack["prior_aware"]),
+        ImprintSettings(
+            clip_norm=dataset_settings(config, dataset, "privacy")["clip_norm"],
+            **{**attack["imprint"], **scale.imprint},
+        ),
+        PriorAwareSettings(**{**attack["prior_aware"], **scale.prior_aware}),
     )
 
 
-def bench_job(print_fn: Callable[[str], None]) -> dict[str, float]:
+def bench_job(print_fn: Callable[[str], None], scale: Scale) -> dict[str, float]:
     """Wall time of one default attack job (in process) and of the imports."""
+    config = study_config(DEFAULT_STUDY)
+    entry = config["datasets"][DEFAULT_DATASET]
+    sizes = scale.dataset_sizes or expected_split_sizes(entry["loader"], entry.get("options", {}))
+    schedule = schedules(config)[DEFAULT_DATASET]
+    batch, epochs = scale.schedule or (schedule.batch_size, schedule.epochs)
+    num_train = sizes["train"]
     with tempfile.TemporaryDirectory() as scratch:
-        data_dir = _prepare_default_sized_dataset(Path(scratch))
-        num_train = DATASET_SIZES["train"]
+        data_dir = _prepare_dataset(Path(scratch), sizes)
         plan = calibrate(
             8.0,
-            sample_rate=STUDY_BATCH / num_train,
-            steps=STUDY_EPOCHS * math.ceil(num_train / STUDY_BATCH),
-            delta=STUDY_DELTA,
+            *sampling_schedule(num_train, batch, epochs),
+            delta=schedule.delta,
             dataset_size=num_train,
         )
-        seed, imprint, prior_aware = default_attack_settings()
+        seed, imprint, prior_aware = attack_settings(config, DEFAULT_DATASET, scale)
         start = time.perf_counter()
         records = run_attacks(
             data_dir,
@@ -180,8 +232,9 @@ def bench_job(print_fn: Callable[[str], None]) -> dict[str, float]:
     for name, seconds in per_attack.items():
         print_fn(f"  {name:<12} {seconds:6.2f} s")
     print_fn(f"  whole job    {job:6.2f} s in process, + {imports:.2f} s imports in a new process")
-    total = STUDY_JOBS * (job + imports)
-    print_fn(f"  default study ({STUDY_JOBS} epsilon values, one after another): {total:.0f} s")
+    jobs = len(config["eps"])
+    total = jobs * (job + imports)
+    print_fn(f"  default study ({jobs} epsilon values, one after another): {total:.0f} s")
     return {"job_s": job, "imports_s": imports, **per_attack}
 
 
@@ -194,15 +247,17 @@ def _memory_mb(field: str) -> float:
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def _write_split(path: Path, count: int, channels: int, rng: np.random.Generator) -> None:
-    """Smooth 224 px images written as uint8 .npy, a hundred at a time (a prepared split)."""
+def _write_split(
+    path: Path, count: int, channels: int, side: int, rng: np.random.Generator
+) -> None:
+    """Smooth ``side`` px images written as uint8 .npy, a hundred at a time (a prepared split)."""
     stored = np.lib.format.open_memmap(
-        path, mode="w+", dtype=np.uint8, shape=(count, channels, PAPER_SIDE, PAPER_SIDE)
+        path, mode="w+", dtype=np.uint8, shape=(count, channels, side, side)
     )
     for start in range(0, count, 100):
         size = min(100, count - start)
         fields = ndimage.gaussian_filter(
-            rng.standard_normal((size * channels, PAPER_SIDE, PAPER_SIDE)), sigma=(0, 4, 4)
+            rng.standard_normal((size * channels, side, side)), sigma=(0, 4, 4)
         )
         low = fields.min(axis=(1, 2), keepdims=True)
         fields = (fields - low) / (fields.max(axis=(1, 2), keepdims=True) - low)
@@ -227,8 +282,8 @@ def _child(spec: dict) -> dict[str, float]:
             np.load(folder / "val_images.npy", mmap_mode="r"),
             num_classes=spec["classes"],
             batch_size=spec["batch"],
-            num_batches=PAPER_BATCHES,
-            num_bins=2 * spec["batch"],
+            num_batches=spec["batches"],
+            num_bins=spec["bins"],
             sigma=1.0,
             clip_norm=spec["clip_norm"],
             seed=0,
@@ -237,7 +292,7 @@ def _child(spec: dict) -> dict[str, float]:
         outcome = {"success": summarise_imprint(result, 0.95)["success_rate"]}
     elif spec["kind"] == "prior_aware":
         images = np.load(folder / "train_images.npy", mmap_mode="r")
-        settings = default_attack_settings()[2]
+        settings = PriorAwareSettings(**spec["prior_aware"])
         result = run_prior_aware_attack(
             images,
             np.arange(len(images)) % spec["classes"],
@@ -256,7 +311,7 @@ def _child(spec: dict) -> dict[str, float]:
         outcome = {"success": result.success_rate}
     else:
         rng = np.random.default_rng(0)
-        shape = (3, PAPER_SIDE, PAPER_SIDE)
+        shape = (3, spec["side"], spec["side"])
         originals = torch.from_numpy(rng.random((MATCHING_ORIGINALS, *shape))).to(device)
         candidates = torch.from_numpy(rng.random((spec["reconstructions"], *shape))).to(device)
         start_rss = _memory_mb("VmRSS")
@@ -278,41 +333,50 @@ def _in_fresh_process(spec: dict) -> dict[str, float]:
 
 
 def bench_paper_scale(
-    print_fn: Callable[[str], None], device: str, full: bool
+    print_fn: Callable[[str], None], device: str, full: bool, scale: Scale
 ) -> dict[str, dict[str, float]]:
     """Paper-scale imprint jobs and the matching's memory, each in a fresh process."""
     on_cuda = resolve_device(device).type == "cuda"
+    config = study_config(PAPER_STUDY)
+    side = scale.paper_side
     results = {}
-    print_fn(f"Paper-scale imprint jobs at {PAPER_SIDE} px, {PAPER_BATCHES} batches, on {device}:")
+    print_fn(f"Paper-scale imprint jobs at {side} px, on {device}:")
     with tempfile.TemporaryDirectory() as scratch:
-        for name, (channels, classes, clip_norm, batch, cpu_batch) in PAPER_JOBS.items():
+        for name, (channels, classes, cpu_batch) in list(PAPER_JOBS.items())[: scale.paper_jobs]:
+            _, imprint, prior_aware = attack_settings(config, name, scale)
             folder = Path(scratch) / name
             folder.mkdir()
             rng = np.random.default_rng(2)
-            _write_split(folder / "train_images.npy", PAPER_TRAIN, channels, rng)
-            _write_split(folder / "val_images.npy", PAPER_REFERENCE, channels, rng)
-            batch = batch if full or on_cuda else cpu_batch
+            _write_split(folder / "train_images.npy", scale.paper_train, channels, side, rng)
+            _write_split(folder / "val_images.npy", scale.paper_reference, channels, side, rng)
+            batch = imprint.batch_size if full or on_cuda else cpu_batch
+            batch = scale.paper_batch or batch
+            bins = imprint.num_bins * batch // imprint.batch_size  # as many bins per image
+            batches = scale.paper_batches or imprint.num_batches
             spec = {"kind": "imprint", "folder": str(folder), "device": device, "batch": batch,
-                    "classes": classes, "clip_norm": clip_norm}  # fmt: skip
+                    "bins": bins, "batches": batches, "classes": classes,
+                    "clip_norm": imprint.clip_norm,
+                    "prior_aware": dataclasses.asdict(prior_aware)}  # fmt: skip
             results[name] = measured = _in_fresh_process(spec)
             gpu = f", GPU peak {measured['cuda_peak_mb']:.0f} MB" if on_cuda else ""
             print_fn(
-                f"  {name:<12} {channels} ch, batch {batch:>3}, {2 * batch:>3} bins: "
+                f"  {name:<12} {channels} ch, {batches} x batch {batch:>3}, {bins:>3} bins: "
                 f"{measured['wall_s']:7.1f} s, RSS +{measured['rss_above_start_mb']:.0f} MB{gpu}"
             )
             spec["kind"] = "prior_aware"
             results[f"{name} prior-aware"] = measured = _in_fresh_process(spec)
             print_fn(
-                f"  {'':<12} prior-aware (the schema's defaults, pooled to 32 px):       "
+                f"  {'':<12} prior-aware (the dataset's settings, pooled to 32 px):       "
                 f"{measured['wall_s']:7.1f} s, RSS +{measured['rss_above_start_mb']:.0f} MB"
             )
-        count = MATCHING_RECONSTRUCTIONS if full or on_cuda else MATCHING_CPU_RECONSTRUCTIONS
-        spec = {"kind": "matching", "folder": scratch, "device": device, "reconstructions": count}
+        count = scale.matching_reconstructions[0 if full or on_cuda else 1]
+        spec = {"kind": "matching", "folder": scratch, "device": device, "side": side,
+                "reconstructions": count}  # fmt: skip
         results["matching"] = measured = _in_fresh_process(spec)
-    inputs = (MATCHING_ORIGINALS + count) * 3 * PAPER_SIDE**2 * 8 / 2**20
+    inputs = (MATCHING_ORIGINALS + count) * 3 * side**2 * 8 / 2**20
     gpu = f", GPU peak {measured['cuda_peak_mb']:.0f} MB" if on_cuda else ""
     print_fn(
-        f"  matching {MATCHING_ORIGINALS} x {count} at {PAPER_SIDE}x{PAPER_SIDE}x3 (inputs "
+        f"  matching {MATCHING_ORIGINALS} x {count} at {side}x{side}x3 (inputs "
         f"{inputs:.0f} MB): {measured['wall_s']:.1f} s, RSS +{measured['rss_above_start_mb']:.0f} "
         f"MB above the inputs{gpu}"
     )
@@ -325,25 +389,35 @@ def run(
     device: str = "auto",
     full: bool = False,
     only: str | None = None,
+    quick: bool = False,
 ) -> dict[str, object]:
-    """The measurements (all, or ``only`` one); returns their numbers."""
+    """The measurements (all, or ``only`` one), at :data:`QUICK` sizes when ``quick``; returns
+    their numbers."""
     torch.set_num_threads(1)
+    scale = QUICK if quick else Scale()
     benches = {
-        "matching": lambda: bench_matching(print_fn),
-        "job": lambda: bench_job(print_fn),
-        "paper": lambda: bench_paper_scale(print_fn, device, full),
+        "matching": lambda: bench_matching(print_fn, scale),
+        "job": lambda: bench_job(print_fn, scale),
+        "paper": lambda: bench_paper_scale(print_fn, device, full, scale),
     }
     return {name: bench() for name, bench in benches.items() if only in (None, name)}
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", choices=DEVICES, default="auto")
+    parser.add_argument("--device", choices=DEVICES, help="default auto (--quick: cpu)")
     parser.add_argument("--full", action="store_true", help="paper batches on the CPU too")
     parser.add_argument("--only", choices=("matching", "job", "paper"))
+    parser.add_argument("--quick", action="store_true", help="every part at small sizes")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.child:
         print(json.dumps(_child(json.loads(arguments.child))))
     else:
-        run(print_fn=print, device=arguments.device, full=arguments.full, only=arguments.only)
+        run(
+            print_fn=print,
+            device=arguments.device or ("cpu" if arguments.quick else "auto"),
+            full=arguments.full,
+            only=arguments.only,
+            quick=arguments.quick,
+        )

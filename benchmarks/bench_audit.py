@@ -2,12 +2,13 @@
 and data: its time on the CPU and how close its bounds come to the claimed ε, beside what the same
 methods give on an idealised mechanism, in one run.
 
-1. The default study's dataset (the shipped MNI152 patches, 8,000 training images) and its plan at
-   that ε (batch 256, 8 epochs, δ = 1e-5, calibrated by ``auto``): ``rero.audit.runner.run_audit``
-   with ``--canaries`` gradient canaries (default 20000, the shipped config's), the small CNN, Adam,
-   ``hooks`` engine, physical batch 512, ``--threads`` CPU threads (default 2): the same code
-   ``python -m rero audit`` runs. Printed: wall and CPU time, each bound (one-run and per-step
-   composed), bound / claimed ε.
+1. The shipped default study (``config.yaml``, read with the workflow's code: the generated MNI152
+   patches, 8,000 training images, batch 256, 8 epochs, δ = 1e-5, clip norm 1, small CNN, Adam,
+   ``hooks`` engine, physical batch 512) and its plan at that ε (calibrated by ``auto``):
+   ``rero.audit.runner.run_audit`` with ``--canaries`` gradient canaries (default: the shipped
+   config's ``audit.gradient_canaries``, 20,000), its guesses (25, 50, 100, 200), no input
+   canaries, ``--threads`` CPU threads (default 2): the same code ``python -m rero audit`` runs.
+   Printed: wall and CPU time, each bound (one-run and per-step composed), bound / claimed ε.
 2. The idealised mechanism: the same q, σ, T and number of canaries, each canary's noisy
    coordinate N(0, 1) per step plus 1/σ in the steps that sample it, and no data at all: the
    same score, guesses and statistics (``rero.audit.game.judge``,
@@ -15,19 +16,25 @@ methods give on an idealised mechanism, in one run.
    this mechanism; the ratio real / ideal is what the real code path (the data's gradients,
    Adam's trajectory) costs the auditor.
 
+``--quick``: 240 training images, batch 60, one epoch, 200 canaries guessed 10 and 20 at a time,
+one thread unless ``--threads``.
+
 Usage: .venv/bin/python benchmarks/bench_audit.py [--canaries 20000] [--threads 2] [--runs 1]
-[--seed 0] [--epsilon 8]
+[--seed 0] [--epsilon 8] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from study_settings import DEFAULT_STUDY, study_config
 
 from rero.audit.composition import composed_audit
 from rero.audit.game import draw_membership, judge, subsampled_gaussian_scores
@@ -35,14 +42,25 @@ from rero.audit.runner import AuditSettings, run_audit
 from rero.data.prepare import prepare_dataset, read_meta
 from rero.data.store import load_split
 from rero.privacy.calibration import calibrate
+from rero.privacy.plan import sampling_schedule
+from rero.study.config import dataset_settings
 from rero.training.config import TrainConfig
 
-DELTA = 1e-5
-BATCH_SIZE, EPOCHS = 256, 8
-GUESSES = (25, 50, 100, 200)
+DATASET = "mni152"
+#: the quick run's dataset sizes, schedule, canaries and guesses
+QUICK_SIZES = {"n_train": 240, "n_val": 60, "n_test": 60}
+QUICK_BATCH, QUICK_EPOCHS, QUICK_CANARIES, QUICK_GUESSES = 60, 1, 200, (10, 20)
 
 
-def ideal_audit(sample_rate: float, steps: int, sigma: float, canaries: int, seed: int) -> dict:
+def ideal_audit(
+    sample_rate: float,
+    steps: int,
+    sigma: float,
+    canaries: int,
+    seed: int,
+    delta: float,
+    guesses: tuple[int, ...],
+) -> dict:
     """The one-run and the per-step audits of the bare Poisson-subsampled Gaussian mechanism (no
     data, no model)."""
     rng = np.random.default_rng(seed)
@@ -52,46 +70,66 @@ def ideal_audit(sample_rate: float, steps: int, sigma: float, canaries: int, see
     scores = subsampled_gaussian_scores(observed, sample_rate, 1 / sigma)
     mechanism = (sigma, sample_rate, steps)
     return {
-        **judge(scores, included, GUESSES, DELTA, 0.95, mechanism),
-        **composed_audit(observed, included, mechanism, DELTA, 0.95),
+        **judge(scores, included, guesses, delta, 0.95, mechanism),
+        **composed_audit(observed, included, mechanism, delta, 0.95),
     }
 
 
+def train_config(training: dict[str, Any], clip_norm: float, threads: int) -> TrainConfig:
+    """The study's training settings as the ``TrainConfig`` its jobs run, on the CPU."""
+    names = {field.name for field in dataclasses.fields(TrainConfig)}
+    given = {name: value for name, value in training.items() if name in names}
+    return TrainConfig(
+        **{**given, "clip_norm": clip_norm, "threads": threads, "device": "cpu", "progress": False}
+    )
+
+
 def main() -> None:
+    config = study_config(DEFAULT_STUDY)
+    training = dataset_settings(config, DATASET, "training")
+    audit_defaults = config["audit"]
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--canaries", type=int, default=20000)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0, help="the audit's seed")
+    parser.add_argument("--canaries", type=int, default=audit_defaults["gradient_canaries"])
+    parser.add_argument("--threads", type=int, default=None, help="default 2 (--quick: 1)")
+    parser.add_argument("--runs", type=int, default=audit_defaults["runs"])
+    parser.add_argument("--seed", type=int, default=audit_defaults["seed"], help="the audit's seed")
     parser.add_argument("--epsilon", type=float, default=8.0, help="the audited budget")
+    parser.add_argument("--quick", action="store_true", help="a tiny dataset, 200 canaries")
     args = parser.parse_args()
+    options = dict(config["datasets"][DATASET].get("options", {}))
+    batch, epochs = training["batch_size"], training["epochs"]
+    canaries, guesses = args.canaries, tuple(audit_defaults["guesses"])
+    if args.quick:
+        options |= QUICK_SIZES
+        batch, epochs, canaries, guesses = QUICK_BATCH, QUICK_EPOCHS, QUICK_CANARIES, QUICK_GUESSES
+    threads = args.threads or (1 if args.quick else 2)
+    delta = dataset_settings(config, DATASET, "privacy")["delta"]
+    clip_norm = dataset_settings(config, DATASET, "privacy")["clip_norm"]
     with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "mni152"
-        prepare_dataset("mni152", "mni152", {}, data)
+        data = Path(tmp) / DATASET
+        prepare_dataset(DATASET, config["datasets"][DATASET]["loader"], options, data)
         meta = read_meta(data)
         num_train = int(meta["num_train"])
         plan = calibrate(
             args.epsilon,
-            BATCH_SIZE / num_train,
-            EPOCHS * -(-num_train // BATCH_SIZE),
-            DELTA,
-            dataset="mni152",
+            *sampling_schedule(num_train, batch, epochs),
+            delta,
+            dataset=DATASET,
             dataset_size=num_train,
-            batch_size=BATCH_SIZE,
-            epochs=EPOCHS,
+            batch_size=batch,
+            epochs=epochs,
         )
         settings = AuditSettings(
-            gradient_canaries=args.canaries,
+            gradient_canaries=canaries,
             input_canaries=0,
             runs=args.runs,
             seed=args.seed,
-            guesses=GUESSES,
+            guesses=guesses,
         )
-        config = TrainConfig(clip_norm=1.0, threads=args.threads, progress=False)
         wall, cpu = time.perf_counter(), time.process_time()
         audit = run_audit(
             plan,
-            config,
+            train_config(training, clip_norm, threads),
             meta,
             load_split(data, "train"),
             load_split(data, "val"),
@@ -102,15 +140,15 @@ def main() -> None:
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     real = audit["results"]["white_box"]
     ideal = ideal_audit(
-        plan.sample_rate, plan.steps, plan.sigma, args.canaries * args.runs, args.seed
+        plan.sample_rate, plan.steps, plan.sigma, canaries * args.runs, args.seed, delta, guesses
     )
     print(
-        f"plan: claimed ε = {plan.epsilon:.3f} at δ = {DELTA:g} ({plan.accountant}), "
+        f"plan: claimed ε = {plan.epsilon:.3f} at δ = {delta:g} ({plan.accountant}), "
         f"σ = {plan.sigma:.4f}, q = {plan.sample_rate:.4f}, T = {plan.steps}"
     )
     print(
-        f"real training code, white-box, {args.canaries} gradient canaries x {args.runs} run(s), "
-        f"{args.threads} threads: {wall:.1f} s wall, {cpu:.1f} s CPU"
+        f"real training code, white-box, {canaries} gradient canaries x {args.runs} run(s), "
+        f"{threads} threads: {wall:.1f} s wall, {cpu:.1f} s CPU"
     )
     for label, result in (("real code", real), ("idealised mechanism", ideal)):
         print(

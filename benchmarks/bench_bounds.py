@@ -1,52 +1,53 @@
 """ReRo bounds: time per epsilon for each method, and the rigorous method against Monte Carlo.
 
-Part 1 times every method on the three settings of Ziller et al. (2024) (sigma per epsilon
-from an RDP calibration of those settings, kappa = 1/N) and reports the peak memory that numpy
-allocated for the rigorous method. Part 2 sets the rigorous value beside Hayes, Mahloujifar &
-Balle's (2023) Monte Carlo estimate of the same quantity, gamma = nu(L > tau_kappa), with its
-standard error from independent batches, measures the rigorous method's discretisation accuracy
-(default grid vs a 4x finer one) and projects how many samples Monte Carlo needs to match it.
+Part 1 times every method on the paper's three settings (Ziller et al. 2024), each dataset's
+schedule and δ read from ``workflow/configs/paper.yaml`` by the workflow's code
+(``study_settings``: HAM10000 N = 8,111, B = 2,048, 100 epochs, T = 400; RadImageNet N = 10⁶,
+B = 3,328, 50 epochs, T = 15,050; MSD Liver N = 106, B = 1, 500 epochs, T = 53,000; δ = 8e-7),
+κ = 1/N, on the config's finite ε grid, σ per ε from rero's RDP calibration of that schedule, and
+reports the peak memory that numpy allocated for the rigorous method. Part 2 sets the rigorous
+value beside Hayes, Mahloujifar & Balle's (2023) Monte Carlo estimate of the same quantity,
+gamma = nu(L > tau_kappa), with its standard error from independent batches, measures the rigorous
+method's discretisation accuracy (default grid vs a 4x finer one) and projects how many samples
+Monte Carlo needs to match it. ``--quick``: the first two budgets, 2,000 Monte Carlo samples.
 
-Usage: .venv/bin/python benchmarks/bench_bounds.py
+Usage: .venv/bin/python benchmarks/bench_bounds.py [--quick]
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import time
 import tracemalloc
 from collections.abc import Callable
 
 import numpy as np
+from study_settings import PAPER_STUDY, finite_budgets, schedules, study_config
 
+from rero.privacy.calibration import calibrate_grid
 from rero.privacy.rero.methods import METHODS, rero_bound
 from rero.privacy.rero.pld import DISCRETISATION, pld_rero_bound
 
-EPSILONS = ("1", "8", "1e3", "1e6", "1e9", "1e12", "1e15", "1e18")
-# (sample rate q, steps T, kappa = 1/N, sigma per epsilon above): Ziller et al. 2024 settings
-SETTINGS = {
-    "MSD Liver": (
-        1 / 106,
-        53000,
-        1 / 106,
-        (9.97, 1.66, 0.311, 0.0896, 5.4e-3, 1.7e-4, 5.4e-6, 1.7e-7),
-    ),
-    "HAM10000": (
-        0.2525,
-        300,
-        1 / 8111,
-        (20.1, 3.18, 0.234, 0.0128, 4.1e-4, 1.3e-5, 4.1e-7, 1.3e-8),
-    ),
-    "RadImageNet": (
-        0.003328,
-        15000,
-        1e-6,
-        (2.01, 0.658, 0.185, 0.0652, 2.9e-3, 9.1e-5, 2.9e-6, 9.1e-8),
-    ),
-}
+QUICK_BUDGETS = 2
 MC_CASE = {"sigma": 0.8, "sample_rate": 5e-3, "steps": 1000, "kappa": 0.01}
-MC_SAMPLES = 100_000
-MC_BATCHES = 20
+MC_SAMPLES, MC_BATCHES = 100_000, 20
+QUICK_MC_SAMPLES, QUICK_MC_BATCHES = 2_000, 4
+
+
+def paper_settings(budgets: int | None = None) -> tuple[list[str], dict[str, tuple]]:
+    """The ε tokens (the first ``budgets`` of the paper grid, or all) and, per paper dataset,
+    (q, T, κ, σ per ε) with σ from an RDP calibration of its schedule."""
+    config = study_config(PAPER_STUDY)
+    grid = dict(list(finite_budgets(config).items())[:budgets])
+    settings = {}
+    for name, schedule in schedules(config).items():
+        plans = calibrate_grid(
+            grid.values(), schedule.sample_rate, schedule.steps, schedule.delta, accountant="rdp"
+        )
+        sigmas = tuple(plan.sigma for plan in plans)
+        settings[name] = (schedule.sample_rate, schedule.steps, schedule.kappa, sigmas)
+    return list(grid), settings
 
 
 def _timed(function: Callable[[], object]) -> tuple[object, float]:
@@ -77,14 +78,18 @@ def hayes_estimate(losses: np.ndarray, kappa: float) -> float:
     return max(0.0, 1.0 - float(np.exp(np.sort(losses)[:kept]).sum()) / losses.size)
 
 
-def run(print_fn: Callable[[str], None] = print) -> dict[str, float]:
+def run(print_fn: Callable[[str], None] = print, quick: bool = False) -> dict[str, float]:
     """Print both parts; return the headline numbers."""
+    epsilons, settings = paper_settings(QUICK_BUDGETS if quick else None)
+    samples, mc_batches = (
+        (QUICK_MC_SAMPLES, QUICK_MC_BATCHES) if quick else (MC_SAMPLES, MC_BATCHES)
+    )
     print_fn("== time per epsilon for each method (paper settings, kappa = 1/N) ==")
     per_method: dict[str, list[float]] = {name: [] for name in METHODS}
-    for name, (q, steps, kappa, sigmas) in SETTINGS.items():
+    for name, (q, steps, kappa, sigmas) in settings.items():
         print_fn(f"{name}: q={q:.4g}, T={steps}, kappa={kappa:.3g}")
         print_fn(f"  {'eps':>5} {'sigma':>9}  " + "  ".join(f"{m:>18}" for m in METHODS))
-        for eps, sigma in zip(EPSILONS, sigmas, strict=True):
+        for eps, sigma in zip(epsilons, sigmas, strict=True):
             cells = []
             for method in METHODS:
                 setting = {"sigma": sigma, "sample_rate": q, "steps": steps, "kappa": kappa}
@@ -97,13 +102,14 @@ def run(print_fn: Callable[[str], None] = print) -> dict[str, float]:
         print_fn(f"{method:>10}: median {median_ms:7.1f} ms, max {max_ms:7.1f} ms per epsilon")
 
     tracemalloc.start()
-    for q, steps, kappa, sigmas in SETTINGS.values():
+    for q, steps, kappa, sigmas in settings.values():
         for sigma in sigmas:
             rero_bound("rigorous", sigma=sigma, sample_rate=q, steps=steps, kappa=kappa)
     peak_mib = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     print_fn(
-        f"rigorous: peak traced memory over all {3 * len(EPSILONS)} epsilons {peak_mib:.0f} MiB"
+        f"rigorous: peak traced memory over all {len(settings) * len(epsilons)} epsilons "
+        f"{peak_mib:.0f} MiB"
     )
 
     print_fn("")
@@ -112,15 +118,15 @@ def run(print_fn: Callable[[str], None] = print) -> dict[str, float]:
     finer = pld_rero_bound(**MC_CASE, step=DISCRETISATION / 4)
     accuracy = abs(rigorous.value - finer)
     mc_args = {key: MC_CASE[key] for key in ("sigma", "sample_rate", "steps")}
-    batch = MC_SAMPLES // MC_BATCHES
+    batch = samples // mc_batches
     batches, mc_s = _timed(
-        lambda: [hayes_losses(**mc_args, samples=batch, seed=seed) for seed in range(MC_BATCHES)]
+        lambda: [hayes_losses(**mc_args, samples=batch, seed=seed) for seed in range(mc_batches)]
     )
     mc_value = hayes_estimate(np.concatenate(batches), MC_CASE["kappa"])
     spread = np.std([hayes_estimate(losses, MC_CASE["kappa"]) for losses in batches], ddof=1)
-    standard_error = float(spread / math.sqrt(MC_BATCHES))
-    needed = MC_SAMPLES * (standard_error / accuracy) ** 2
-    projected_s = mc_s * needed / MC_SAMPLES
+    standard_error = float(spread / math.sqrt(mc_batches))
+    needed = samples * (standard_error / accuracy) ** 2
+    projected_s = mc_s * needed / samples
     print_fn(f"case: {MC_CASE}")
     print_fn(f"rigorous upper bound   {rigorous.value:.7f}             in {rigorous_s:7.3f} s")
     print_fn(
@@ -128,14 +134,14 @@ def run(print_fn: Callable[[str], None] = print) -> dict[str, float]:
     )
     print_fn(
         f"Monte Carlo estimate   {mc_value:.7f} +- {standard_error:.7f} in {mc_s:7.3f} s"
-        f" ({MC_SAMPLES} samples x {MC_CASE['steps']} steps; SE from {MC_BATCHES} batches)"
+        f" ({samples} samples x {MC_CASE['steps']} steps; SE from {mc_batches} batches)"
     )
     print_fn(
         f"difference (MC - rigorous) {mc_value - rigorous.value:+.7f}"
         f" = {(mc_value - rigorous.value) / standard_error:+.2f} standard errors"
     )
     print_fn(
-        f"Monte Carlo is {mc_s / rigorous_s:.0f}x slower at {MC_SAMPLES} samples; to match the"
+        f"Monte Carlo is {mc_s / rigorous_s:.0f}x slower at {samples} samples; to match the"
         f" grid's accuracy it needs ~{needed:.1e} samples (~{projected_s:.1e} s,"
         f" ~{projected_s / rigorous_s:.1e}x slower) and is still an estimate, not a bound"
     )
@@ -148,4 +154,6 @@ def run(print_fn: Callable[[str], None] = print) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    run()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="two budgets, 2,000 MC samples")
+    run(quick=parser.parse_args().quick)

@@ -1,7 +1,13 @@
 """σ for the paper's ε grid in the paper's three settings and the default one, side by side with
 Opacus' ``get_noise_multiplier`` (PRV and RDP accountants), in one run.
 
-Per setting: rero's ``calibrate_grid`` (policy ``auto``, cold caches) for the 9 finite budgets of
+The settings are the schedules the workflow plans, read from its config files by its own code
+(``study_settings``): ``workflow/configs/paper.yaml`` gives HAM10000 (q = 2048/8111, T = 400),
+RadImageNet (q = 3328/10⁶, T = 15,050) and MSD Liver (q = 1/106, T = 53,000), all at δ = 8e-7,
+and the 9 finite budgets of its ε grid; ``config.yaml`` the default study (q = 256/8000,
+T = 256, δ = 1e-5). ``--quick`` calibrates the default study's schedule for the first budget only.
+
+Per setting: rero's ``calibrate_grid`` (policy ``auto``, cold caches) for the finite budgets of
 the paper grid (ε = inf needs no σ), its wall time, and per target σ, the certified bracket
 [lower, upper] with its relative width and the accountant; then Opacus' ``get_noise_multiplier``
 for each target with ``accountant="prv"`` and ``accountant="rdp"`` (its default absolute ε
@@ -9,7 +15,7 @@ tolerance, 0.01), each call in its own process with a time limit, so a call that
 runs out of memory is reported ("error: …", "timeout") instead of stopping the benchmark. Ends
 with the total rero time and its peak resident memory (this process; Opacus runs in children).
 
-Usage: .venv/bin/python benchmarks/bench_calibration.py [--timeout SECONDS]
+Usage: .venv/bin/python benchmarks/bench_calibration.py [--timeout SECONDS] [--quick]
 """
 
 from __future__ import annotations
@@ -22,17 +28,22 @@ import time
 import warnings
 from collections.abc import Callable
 
+from study_settings import DEFAULT_STUDY, PAPER_STUDY, finite_budgets, schedules, study_config
+
 from rero.privacy.accounting.registry import clear_cache
 from rero.privacy.calibration import calibrate_grid
 
-PAPER_GRID = [1.0, 8.0, 32.0, 1e3, 1e6, 1e9, 1e12, 1e15, 1e18]
-# (q, T, δ) of Ziller et al. 2024 (README, "The paper's study") and of the default study
-SETTINGS = {
-    "msd_liver": (1 / 106, 53_000, 8e-7),
-    "ham10000": (0.2525, 300, 8e-7),
-    "radimagenet": (0.003328, 15_000, 8e-7),
-    "default": (256 / 8000, 256, 1e-5),
-}
+
+def settings(quick: bool = False) -> tuple[list[float], dict[str, tuple[float, int, float]]]:
+    """The paper's finite budgets (the first only when ``quick``) and (q, T, δ) per setting: the
+    paper's datasets and the default study (only that one when ``quick``)."""
+    paper = study_config(PAPER_STUDY)
+    default = schedules(study_config(DEFAULT_STUDY))["mni152"]
+    chosen = {} if quick else schedules(paper)
+    chosen["default"] = default
+    grid = list(finite_budgets(paper).values())
+    schedule = {name: (s.sample_rate, s.steps, s.delta) for name, s in chosen.items()}
+    return grid[:1] if quick else grid, schedule
 
 
 def _opacus_sigma(accountant: str, target: float, q: float, steps: int, delta: float, queue):
@@ -78,14 +89,17 @@ def _peak_rss_mib() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
-def run(timeout: float = 20.0, print_fn: Callable[[str], None] = print) -> dict[str, float]:
+def run(
+    timeout: float = 20.0, print_fn: Callable[[str], None] = print, quick: bool = False
+) -> dict[str, float]:
     """Print the tables; returns rero's grid time in seconds per setting."""
+    grid, timed = settings(quick)
     rero_times: dict[str, float] = {}
-    for name, setting in SETTINGS.items():
+    for name, setting in timed.items():
         q, steps, delta = setting
         clear_cache()
         start = time.perf_counter()
-        plans = calibrate_grid(PAPER_GRID, q, steps, delta, accountant="auto")
+        plans = calibrate_grid(grid, q, steps, delta, accountant="auto")
         rero_times[name] = time.perf_counter() - start
         print_fn(f"{name}: q={q:.4g}, T={steps}, δ={delta:g}; rero auto {rero_times[name]:.1f} s")
         print_fn(
@@ -93,7 +107,7 @@ def run(timeout: float = 20.0, print_fn: Callable[[str], None] = print) -> dict[
             f"{'acct':>10} | {'opacus prv':>22} | {'opacus rdp':>22}"
         )
         opacus_total = {"prv": 0.0, "rdp": 0.0}
-        for target, plan in zip(PAPER_GRID, plans, strict=True):
+        for target, plan in zip(grid, plans, strict=True):
             cells = []
             for accountant in ("prv", "rdp"):
                 text, seconds = opacus_cell(accountant, target, setting, timeout)
@@ -113,8 +127,11 @@ def run(timeout: float = 20.0, print_fn: Callable[[str], None] = print) -> dict[
             f"{opacus_total['prv']:.1f} s, opacus rdp {opacus_total['rdp']:.1f} s "
             f"(timeouts count {timeout:g} s)"
         )
-    paper = sum(rero_times[name] for name in ("msd_liver", "ham10000", "radimagenet"))
-    print_fn(f"rero, the three paper settings: {paper:.1f} s (target ≤ 10 s)")
+    paper = [name for name in rero_times if name != "default"]
+    print_fn(
+        f"rero, the paper settings ({', '.join(paper) or 'none with --quick'}): "
+        f"{sum(rero_times[name] for name in paper):.1f} s (target ≤ 10 s for all three)"
+    )
     print_fn(f"rero peak resident memory: {_peak_rss_mib():.0f} MiB (target ≤ 2048)")
     return rero_times
 
@@ -122,4 +139,6 @@ def run(timeout: float = 20.0, print_fn: Callable[[str], None] = print) -> dict[
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timeout", type=float, default=20.0, help="limit per Opacus call (s)")
-    run(parser.parse_args().timeout)
+    parser.add_argument("--quick", action="store_true", help="the default study, one budget")
+    arguments = parser.parse_args()
+    run(arguments.timeout, quick=arguments.quick)

@@ -1,19 +1,27 @@
 """DP-SGD step time relative to a non-private step, per Opacus grad-sample mode.
 
-Default model (small_cnn), 28x28x1 inputs, 3 classes, batch 256, Adam. One step = forward,
-backward, optimiser step, zero_grad. All variants run side by side in one process, interleaved
-round by round, so background load hits them alike; the script prints medians and the ratio
+The shipped default study's model and batch (``config.yaml``): small_cnn on 28x28x1 inputs
+(random, the MNI152 patches' shape), 3 classes, batch 256, Adam. One step = forward, backward,
+optimiser step, zero_grad. All variants run side by side in one process, interleaved round by
+round, so background load hits them alike; the script prints medians and the ratio
 DP / non-private for each mode. rero's training loop runs "hooks" with the grouped-convolution
 sampler, the backward pass w.r.t. layer outputs only (``LayerOutputBackward``) and glibc keeping
 freed memory (``keep_freed_memory_in_process``); ``--default-allocator`` leaves glibc's default
 behaviour, to measure what that setting is worth (it is process-wide, so it needs its own run).
+The table ends with whole logical steps of rero's training loop (``TrainingRun``, default
+``TrainConfig``) on a dataset of 10 batches prepared by ``prepare_dataset``
+(``tests.helpers.prepare_toy_dataset``: band images, MedMNIST layout), DP against non-private.
 
-A second table times the paper's setting: ResNet-9 (weight-centred convolutions) on 64x64x3
-inputs, one logit, summed loss, NAdam, augmentation multiplicity K = 4 (flips and shifts; the
-DP step averages each sample's K view gradients before clipping), DP against the non-private
-step on the same K views, for each grad-sample mode that runs it (ew cannot differentiate the
-weight centring; ghost clipping cannot average views). ``--device cuda`` runs it on a GPU.
-Run: ``.venv/bin/python benchmarks/bench_dp_step.py [--default-allocator] [--device cuda]``.
+A second table times the paper's HAM10000 recipe (``workflow/configs/paper.yaml``) at a CPU size:
+ResNet-9 (weight-centred convolutions), one logit, summed loss, NAdam, augmentation multiplicity
+K = 4 (flips with probability 0.2 and shifts up to 4 px; the DP step averages each sample's K view
+gradients before clipping), on 64x64x3 inputs in batches of 8 (the paper: 224 px, physical batch
+16), DP against the non-private step on the same K views, for each grad-sample mode that runs it
+(ew cannot differentiate the weight centring; ghost clipping cannot average views).
+``--device cuda`` runs it on a GPU. ``--quick``: one timed round of each, batch 32 for small_cnn
+and 2 at 16 px for ResNet-9, one logical step of the loop, one thread.
+Run: ``.venv/bin/python benchmarks/bench_dp_step.py [--default-allocator] [--device cuda]
+[--quick]``.
 """
 
 from __future__ import annotations
@@ -22,15 +30,23 @@ import argparse
 import copy
 import math
 import statistics
+import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from opacus import PrivacyEngine
+from study_settings import REPO
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+sys.path.insert(0, str(REPO))
+
+from rero.data.prepare import read_meta
+from rero.data.store import load_split
 from rero.models.grad_samples import use_fast_conv_grad_sampler
 from rero.models.registry import build_model
 from rero.privacy.plan import PrivacyPlan, sampling_schedule
@@ -39,6 +55,7 @@ from rero.training.config import TrainConfig
 from rero.training.loss import ClassificationLoss
 from rero.training.run import TrainingRun
 from rero.training.speedups import LayerOutputBackward, keep_freed_memory_in_process
+from tests.helpers import prepare_toy_dataset
 
 #: (label, Opacus grad_sample_mode, rero's grouped-convolution Conv2d sampler on?, backward
 #: w.r.t. layer outputs only?)
@@ -53,6 +70,7 @@ VARIANTS = (
 BATCH_SIZE = 256
 IMAGE_SHAPE = (1, 28, 28)
 NUM_CLASSES = 3
+QUICK_BATCH_SIZE, QUICK_RESNET9_BATCH, QUICK_RESNET9_SIDE = 32, 2, 16
 
 
 def _make_step(
@@ -86,7 +104,7 @@ def _private_step(
 ) -> Callable:
     model = copy.deepcopy(base)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loader = DataLoader(TensorDataset(images, labels), batch_size=BATCH_SIZE)
+    loader = DataLoader(TensorDataset(images, labels), batch_size=len(images))
     engine = PrivacyEngine(accountant="rdp")
     wrapped = engine.make_private(
         module=model,
@@ -109,15 +127,19 @@ def run(
     rounds: int = 30,
     threads: int = 1,
     keep_freed_memory: bool = True,
+    quick: bool = False,
 ) -> dict:
-    """Time every variant ``rounds`` times, interleaved; print and return medians and ratios."""
+    """Time every variant ``rounds`` times, interleaved; print and return medians and ratios.
+    ``quick``: one warm-up and one timed round at batch ``QUICK_BATCH_SIZE``."""
     kept = keep_freed_memory and keep_freed_memory_in_process()
     warnings.filterwarnings("ignore", message="Secure RNG turned off")
     warnings.filterwarnings("ignore", message="Full backward hook is firing")
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    images = torch.rand(BATCH_SIZE, *IMAGE_SHAPE)
-    labels = torch.randint(0, NUM_CLASSES, (BATCH_SIZE,))
+    batch, warmup = (QUICK_BATCH_SIZE, 1) if quick else (BATCH_SIZE, 3)
+    rounds = 1 if quick else rounds
+    images = torch.rand(batch, *IMAGE_SHAPE)
+    labels = torch.randint(0, NUM_CLASSES, (batch,))
     base = build_model("small_cnn", IMAGE_SHAPE[0], NUM_CLASSES, IMAGE_SHAPE[1:])
 
     plain = copy.deepcopy(base)
@@ -136,7 +158,7 @@ def run(
         steps[label] = step
 
     times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(3):  # warm-up
+    for _ in range(warmup):
         for step in steps.values():
             step(images, labels)
     for _ in range(rounds):
@@ -148,7 +170,7 @@ def run(
     medians = {name: statistics.median(values) for name, values in times.items()}
     reference = medians["non-private"]
     print_fn(
-        f"small_cnn, batch {BATCH_SIZE}, {'x'.join(map(str, IMAGE_SHAPE))}, "
+        f"small_cnn, batch {batch}, {'x'.join(map(str, IMAGE_SHAPE))}, "
         f"{threads} thread(s), {rounds} interleaved rounds, medians, "
         f"glibc keeps freed memory: {kept}"
     )
@@ -157,7 +179,8 @@ def run(
         if name != "non-private":
             print_fn(f"  DP {name:20s}: {value * 1e3:7.1f} ms/step  ratio {value / reference:.2f}x")
     use_fast_conv_grad_sampler(True)
-    loop = _training_loop_ratio(print_fn, rounds=max(3, rounds // 6))
+    loop_rounds, loop_steps = (1, 1) if quick else (max(3, rounds // 6), 4)
+    loop = _training_loop_ratio(print_fn, batch, loop_rounds, loop_steps)
     return {
         "median_s": medians,
         "ratio": {n: v / reference for n, v in medians.items()},
@@ -165,9 +188,9 @@ def run(
     }
 
 
-def _long_plan(private: bool, num_examples: int, epochs: int = 10**5) -> PrivacyPlan:
-    """A plan of expected batch BATCH_SIZE and many epochs (σ = 1 given, not calibrated)."""
-    sample_rate, steps = sampling_schedule(num_examples, BATCH_SIZE, epochs)
+def _long_plan(private: bool, num_examples: int, batch: int, epochs: int = 10**5) -> PrivacyPlan:
+    """A plan of expected batch ``batch`` and many epochs (σ = 1 given, not calibrated)."""
+    sample_rate, steps = sampling_schedule(num_examples, batch, epochs)
     target = 8.0 if private else math.inf
     return PrivacyPlan(
         target_epsilon=target,
@@ -180,39 +203,47 @@ def _long_plan(private: bool, num_examples: int, epochs: int = 10**5) -> Privacy
         accountant="rdp" if private else "none",
         dataset=None,
         dataset_size=num_examples,
-        batch_size=BATCH_SIZE,
+        batch_size=batch,
         epochs=epochs,
         note="benchmark plan: sigma given, not calibrated",
     )
 
 
-def _training_loop_ratio(print_fn: Callable[[str], None], rounds: int, steps: int = 4) -> float:
+def _training_loop_ratio(
+    print_fn: Callable[[str], None], batch: int, rounds: int, steps: int
+) -> float:
     """Whole logical steps of rero's training loop (Poisson loader, BatchMemoryManager, default
-    TrainConfig) against its non-private loop, interleaved; returns the median ratio."""
-    num_examples = BATCH_SIZE * 10
-    images = torch.rand(num_examples, *IMAGE_SHAPE)
-    labels = torch.randint(0, NUM_CLASSES, (num_examples,))
-    meta = {"shape": list(IMAGE_SHAPE), "num_classes": NUM_CLASSES, "mean": [0.5], "std": [0.25]}
-    runs = {}
-    for private in (False, True):
-        plan = _long_plan(private, num_examples)
-        run = TrainingRun(
-            plan,
-            TrainConfig(clip_norm=1.0 if private else None),
-            0,
-            meta,
-            images.numpy(),
-            labels.numpy(),
-            torch.device("cpu"),
+    TrainConfig) on a prepared dataset of 10 expected batches against its non-private loop,
+    interleaved; returns the median ratio."""
+    with tempfile.TemporaryDirectory() as scratch:
+        data = prepare_toy_dataset(
+            Path(scratch) / "data",
+            num_classes=NUM_CLASSES,
+            n_train=batch * 10,
+            n_eval=NUM_CLASSES,
+            size=IMAGE_SHAPE[1],
         )
-        run.run_epoch(1)
-        runs[private] = run
-    times: dict[bool, list[float]] = {False: [], True: []}
-    for _ in range(rounds):
-        for private, run in runs.items():
-            start = time.perf_counter()
-            run.run_epoch(steps)
-            times[private].append((time.perf_counter() - start) / steps)
+        meta = read_meta(data)
+        images, labels = load_split(data, "train")
+        runs = {}
+        for private in (False, True):
+            run = TrainingRun(
+                _long_plan(private, len(labels), batch),
+                TrainConfig(clip_norm=1.0 if private else None),
+                0,
+                meta,
+                images,
+                labels,
+                torch.device("cpu"),
+            )
+            run.run_epoch(1)
+            runs[private] = run
+        times: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(rounds):
+            for private, run in runs.items():
+                start = time.perf_counter()
+                run.run_epoch(steps)
+                times[private].append((time.perf_counter() - start) / steps)
     private_s, plain_s = statistics.median(times[True]), statistics.median(times[False])
     print_fn(
         f"  training loop (default TrainConfig, {rounds} x {steps} logical steps): non-private "
@@ -228,23 +259,25 @@ RESNET9_VARIANTS = (
     ("hooks, loss.backward", "hooks", False),
     ("functorch", "functorch", False),
 )
-RESNET9_SHAPE = (3, 64, 64)
+RESNET9_CHANNELS, RESNET9_SIDE = 3, 64
 RESNET9_MULTIPLICITY = 4
 PAPER_AUGMENTATION = Augmentation(RESNET9_MULTIPLICITY, flip_probability=0.2, max_shift=4)
 
 
 def _resnet9_step(
-    model: nn.Module, mode: str | None, output_backward: bool, batch: int
+    model: nn.Module, mode: str | None, output_backward: bool, shape: tuple[int, ...]
 ) -> Callable[[torch.Tensor, torch.Tensor], None]:
-    """One step of ResNet-9 on the K views of a batch: DP under ``mode``, or non-private."""
+    """One step of ResNet-9 on the K views of a batch of ``shape``: DP under ``mode``, or
+    non-private."""
     model = copy.deepcopy(model)
     optimizer = torch.optim.NAdam(model.parameters(), lr=2e-3)
     criterion = ClassificationLoss(single_logit=True, reduction="sum")
     generator = torch.Generator().manual_seed(0)
     backward: Callable[[torch.Tensor], None] = torch.Tensor.backward
     if mode is not None:
-        images = torch.zeros(batch, *RESNET9_SHAPE)
-        loader = DataLoader(TensorDataset(images, torch.zeros(batch)), batch_size=batch)
+        loader = DataLoader(
+            TensorDataset(torch.zeros(shape), torch.zeros(shape[0])), batch_size=shape[0]
+        )
         model, optimizer, _ = PrivacyEngine(accountant="rdp").make_private(
             module=model,
             optimizer=optimizer,
@@ -276,23 +309,28 @@ def _resnet9_step(
 
 
 def resnet9_multiplicity(
-    print_fn: Callable[[str], None] = print, rounds: int = 5, batch: int = 8, device: str = "cpu"
+    print_fn: Callable[[str], None] = print,
+    rounds: int = 5,
+    batch: int = 8,
+    device: str = "cpu",
+    side: int = RESNET9_SIDE,
 ) -> dict[str, float]:
-    """DP / non-private step time of ResNet-9 at 64 px with K = 4, every working mode side by
-    side, interleaved; prints and returns the median ratio per mode."""
+    """DP / non-private step time of ResNet-9 at ``side`` px with K = 4, every working mode side
+    by side, interleaved; prints and returns the median ratio per mode."""
     if rounds < 1:
         raise ValueError(f"rounds: expected an integer >= 1, got {rounds}")
     warnings.filterwarnings("ignore", message="Secure RNG turned off")
     warnings.filterwarnings("ignore", message="Full backward hook is firing")
     use_fast_conv_grad_sampler(True)
     torch.manual_seed(0)
-    images = torch.rand(batch, *RESNET9_SHAPE, device=device)
+    shape = (RESNET9_CHANNELS, side, side)
+    images = torch.rand(batch, *shape, device=device)
     labels = torch.randint(0, 2, (batch,), device=device)
-    base = build_model("resnet9", RESNET9_SHAPE[0], 2, RESNET9_SHAPE[1:], single_logit=True)
+    base = build_model("resnet9", RESNET9_CHANNELS, 2, shape[1:], single_logit=True)
     base = base.to(device)
-    steps = {"non-private": _resnet9_step(base, None, False, batch)}
+    steps = {"non-private": _resnet9_step(base, None, False, images.shape)}
     for label, mode, output_backward in RESNET9_VARIANTS:
-        steps[label] = _resnet9_step(base, mode, output_backward, batch)
+        steps[label] = _resnet9_step(base, mode, output_backward, images.shape)
     times: dict[str, list[float]] = {name: [] for name in steps}
     for round_index in range(rounds + 1):  # round 0 warms up
         for name, step in steps.items():
@@ -304,7 +342,7 @@ def resnet9_multiplicity(
     reference = medians["non-private"]
     print_fn(
         f"resnet9, batch {batch} x K={RESNET9_MULTIPLICITY} views, "
-        f"{'x'.join(map(str, RESNET9_SHAPE))}, one logit, summed loss, NAdam, {device}, "
+        f"{'x'.join(map(str, shape))}, one logit, summed loss, NAdam, {device}, "
         f"{torch.get_num_threads()} thread(s), {rounds} interleaved rounds, medians"
     )
     print_fn(f"  non-private: {reference * 1e3:7.1f} ms/step")
@@ -328,9 +366,19 @@ if __name__ == "__main__":
     parser.add_argument("--resnet9-batch", type=int, default=8, help="samples (K = 4 views each)")
     parser.add_argument("--device", default="cpu", help="device of the ResNet-9 table")
     parser.add_argument("--skip-small-cnn", action="store_true", help="only the ResNet-9 table")
+    parser.add_argument("--quick", action="store_true", help="one round of each at small batches")
     arguments = parser.parse_args()
+    if arguments.quick:
+        torch.set_num_threads(1)
     if not arguments.skip_small_cnn:
-        run(rounds=arguments.rounds, keep_freed_memory=not arguments.default_allocator)
+        run(
+            rounds=arguments.rounds,
+            keep_freed_memory=not arguments.default_allocator,
+            quick=arguments.quick,
+        )
     resnet9_multiplicity(
-        rounds=arguments.resnet9_rounds, batch=arguments.resnet9_batch, device=arguments.device
+        rounds=1 if arguments.quick else arguments.resnet9_rounds,
+        batch=QUICK_RESNET9_BATCH if arguments.quick else arguments.resnet9_batch,
+        device=arguments.device,
+        side=QUICK_RESNET9_SIDE if arguments.quick else RESNET9_SIDE,
     )

@@ -1,7 +1,8 @@
 """Preparing a HAM10000-shaped folder: throughput and memory, against a bare Pillow loop.
 
-Generates a folder in the official layout (``tests/paper_fixtures.write_ham10000``) of
-``NUM_IMAGES`` 600 x 450 JPEGs, then, on the same cores (every core this process may use):
+Generates a folder in the official layout (``tests/helpers/paper.py``, ``write_ham10000``) of
+``NUM_IMAGES`` 600 x 450 JPEGs (one per lesion), then, on the same cores (every core this process
+may use), at the size the paper's study prepares (``workflow/configs/paper.yaml``: 224 px):
 
 - the bare loop: a process pool that only decodes, converts to RGB, resizes the shorter side to
   224 and centre-crops each JPEG (nothing is kept);
@@ -12,11 +13,14 @@ Prints images/s of both and their ratio (target: prepare <= 1.5x the bare loop's
 resident memory of the preparing process and of its whole process tree (workers included) at
 both sizes: flat in N when preparation streams.
 
-Usage: .venv/bin/python benchmarks/bench_prepare.py [NUM_IMAGES]
+``--quick`` prepares 30 images.
+
+Usage: .venv/bin/python benchmarks/bench_prepare.py [NUM_IMAGES] [--quick]
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import multiprocessing
@@ -30,18 +34,28 @@ from pathlib import Path
 
 import psutil
 from PIL import Image
+from study_settings import PAPER_STUDY, REPO, study_config
 
-REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from rero.data.base import default_workers  # noqa: E402
-from rero.data.images import fit_square  # noqa: E402
-from rero.data.prepare import prepare_dataset  # noqa: E402
-from tests.paper_fixtures import write_ham10000  # noqa: E402
+from rero.data.base import default_workers
+from rero.data.images import fit_square
+from rero.data.prepare import prepare_dataset
+from rero.data.registry import loader_options
+from tests.helpers.paper import write_ham10000
 
-NUM_IMAGES = 3000
-SIZE = 224
+NUM_IMAGES, QUICK_IMAGES = 3000, 30
+DATASET = "ham10000"
 IMAGES_PER_LESION = (1, 1)
+
+
+def paper_size() -> int:
+    """The side the paper's study prepares HAM10000 at (its loader options, defaults filled)."""
+    entry = study_config(PAPER_STUDY)["datasets"][DATASET]
+    return loader_options(entry["loader"], entry["options"])["size"]
+
+
+SIZE = paper_size()
 
 
 def bare_decode(path: str) -> None:
@@ -93,7 +107,7 @@ def prepare_in_child(root: Path, out: Path) -> dict[str, float]:
 def prepare_here(root: str, out: str) -> None:
     """The child: prepare, print seconds and this process's peak resident memory."""
     start = time.perf_counter()
-    meta = prepare_dataset("ham", "ham10000", {"root": root, "size": SIZE}, out)
+    meta = prepare_dataset("ham", DATASET, {"root": root, "size": SIZE}, out)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
     images = sum(split["n"] for split in meta["splits"].values())
@@ -129,7 +143,12 @@ def run(num_images: int = NUM_IMAGES, print_fn: Callable[[str], None] = print) -
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--prepare":
-        prepare_here(sys.argv[2], sys.argv[3])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("num_images", type=int, nargs="?", default=NUM_IMAGES)
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_IMAGES} images")
+    parser.add_argument("--prepare", nargs=2, metavar=("ROOT", "OUT"), help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.prepare:
+        prepare_here(*arguments.prepare)
     else:
-        run(int(sys.argv[1]) if len(sys.argv) > 1 else NUM_IMAGES)
+        run(QUICK_IMAGES if arguments.quick else arguments.num_images)

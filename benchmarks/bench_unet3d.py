@@ -11,13 +11,17 @@ the centred convolutions). All variants run side by side, interleaved
 round by round, so background load hits them alike; the script prints medians and the ratio
 DP / non-private.
 
-Settings: a CPU-sized UNet3d (3 levels, base 8 channels, batch 2 of 32^3 volumes); the paper's
-layout (4 levels, base 16 channels, 5.3 M parameters) on the shipped 3-D study's physical batch
-(24 cubes of 16^3), on 4 cubes of 32^3 and on one 48x48x16 volume (``--skip-paper`` skips these).
+Settings: a CPU-sized UNet3d (3 levels, base 8 channels, batch 2 of 32^3 volumes, 3 classes);
+the paper's layout (4 levels, base 16 channels, 5.3 M parameters; the model the shipped 3-D study
+trains) on the shipped 3-D study's physical batch, read from ``workflow/configs/mni152_seg.yaml``
+(12 cubes of 32^3, 4 classes), then, with 3 classes (MSD Liver's), on 24 cubes of 16^3, on
+4 cubes of 32^3 and on one 48x48x16 volume (``--skip-paper`` skips these). Adam throughout
+(the shipped 3-D study trains with NAdam and the mean loss).
 The per-sample gradients cost B x parameters whatever the volume, the convolutions B x voxels, so
 the ratio falls as the volumes grow: on 16^3 cubes the per-sample gradients dominate, on the
-paper's 128 x 128 x 50 volumes the convolutions do.
-Run: ``.venv/bin/python benchmarks/bench_unet3d.py [--rounds 10]``.
+paper's 128 x 128 x 50 volumes the convolutions do. ``--quick``: one timed round, the CPU-sized
+net on 2 cubes of 16^3 and the paper's layout on one, one thread unless ``--threads``.
+Run: ``.venv/bin/python benchmarks/bench_unet3d.py [--rounds 10] [--device cuda] [--quick]``.
 """
 
 from __future__ import annotations
@@ -33,9 +37,12 @@ import torch
 from opacus import PrivacyEngine
 from opacus.grad_sample import GradSampleModule
 from opacus.grad_sample.conv import compute_conv_grad_sample
+from study_settings import SEGMENTATION_STUDY, study_config, training_size
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from rero.data.mni152_seg import CLASS_NAMES
+from rero.data.registry import loader_options
 from rero.models.unet3d import (
     CentredConv3d,
     UNet3d,
@@ -46,7 +53,7 @@ from rero.training.dice import DiceLoss
 from rero.training.speedups import LayerOutputBackward, keep_freed_memory_in_process
 
 NUM_CLASSES = 3
-#: (label, rero's grouped samplers?, backward w.r.t. layer outputs only?)
+QUICK_SIDE = 16
 #: (label, Opacus grad_sample_mode, rero's grouped samplers?, backward w.r.t. outputs only?)
 VARIANTS = (
     ("hooks, grouped samplers", "hooks", True, True),
@@ -118,6 +125,16 @@ def _private_step(
     return _step(dp_model, optimizer, criterion, grouped, backward)
 
 
+def shipped_batch() -> tuple[int, ...]:
+    """(B, 1, p, p, p): the physical batch of cubes the shipped 3-D study trains on."""
+    config = study_config(SEGMENTATION_STUDY)
+    (name,) = config["datasets"]
+    entry = config["datasets"][name]
+    side = loader_options(entry["loader"], entry.get("options", {}))["patch_size"]
+    batch = min(config["training"]["physical_batch_size"], training_size(config, name))
+    return (batch, 1, side, side, side)
+
+
 def compare(
     shape: tuple[int, ...],
     levels: int,
@@ -125,13 +142,14 @@ def compare(
     rounds: int,
     device: str = "cpu",
     print_fn: Callable[[str], None] = print,
+    num_classes: int = NUM_CLASSES,
 ) -> dict[str, float]:
     """Median step time of every variant on (B, 1, D, H, W) = ``shape`` volumes, interleaved;
     prints and returns the ratio DP / non-private of each."""
     torch.manual_seed(0)
     volumes = torch.rand(*shape, device=device)
-    masks = torch.randint(0, NUM_CLASSES, shape[:1] + shape[2:], device=device)
-    base = UNet3d(shape[1], NUM_CLASSES, [0.5], [0.25], base_channels, levels).to(device)
+    masks = torch.randint(0, num_classes, shape[:1] + shape[2:], device=device)
+    base = UNet3d(shape[1], num_classes, [0.5], [0.25], base_channels, levels).to(device)
     plain = copy.deepcopy(base)
     steps = {"non-private": _step(plain, torch.optim.Adam(plain.parameters(), lr=1e-3), DiceLoss())}
     for label, mode, grouped, output_backward in VARIANTS:
@@ -149,7 +167,7 @@ def compare(
     parameters = sum(p.numel() for p in base.parameters())
     print_fn(
         f"UNet3d levels {levels}, base {base_channels} ({parameters:,} parameters), input "
-        f"{'x'.join(map(str, shape))}, {NUM_CLASSES} classes, Dice loss, Adam, {device}, "
+        f"{'x'.join(map(str, shape))}, {num_classes} classes, Dice loss, Adam, {device}, "
         f"{torch.get_num_threads()} thread(s), {rounds} interleaved rounds, medians"
     )
     print_fn(f"  non-private: {reference * 1e3:9.1f} ms/step")
@@ -165,15 +183,29 @@ if __name__ == "__main__":
     parser.add_argument("--threads", type=int, default=None, help="default: torch's")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-paper", action="store_true", help="only the CPU-sized UNet3d")
+    parser.add_argument("--quick", action="store_true", help="one round on 16^3 cubes")
     arguments = parser.parse_args()
     if arguments.rounds < 1:
         parser.error(f"--rounds: expected an integer >= 1, got {arguments.rounds}")
-    if arguments.threads:
-        torch.set_num_threads(arguments.threads)
+    if arguments.threads or arguments.quick:
+        torch.set_num_threads(arguments.threads or 1)
     warnings.filterwarnings("ignore", message="Secure RNG turned off")
     warnings.filterwarnings("ignore", message="Full backward hook is firing")
     keep_freed_memory_in_process()
-    compare((2, 1, 32, 32, 32), 3, 8, arguments.rounds, arguments.device)
-    if not arguments.skip_paper:
-        for shape in ((24, 1, 16, 16, 16), (4, 1, 32, 32, 32), (1, 1, 48, 48, 16)):
-            compare(shape, 4, 16, arguments.rounds, arguments.device)
+    if arguments.quick:
+        compare((2, 1, QUICK_SIDE, QUICK_SIDE, QUICK_SIDE), 3, 8, 1, arguments.device)
+        if not arguments.skip_paper:
+            compare((1, 1, QUICK_SIDE, QUICK_SIDE, QUICK_SIDE), 4, 16, 1, arguments.device)
+    else:
+        compare((2, 1, 32, 32, 32), 3, 8, arguments.rounds, arguments.device)
+        if not arguments.skip_paper:
+            compare(
+                shipped_batch(),
+                4,
+                16,
+                arguments.rounds,
+                arguments.device,
+                num_classes=len(CLASS_NAMES),
+            )
+            for shape in ((24, 1, 16, 16, 16), (4, 1, 32, 32, 32), (1, 1, 48, 48, 16)):
+                compare(shape, 4, 16, arguments.rounds, arguments.device)

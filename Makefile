@@ -10,7 +10,7 @@ CORES ?= 2
 # Rules call `python -m rero`: the environment's python comes first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup run run-3d report test lint format clean
+.PHONY: setup run run-3d report test test-fast lint format clean
 
 setup: $(STAMP)
 
@@ -38,8 +38,12 @@ run-3d: setup
 	$(SNAKEMAKE) --configfile workflow/configs/mni152_seg.yaml
 	$(SNAKEMAKE) --configfile workflow/configs/mni152_seg.yaml --report results/report.html
 
+# Everything (CI runs it); test-fast: the unit tests only, no Snakemake run, for daily work.
 test: setup
 	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow and not workflow"
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

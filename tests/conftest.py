@@ -9,6 +9,15 @@ import pytest
 
 from tests.helpers import REPO, shipped_config_text
 
+WORKFLOW_TESTS = Path(__file__).parent / "workflow"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/workflow/ runs Snakemake: marked ``workflow``, outside the fast tier."""
+    for item in items:
+        if WORKFLOW_TESTS in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.workflow)
+
 
 @pytest.fixture
 def repo() -> Path:

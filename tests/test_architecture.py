@@ -96,6 +96,7 @@ def test_a_module_imports_only_its_own_and_lower_layers(module):
     assert not wrong, f"{module} ({own}) imports a layer at or above its own: {wrong}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("torch_free", TORCH_FREE)
 def test_the_pure_core_and_the_study_import_no_torch(torch_free):
     modules = sorted(module for module in MODULES if layer(module) == torch_free)

@@ -103,6 +103,7 @@ def test_conda_env_pins_match_pyproject_and_the_makefile():
         assert pin == expected, f"envs/rero.yaml pins {distribution}{pin}, expected {expected}"
 
 
+@pytest.mark.slow
 def test_package_imports_without_snakemake():
     """Import every module of the package with Snakemake and its plugin made unimportable."""
     script = (

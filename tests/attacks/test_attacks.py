@@ -173,6 +173,7 @@ def test_mse_matrix_matches_a_loop() -> None:
     np.testing.assert_allclose(mse_matrix(originals, reconstructions).numpy(), expected, rtol=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("budget", [1, 40_000, 300_000])
 def test_matching_in_blocks_equals_matching_at_once(budget: int) -> None:
     """Blocks of pairs (one pair, a few reconstructions, several originals per block) give
@@ -222,6 +223,7 @@ def test_success_curves_and_clopper_pearson() -> None:
 # --------------------------------------------------------------------------- DP-SGD gradient
 
 
+@pytest.mark.slow
 def test_dp_sgd_gradient_clips_each_sample_over_all_parameters_and_adds_noise() -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 5), torch.nn.Linear(5, 3))
@@ -308,6 +310,7 @@ def test_imprint_without_noise_reconstructs_every_image_alone_in_its_bin(
     assert summary["success_rate"] >= summary["share_alone_in_bin"]
 
 
+@pytest.mark.slow
 def test_imprint_with_huge_noise_fails_and_attacks_the_same_batches() -> None:
     private = _imprint(sigma=1e3, clip_norm=1.0)
     summary = summarise_imprint(private, SSIM_THRESHOLD)
@@ -333,6 +336,7 @@ def test_imprint_refuses_more_images_than_the_split_has() -> None:
         )
 
 
+@pytest.mark.slow
 def test_imprint_noise_is_seeded_and_the_same_on_every_run() -> None:
     first, second = _imprint(sigma=1.0, clip_norm=1.0), _imprint(sigma=1.0, clip_norm=1.0)
     np.testing.assert_array_equal(first.reconstructions, second.reconstructions)
@@ -367,6 +371,7 @@ def test_imprint_gathers_only_the_batches_and_reference_chunks() -> None:
     np.testing.assert_allclose(result.ssim, _imprint(0.0, None).ssim, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_imprint_reconstructs_rgb_images_at_224_pixels() -> None:
     images = rgb_images(8, seed=30, size=224)
     result = run_imprint_attack(
@@ -536,6 +541,7 @@ def test_prior_aware_with_huge_noise_is_at_chance() -> None:
     assert summary["ci_low"] <= 1 / 8 <= summary["ci_high"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("sigma", "sample_rate"), [(0.5, 1.0), (1.5, 1.0), (3.0, 1.0), (6.0, 1.0), (1.0, 0.3)]
 )
@@ -551,6 +557,7 @@ def test_audit_prior_aware_success_never_exceeds_the_rero_bound(
     assert summary["success_rate"] > 1 / 8  # the attack does learn something at these sigmas
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sigma", [1.0, 2.0, 3.0, 6.0])
 def test_prior_aware_matches_the_orthogonal_signal_closed_form(sigma: float) -> None:
     """Centred i.i.d. noise images give nearly orthogonal clipped gradients of norm C. With p = 1

@@ -172,6 +172,7 @@ def audit(toy, settings: AuditSettings = SETTINGS) -> dict:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("claimed_epsilon", [CLAIMED_EPSILON, 8.0])
 def test_the_audit_of_the_real_training_code_stays_below_its_claim(toy, claimed_epsilon):
     folder, plan = toy

@@ -85,6 +85,7 @@ def ideal_game(sigma: float, scored_sigma: float, seed: int) -> tuple[np.ndarray
     return subsampled_gaussian_scores(observed, SAMPLE_RATE, 1 / scored_sigma), included
 
 
+@pytest.mark.slow
 def test_the_ideal_mechanism_stays_below_its_claim_and_beats_the_epsilon_delta_bound(claim):
     mechanism = (claim.sigma, SAMPLE_RATE, STEPS)
     fdp, steinke = [], []

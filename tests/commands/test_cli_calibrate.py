@@ -121,6 +121,7 @@ def test_workflow_errors_name_the_problem(capsys, data_dir, tmp_path):
     assert status == 2 and "batch_size" in err
 
 
+@pytest.mark.slow
 def test_python_dash_m_rero_calibrate():
     result = subprocess.run(
         [sys.executable, "-m", "rero", "calibrate", "--eps", "1e6", "--sample-rate", "0.005",

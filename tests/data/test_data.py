@@ -126,6 +126,7 @@ def test_mni152_patches_sit_on_labelled_voxels_of_disjoint_slices(mni_dir: Path)
         assert min(abs(i - j) for i in a for j in b) > GUARD_SLICES
 
 
+@pytest.mark.slow
 def test_mni152_same_seed_same_files_other_seed_other_files(mni_dir: Path, tmp_path: Path) -> None:
     again = prepare_dataset("small", "mni152", SMALL_MNI, tmp_path / "again")
     other = prepare_dataset("small", "mni152", {**SMALL_MNI, "seed": 1}, tmp_path / "other")
@@ -135,6 +136,7 @@ def test_mni152_same_seed_same_files_other_seed_other_files(mni_dir: Path, tmp_p
         assert other["splits"][split]["sha256"] != first["splits"][split]["sha256"]
 
 
+@pytest.mark.slow
 def test_mni152_test_set_does_not_depend_on_train_size() -> None:
     small = load_mni152(n_train=30, n_val=30, n_test=90)
     large = load_mni152(n_train=300, n_val=30, n_test=90)
@@ -153,6 +155,7 @@ def test_mni152_two_classes_without_mask() -> None:
     assert centre[splits.test.labels == 0].mean() < centre[splits.test.labels == 1].mean() - 0.1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("options", "message"),
     [

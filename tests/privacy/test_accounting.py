@@ -108,6 +108,7 @@ def test_auto_calibration_lands_in_window(auto_plans, target):
     assert plan.check_accountant is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", [t for t, name in AUTO_REGIMES.items() if name == "pld"])
 def test_pld_plans_recomputed_with_prv_accountant(auto_plans, target):
     """An independent, finer PRV run at the plan's σ lies inside the plan's bracket."""
@@ -186,6 +187,7 @@ def test_golden_numbers_sigma_0_8():
     assert epsilon_for(0.8, Q, T, DELTA).accountant == "pld"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("sigma", "sample_rate", "steps"),
     [(1.0, Q, T), (0.5, Q, T), (0.3, Q, T), (0.15, Q, T), (0.3, 0.05, 100), (0.5, 0.01, 5000)],
@@ -320,6 +322,7 @@ def test_explicit_accountant_refuses_where_it_cannot_compute():
         epsilon_for(1e-2, Q, T, DELTA, "prv")
 
 
+@pytest.mark.slow
 def test_huge_epsilon_stays_under_2_gib():
     """Peak RSS of a process that calibrates ε up to 1e18 and is refused PRV/PLD at tiny σ."""
     script = textwrap.dedent(

@@ -46,6 +46,7 @@ def test_impossible_and_free_risks_are_said_so():
         Constraint("reconstruction", 0.01, 0.0)
 
 
+@pytest.mark.slow
 def test_the_binding_constraint_is_the_noisiest_and_the_budget_is_accounted():
     answer = advise(
         [Constraint("reconstruction", 1 / 8000, 0.05), Constraint("membership", 0.01, 0.1)],
@@ -68,6 +69,7 @@ def test_membership_bounds_are_the_gaussian_trade_off_at_full_batch():
     assert bounds.balanced_accuracy == pytest.approx(stats.norm.cdf(mu / 2))
 
 
+@pytest.mark.slow
 def test_the_pld_membership_bounds_sit_just_above_the_exact_ones():
     exact = membership_bounds(sigma=2.0, sample_rate=1.0, steps=10)
     pld = membership_bounds(sigma=2.0, sample_rate=1 - 1e-6, steps=10)
@@ -77,6 +79,7 @@ def test_the_pld_membership_bounds_sit_just_above_the_exact_ones():
         assert pld.tpr_at_fpr[fpr] == pytest.approx(exact.tpr_at_fpr[fpr], abs=1e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("sigma", "sample_rate", "steps"), [(0.7, 0.032, 256), (0.0, 0.01, 50)])
 def test_membership_tpr_is_never_below_the_fpr(sigma, sample_rate, steps):
     bounds = membership_bounds(sigma=sigma, sample_rate=sample_rate, steps=steps)
@@ -84,6 +87,7 @@ def test_membership_tpr_is_never_below_the_fpr(sigma, sample_rate, steps):
     assert 0.5 <= bounds.balanced_accuracy <= 1 and 0.5 <= bounds.auc <= 1
 
 
+@pytest.mark.slow
 def test_cli_forward_inverse_and_errors(capsys):
     base = ["advise", "--sample-rate", "0.005", "--steps", "1000", "--delta", "1e-5"]
     assert main([*base, "--kappa", "0.01", "--max-risk", "0.05"]) == 0

@@ -237,6 +237,7 @@ def test_round_off_cannot_blow_up() -> None:
 # Clamps, monotonicity, no NaN
 
 
+@pytest.mark.slow
 @settings(
     max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -259,6 +260,7 @@ def test_rigorous_within_clamps(
 SIGMAS = (0.0, 1e-300, 1e-30, 1e-6, 1e-3, 0.05, 0.3, 1.0, 30.0, 1e8)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sigma", SIGMAS)
 def test_every_method_finite_in_range(sigma: float) -> None:
     for p, steps, kappa in [
@@ -297,6 +299,7 @@ def test_monotone_in_sigma() -> None:
         _assert_monotone(values, increasing=False)
 
 
+@pytest.mark.slow
 def test_monotone_in_kappa_steps_and_rate() -> None:
     def rigorous(**kw: float) -> float:
         base = {"sigma": 0.8, "sample_rate": 5e-3, "steps": 1000, "kappa": 0.01} | kw
@@ -443,6 +446,7 @@ def test_bounds_table() -> None:
         bounds_table(plans, [("1/8", 0.125)], ["nope"])
 
 
+@pytest.mark.slow
 def test_cli_bound(capsys: pytest.CaptureFixture[str]) -> None:
     args = [
         "bound",

@@ -90,6 +90,7 @@ def test_paper_grid_is_certified_without_rdp(paper_plans, setting):
             assert optimistic is None or optimistic <= plan.epsilon
 
 
+@pytest.mark.slow
 def test_msd_liver_target_1000_is_certified_by_dp_accounting():
     """The paper's MSD Liver setting at ε = 1000: prv-accountant's bound there (992.5 at
     eps_error 5) is below the true ε ≈ 995.6; the plan's upper bound is not."""
@@ -105,6 +106,7 @@ def test_msd_liver_target_1000_is_certified_by_dp_accounting():
         evaluate_prv(0.3071336, q, steps, delta, 5.0)
 
 
+@pytest.mark.slow
 def test_rounded_pld_lower_bound_gives_its_rounding_back():
     """MSD Liver at σ = 1.5966 (ε ≈ 8): rounding each of T = 53,000 losses down (privacy buckets,
     dp_accounting's optimistic PLD) loses ~T·Δ/2 ≈ 0.27; the concentrated lower bound gets it
@@ -144,6 +146,7 @@ def test_small_sigma_bracket_is_refused_where_it_is_loose():
     assert upper - lower <= 1e-5 * upper
 
 
+@pytest.mark.slow
 def test_translation_of_rdp_budgets():
     """The tight ε of an RDP-calibrated σ is at most its RDP ε; at ε = 1e9 (q = 0.005, T = 1000,
     δ = 1e-5) RDP overstates it about 65-fold."""
@@ -159,6 +162,7 @@ def test_translation_of_rdp_budgets():
         translate_budgets([math.inf], 0.005, 1000, 1e-5)
 
 
+@pytest.mark.slow
 def test_tiny_sigma_is_refused_at_once():
     """σ = 1e-155 squared underflows; prv-accountant's RDP series would never end there."""
     script = (

@@ -53,6 +53,7 @@ def test_sampling_schedule_rejects(arguments, match):
         sampling_schedule(*arguments)
 
 
+@pytest.mark.slow
 def test_plan_round_trip_through_json():
     for plan in calibrate_grid([math.inf, 8], 0.01, 100, DELTA):
         data = json.loads(dumps_json(plan.to_dict()))
@@ -224,6 +225,7 @@ def test_read_plan_errors_name_the_file(tmp_path):
         read_plan(tmp_path / "missing.json")
 
 
+@pytest.mark.slow
 def test_a_cross_checked_plan_records_its_check(tmp_path):
     plan = calibrate(8, 0.01, 100, DELTA, accountant="prv")
     assert plan.check_accountant == "pld"

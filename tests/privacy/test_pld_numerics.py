@@ -28,6 +28,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("sigma", "sample_rate", "steps", "interval"), CASES)
 def test_vectorised_pld_matches_dp_accounting(sigma, sample_rate, steps, interval):
     library = privacy_loss_distribution.from_gaussian_mechanism(
@@ -58,6 +59,7 @@ def test_epsilon_for_delta_edge_cases():
     assert epsilon_for_delta(composed, 1e-4) == np.inf
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("sigma", "sample_rate", "steps", "interval"), CASES)
 @pytest.mark.parametrize("truncation", [1e-15, 1e-6])
 def test_self_composition_matches_dp_accounting(sigma, sample_rate, steps, interval, truncation):

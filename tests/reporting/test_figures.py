@@ -220,6 +220,7 @@ def test_the_non_private_run_sits_right_of_every_budget():
         new_figure(7, 2.0, 1, 1)
 
 
+@pytest.mark.slow
 def test_identical_metrics_share_one_panel(results):
     files = results
     runs = training_table(files["metrics"])
@@ -233,6 +234,7 @@ def test_identical_metrics_share_one_panel(results):
     ]
 
 
+@pytest.mark.slow
 def test_every_figure_is_png_and_pdf_at_print_size_with_text_of_7_pt(drawn):
     _, figs, out = drawn
     assert list(figs) == list(FIGURES)
@@ -251,6 +253,7 @@ def test_every_figure_is_png_and_pdf_at_print_size_with_text_of_7_pt(drawn):
         assert sizes and min(sizes) >= SMALLEST_TEXT_PT, (name, sorted(set(sizes)))
 
 
+@pytest.mark.slow
 def test_one_dataset_fits_a_column(drawn):
     files, figs, _ = drawn
     if len(files["bounds"]) > 1:  # one bounds table per dataset
@@ -260,6 +263,7 @@ def test_one_dataset_fits_a_column(drawn):
             assert figs[name].get_figwidth() == SINGLE_COLUMN_IN, name
 
 
+@pytest.mark.slow
 def test_figures_speak_to_a_reader(drawn):
     _, figs, _ = drawn
     texts = {name: " | ".join(t.get_text() for t in visible_texts(f)) for name, f in figs.items()}
@@ -277,6 +281,7 @@ def test_figures_speak_to_a_reader(drawn):
     assert "drawn at random (seed 0)" in texts["reconstructions"]
 
 
+@pytest.mark.slow
 def test_utility_panels_are_the_distinct_metrics_of_each_task(drawn):
     files, figs, _ = drawn
     titles = [axis.get_title() for axis in figs["utility_vs_eps"].axes if axis.get_visible()]
@@ -287,6 +292,7 @@ def test_utility_panels_are_the_distinct_metrics_of_each_task(drawn):
         assert titles == classification
 
 
+@pytest.mark.slow
 def test_reconstruction_rows_are_drawn_at_random_with_the_seed(results, tmp_path):
     toy = of_datasets(results, ("toy",))["recon"]
     figure = reconstructions(toy, tmp_path / "r.png", num_images=4, seed=3)
@@ -300,6 +306,7 @@ def test_reconstruction_rows_are_drawn_at_random_with_the_seed(results, tmp_path
     assert drawn_images(3, 6, np.random.default_rng(0)).tolist() == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_reconstructions_refuse_different_images_at_two_budgets(results, tmp_path):
     files = results
     copies = [tmp_path / file.name for file in files["recon"] if file.name.startswith("toy")]
@@ -315,6 +322,7 @@ def test_reconstructions_refuse_different_images_at_two_budgets(results, tmp_pat
         read_reconstructions(copies)
 
 
+@pytest.mark.slow
 def test_eta_must_be_one_and_stated(results, tmp_path):
     files = results
     assert read_eta(files["imprint"]) == ETA

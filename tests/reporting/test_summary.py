@@ -102,6 +102,7 @@ def test_summary_refuses_a_record_without_a_plan(tmp_path):
         summarise(files["metrics"], files["plans"], imprint_files=files["imprint"])
 
 
+@pytest.mark.slow
 def test_cli_aggregate_and_figures(tmp_path):
     files, _ = write_results(tmp_path)
     summary = tmp_path / "summary.csv"

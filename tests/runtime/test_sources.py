@@ -29,6 +29,7 @@ print(json.dumps(sorted(
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("subcommand", sorted(SUBCOMMANDS))
 def test_static_closure_is_what_the_interpreter_imports(subcommand):
     result = subprocess.run(
@@ -90,6 +91,7 @@ print(json.dumps(sorted(
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("kind", "name"),
     [("loader", name) for name in sorted(LOADERS)] + [("model", name) for name in sorted(MODELS)],

@@ -13,7 +13,8 @@ WORKFLOW_TESTS = Path(__file__).parent / "workflow"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Everything under tests/workflow/ runs Snakemake: marked ``workflow``, outside the fast tier."""
+    """Everything under tests/workflow/ runs Snakemake: marked ``workflow``, outside the fast
+    tier."""
     for item in items:
         if WORKFLOW_TESTS in Path(item.fspath).parents:
             item.add_marker(pytest.mark.workflow)

@@ -14,6 +14,7 @@ import sys
 import tomllib
 from importlib import metadata
 
+import pytest
 import yaml
 
 from tests.helpers import REPO

@@ -3,7 +3,7 @@ Snakefile that plans the same jobs.
 
 The paper config's three datasets are pointed at generated HAM10000, RadImageNet and MSD Liver
 folders in the official layouts, as its DAG test does (``paper_config`` of
-``tests/workflow/test_paper_config.py``): 273 jobs, 150 train, 51 calibrate and 51 attack (3
+``tests/helpers/paper.py``): 273 jobs, 150 train, 51 calibrate and 51 attack (3
 datasets x 17 budgets: the ε grid's 10 and 7 more of ``bounds.extra_eps``), 3 prepare, 3
 translate, 3 bounds, 3 transition, 3 advise, and the study's one aggregate, figures,
 report_pages, provenance, results_readme and all. The bare Snakefile has the same rules,
@@ -41,8 +41,8 @@ sys.path.insert(0, str(REPO))
 from rero.data.registry import LOADERS
 from rero.study.config import fill_defaults, load_schema
 from rero.study.tokens import audited_eps_tokens, eps_tokens, merged_eps_tokens
+from tests.helpers.paper import paper_config
 from tests.helpers.workflow import planned_jobs
-from tests.workflow.test_paper_config import paper_config
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 TARGET_S = 5.0

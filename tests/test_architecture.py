@@ -123,9 +123,10 @@ def test_the_pure_core_and_the_study_import_no_torch(torch_free):
 
 
 def test_no_test_module_imports_another():
-    """Shared helpers live in tests/helpers and the conftest files' fixtures."""
+    """Shared helpers live in tests/helpers and the conftest files' fixtures (benchmarks use the
+    same helpers)."""
     offenders = []
-    for file in sorted(TESTS.rglob("*.py")):
+    for file in sorted([*TESTS.rglob("*.py"), *(REPO / "benchmarks").rglob("*.py")]):
         for node in ast.walk(ast.parse(file.read_text())):
             names = (
                 [alias.name for alias in node.names]

@@ -10,37 +10,10 @@ import yaml
 from rero.study import config as study_config
 from rero.study import tokens as config_tokens
 from tests.helpers import REPO
-from tests.helpers.msd import write_msd_liver
-from tests.helpers.paper import write_ham10000, write_radimagenet
+from tests.helpers.paper import paper_config
 from tests.helpers.workflow import planned_jobs, snakemake
 
-PAPER_CONFIG = REPO / "workflow" / "configs" / "paper.yaml"
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
-
-
-def paper_config(tmp_path) -> dict:
-    """The shipped paper config with its two roots pointed at generated data in the real layout.
-
-    The generated sets are far smaller than the paper's logical batches (2,048 and 3,328),
-    RadImageNet's attacked batches (5 x 128), the imprint bins (32, 256 and 10, placed by
-    quantiles of the val split), MSD Liver's 12 + 13 held-out volumes and the prior-aware sets,
-    so those are scaled down to fit (all are checked against the split sizes before any job);
-    nothing else changes.
-    """
-    config = yaml.safe_load(PAPER_CONFIG.read_text())
-    ham = write_ham10000(tmp_path / "HAM10000", num_lesions=60, size=(60, 45))
-    rad = write_radimagenet(tmp_path / "RadImageNet", per_class=(12, 1, 1), size=(32, 32))
-    for name, root in (("ham10000", ham), ("radimagenet", rad)):
-        config["datasets"][name]["options"]["root"] = str(root)
-        config["datasets"][name]["training"]["batch_size"] = 8
-    config["datasets"]["ham10000"]["attack"]["imprint"].update(num_bins=8)
-    config["datasets"]["radimagenet"]["attack"]["imprint"].update(batch_size=8, num_bins=4)
-    liver = config["datasets"]["msd_liver"]
-    liver["options"].update(root=str(write_msd_liver(tmp_path / "Task03_Liver", 12)))
-    liver["options"].update(n_val=3, n_test=3)
-    liver["attack"]["imprint"].update(num_bins=3)
-    liver["attack"]["prior_aware"] = {"prior_size": 2, "known_size": 4}
-    return config
 
 
 def test_the_paper_dag_has_the_grid_and_gpus_on_train_and_attack(tmp_path, study_dir):

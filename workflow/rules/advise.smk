@@ -1,10 +1,10 @@
 rule advise:
     input:
-        plans=expand("results/privacy/{{dataset}}/eps_{eps}.json", eps=EPS),
+        plans=expand("results/privacy/{{dataset}}/eps_{eps}.json", eps=STUDY.eps),
         metrics=expand(
             "results/train/{{dataset}}/eps_{eps}/seed_{seed}/metrics.json",
-            eps=EPS,
-            seed=SEEDS,
+            eps=STUDY.eps,
+            seed=STUDY.seeds,
         ),
         code=command_code("advice"),
     output:
@@ -19,9 +19,9 @@ rule advise:
         mem_mb=3000,
         runtime=20,
     params:
-        kappas=" ".join(f"--kappa {spec}" for spec in config["advice"]["kappa"]),
-        risks=" ".join(f"--max-risk {risk}" for risk in config["advice"]["max_risk"]),
-        fprs=" ".join(f"--fpr {fpr}" for fpr in config["advice"]["mia_fpr"]),
+        kappas=" ".join(f"--kappa {spec}" for spec in STUDY.advice["kappa"]),
+        risks=" ".join(f"--max-risk {risk}" for risk in STUDY.advice["max_risk"]),
+        fprs=" ".join(f"--fpr {fpr}" for fpr in STUDY.advice["mia_fpr"]),
         accountant=dataset_setting("privacy", "accountant"),
     shell:
         "python -m rero advice --plans {input.plans} --metrics {input.metrics}"

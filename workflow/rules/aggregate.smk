@@ -2,28 +2,36 @@ rule aggregate:
     input:
         metrics=expand(
             "results/train/{dataset}/eps_{eps}/seed_{seed}/metrics.json",
-            dataset=DATASETS,
-            eps=EPS,
-            seed=SEEDS,
+            dataset=STUDY.dataset_names,
+            eps=STUDY.eps,
+            seed=STUDY.seeds,
         ),
         plans=expand(
-            "results/privacy/{dataset}/eps_{eps}.json", dataset=DATASETS, eps=EPS
+            "results/privacy/{dataset}/eps_{eps}.json",
+            dataset=STUDY.dataset_names,
+            eps=STUDY.eps,
         ),
-        bounds=expand("results/bounds/{dataset}.csv", dataset=DATASETS),
-        membership=expand("results/bounds/{dataset}_membership.csv", dataset=DATASETS),
-        transitions=expand("results/attack/{dataset}/transition.json", dataset=DATASETS),
+        bounds=expand("results/bounds/{dataset}.csv", dataset=STUDY.dataset_names),
+        membership=expand(
+            "results/bounds/{dataset}_membership.csv", dataset=STUDY.dataset_names
+        ),
+        transitions=expand(
+            "results/attack/{dataset}/transition.json", dataset=STUDY.dataset_names
+        ),
         imprint=expand(
             "results/attack/{dataset}/eps_{eps}/imprint.json",
-            dataset=DATASETS,
-            eps=EPS,
+            dataset=STUDY.dataset_names,
+            eps=STUDY.eps,
         ),
         prior_aware=expand(
             "results/attack/{dataset}/eps_{eps}/prior_aware.json",
-            dataset=DATASETS,
-            eps=EPS,
+            dataset=STUDY.dataset_names,
+            eps=STUDY.eps,
         ),
         audits=expand(
-            "results/audit/{dataset}/eps_{eps}.json", dataset=DATASETS, eps=AUDIT_EPS
+            "results/audit/{dataset}/eps_{eps}.json",
+            dataset=STUDY.dataset_names,
+            eps=STUDY.audit_eps,
         ),
         code=command_code("aggregate"),
     output:
@@ -48,12 +56,14 @@ rule figures:
         metrics=rules.aggregate.input.metrics,
         bounds=rules.aggregate.input.bounds,
         recon=expand(
-            "results/attack/{dataset}/eps_{eps}/recon.npz", dataset=DATASETS, eps=EPS
+            "results/attack/{dataset}/eps_{eps}/recon.npz",
+            dataset=STUDY.dataset_names,
+            eps=STUDY.eps,
         ),
         imprint=expand(
             "results/attack/{dataset}/eps_{eps}/imprint.json",
-            dataset=DATASETS,
-            eps=BOUND_EPS,
+            dataset=STUDY.dataset_names,
+            eps=STUDY.bound_eps,
         ),
         code=command_code("figures"),
     output:
@@ -79,11 +89,11 @@ rule report_pages:
         plans=rules.aggregate.input.plans,
         bounds=rules.aggregate.input.bounds,
         membership=rules.aggregate.input.membership,
-        advice=expand("results/advice/{dataset}.csv", dataset=DATASETS),
+        advice=expand("results/advice/{dataset}.csv", dataset=STUDY.dataset_names),
         imprint=expand(
             "results/attack/{dataset}/eps_{eps}/imprint.json",
-            dataset=DATASETS,
-            eps=BOUND_EPS,
+            dataset=STUDY.dataset_names,
+            eps=STUDY.bound_eps,
         ),
         prior_aware=rules.aggregate.input.prior_aware,
         transitions=rules.aggregate.input.transitions,

@@ -1,6 +1,6 @@
 rule bounds:
     input:
-        plans=expand("results/privacy/{{dataset}}/eps_{eps}.json", eps=BOUND_EPS),
+        plans=expand("results/privacy/{{dataset}}/eps_{eps}.json", eps=STUDY.bound_eps),
         code=command_code("bounds"),
     output:
         table="results/bounds/{dataset}.csv",
@@ -16,7 +16,7 @@ rule bounds:
         runtime=20,
     params:
         kappas=bound_kappas,
-        methods=lookup(dpath="bounds/methods", within=config),
+        methods=list(STUDY.bounds["methods"]),
     shell:
         "python -m rero bounds --plans {input.plans}"
         " {params.kappas} --methods {params.methods} --out {output.table}"

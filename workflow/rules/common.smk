@@ -5,9 +5,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 import rero.study.config as study_config
-import rero.study.tokens as config_tokens
 from rero.data.registry import (
-    LOADERS,
     expected_split_sizes,
     loader_module,
     source_files,
@@ -21,26 +19,20 @@ from rero.reporting.provenance import (
 )
 from rero.reporting.pages import page_list
 from rero.runtime.sources import command_sources
+from rero.study.study import Study
 
-SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = study_config.load_schema(
+    Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+)
 
 try:
-    study_config.validate_config(
-        config, study_config.load_schema(SCHEMA), expected_split_sizes
-    )
+    study_config.validate_config(config, SCHEMA, expected_split_sizes)
 except study_config.ConfigError as error:
     raise WorkflowError(str(error)) from None
 
-DATASETS = list(config["datasets"])
-SEGMENTATION_DATASETS = [
-    name
-    for name, dataset in config["datasets"].items()
-    if LOADERS[dataset["loader"]].task == "segmentation"
-]
-EPS = config_tokens.eps_tokens(config["eps"])
-BOUND_EPS = config_tokens.merged_eps_tokens(EPS, config["bounds"]["extra_eps"])
-SEEDS = [str(seed) for seed in config["seeds"]]
-AUDIT_EPS = config_tokens.audited_eps_tokens(EPS, config["audit"]["eps"])
+# Everything the rules read of the config, read once and normalised (rero.study.study): the
+# same study written differently gives the same params, so it reruns nothing.
+STUDY = Study.from_config(config, SCHEMA)
 CONDA_ENV = "../../envs/rero.yaml"
 PACKAGE = Path(workflow.basedir) / "src" / "rero"
 
@@ -53,22 +45,19 @@ def command_code(subcommand, loader=False, model=False):
     def code(wildcards):
         registered = []
         if loader:
-            registered.append(
-                loader_module(config["datasets"][wildcards.dataset]["loader"])
-            )
+            registered.append(loader_module(dataset_loader(wildcards)))
         if model:
-            training = study_config.dataset_settings(
-                config, wildcards.dataset, "training"
+            registered.append(
+                model_module(dataset_setting("training", "model")(wildcards))
             )
-            registered.append(model_module(training["model"]))
         return [str(file) for file in command_sources(subcommand, PACKAGE, registered)]
 
     return code
 
 
 wildcard_constraints:
-    dataset="|".join(DATASETS),
-    eps="|".join(map(re.escape, BOUND_EPS)),
+    dataset="|".join(STUDY.dataset_names),
+    eps="|".join(map(re.escape, STUDY.bound_eps)),
     seed=r"\d+",
 
 
@@ -83,13 +72,15 @@ localrules:
 
 def dataset_loader(wildcards):
     """The loader named for a dataset in the config."""
-    return config["datasets"][wildcards.dataset]["loader"]
+    return STUDY.datasets[wildcards.dataset].loader
 
 
 def dataset_options(wildcards):
-    """The loader options of a dataset as a compact JSON object (a CLI flag)."""
-    options = config["datasets"][wildcards.dataset].get("options", {})
-    return json.dumps(options, sort_keys=True, separators=(",", ":"))
+    """The loader options of a dataset that differ from the loader's defaults, as a compact JSON
+    object with sorted keys (a CLI flag): an option written at its default, or in another
+    order, is the same flag."""
+    options = STUDY.datasets[wildcards.dataset].explicit_options
+    return json.dumps(dict(options), sort_keys=True, separators=(",", ":"))
 
 
 def one_of(names):
@@ -97,21 +88,36 @@ def one_of(names):
     return "|".join(map(re.escape, names)) or "(?!)"
 
 
-def dataset_masks(wildcards):
-    """The mask files of a segmentation dataset's three splits (none for classification)."""
-    if wildcards.dataset not in SEGMENTATION_DATASETS:
-        return []
-    return [
-        f"results/data/{wildcards.dataset}/{split}_masks.npy"
-        for split in ("train", "val", "test")
-    ]
+def prepared_data(*splits, masks=False):
+    """Input function (for ``unpack``): the prepared dataset's images and labels of ``splits``
+    and its meta.json, by name ({split}_images, {split}_labels, meta); with ``masks``, the
+    masks of a segmentation dataset's three splits (none for classification)."""
+
+    def files(wildcards):
+        folder = f"results/data/{wildcards.dataset}"
+        named = {
+            f"{split}_{kind}": f"{folder}/{split}_{kind}.npy"
+            for split in splits
+            for kind in ("images", "labels")
+        }
+        named["meta"] = f"{folder}/meta.json"
+        if masks:
+            segmentation = wildcards.dataset in STUDY.segmentation_datasets
+            named["masks"] = [
+                f"{folder}/{split}_masks.npy"
+                for split in ("train", "val", "test")
+                if segmentation
+            ]
+        return named
+
+    return files
 
 
 def dataset_files(wildcards):
     """Files on disk a dataset's loader reads (a .npz, the split CSVs; not every image), so
     that a changed one reruns its preparation."""
-    dataset = config["datasets"][wildcards.dataset]
-    return source_files(dataset["loader"], dataset.get("options", {}))
+    dataset = STUDY.datasets[wildcards.dataset]
+    return source_files(dataset.loader, dict(dataset.options))
 
 
 def dataset_setting(section, *keys):
@@ -119,7 +125,7 @@ def dataset_setting(section, *keys):
     `datasets.<name>.<section>` entry merged over the top-level section)."""
 
     def value(wildcards):
-        node = study_config.dataset_settings(config, wildcards.dataset, section)
+        node = getattr(STUDY.datasets[wildcards.dataset], section)
         for key in keys:
             node = node[key]
         return node
@@ -135,16 +141,96 @@ def private_flag(flag, section, key):
     def value(wildcards):
         if wildcards.eps == "inf":
             return ""
-        setting = study_config.dataset_settings(config, wildcards.dataset, section)[key]
+        setting = getattr(STUDY.datasets[wildcards.dataset], section)[key]
         return f"--{flag} {setting}"
 
     return value
 
 
+def flags(settings, names):
+    """`--<flag> <value>` for each (flag, key) of ``names``, in that order, from ``settings``."""
+    return " ".join(f"--{flag} {settings[key]}" for flag, key in names)
+
+
+def training_flags(wildcards):
+    """Input function: the job's training settings as the flags of `train` and `audit`, in the
+    groups between which each command places its own flags: the model; the optimiser and the
+    per-sample-gradient engine; the loss and augmentation (rero.commands.training_flags). Not
+    training.device: see `training_device`."""
+    training = STUDY.datasets[wildcards.dataset].training
+    logit = "--single-logit" if training["single_logit"] else "--no-single-logit"
+    return {
+        "model": f"--model {training['model']}",
+        "optimizer": flags(
+            training,
+            [
+                ("optimizer", "optimizer"),
+                ("learning-rate", "learning_rate"),
+                ("physical-batch-size", "physical_batch_size"),
+                ("grad-sample-mode", "grad_sample_mode"),
+            ],
+        ),
+        "task": f"--loss-reduction {training['loss_reduction']} {logit} "
+        + flags(
+            training,
+            [
+                ("augmentation-multiplicity", "augmentation_multiplicity"),
+                ("flip-probability", "flip_probability"),
+                ("max-shift", "max_shift"),
+            ],
+        ),
+    }
+
+
+def training_device(wildcards):
+    """Resource: the job's training.device, for its command line. Not a param: where a job runs
+    does not change the numbers it produces (rero.training.config.RUNTIME_FIELDS), so moving a
+    study to a GPU reruns nothing (as the job's threads do not)."""
+    return STUDY.datasets[wildcards.dataset].training["device"]
+
+
+def imprint_flags(wildcards):
+    """Input function: the flags of the job's imprint attack (attack.imprint), as `attack` and
+    `transition` take them."""
+    return flags(
+        STUDY.datasets[wildcards.dataset].attack["imprint"],
+        [
+            ("batch-size", "batch_size"),
+            ("num-batches", "num_batches"),
+            ("num-bins", "num_bins"),
+            ("ssim-threshold", "ssim_threshold"),
+            ("noise-calibration", "noise_calibration"),
+            ("reference-split", "reference_split"),
+        ],
+    )
+
+
+def prior_aware_flags(wildcards):
+    """Input function: the flags of the job's prior-aware attack (attack.prior_aware)."""
+    return flags(
+        STUDY.datasets[wildcards.dataset].attack["prior_aware"],
+        [
+            ("prior-size", "prior_size"),
+            ("known-size", "known_size"),
+            ("attack-clip-norm", "clip_norm"),
+            ("trials", "trials"),
+            ("attack-steps", "steps"),
+            ("attack-sample-rate", "sample_rate"),
+            ("attack-learning-rate", "learning_rate"),
+        ],
+    )
+
+
+def transition_levels(wildcards):
+    """Input function: a --level flag for each success level of the job's transition search."""
+    levels = STUDY.datasets[wildcards.dataset].attack["transition"]["levels"]
+    return " ".join(f"--level {level}" for level in levels)
+
+
 def bound_kappas(wildcards):
     """--kappa flags: the configured κ specs plus 1/M of the dataset's prior-aware attack."""
-    specs = [str(spec) for spec in config["bounds"]["kappa"]]
-    attack = study_config.dataset_settings(config, wildcards.dataset, "attack")
+    specs = [str(spec) for spec in STUDY.bounds["kappa"]]
+    attack = STUDY.datasets[wildcards.dataset].attack
     prior = f"1/{attack['prior_aware']['prior_size']}"
     if prior not in specs:
         specs.append(prior)
@@ -168,7 +254,7 @@ def report_pages():
     """The report's pages (rero.reporting.pages.page_list), each marked for the report: the
     summary and per-seed runs, the study in prose, then each dataset's tables."""
     pages = {}
-    for page in page_list(DATASETS):
+    for page in page_list(STUDY.dataset_names):
         if page.table == "study":
             pages[page.name] = report(
                 f"results/report/{page.path}",
@@ -190,9 +276,8 @@ def report_pages():
 def dataset_accountants(wildcards):
     """--accountant DATASET=NAME flags: each dataset's configured privacy.accountant."""
     return " ".join(
-        f"--accountant {name}="
-        + study_config.dataset_settings(config, name, "privacy")["accountant"]
-        for name in DATASETS
+        f"--accountant {name}={dataset.privacy['accountant']}"
+        for name, dataset in STUDY.datasets.items()
     )
 
 
@@ -205,7 +290,7 @@ def translation_tables():
     """Each dataset's RDP-budget translation table (none when every budget is non-private)."""
     return expand(
         "results/privacy/{dataset}/translation.csv",
-        dataset=DATASETS if set(EPS) - {"inf"} else [],
+        dataset=STUDY.dataset_names if set(STUDY.eps) - {"inf"} else [],
     )
 
 
@@ -217,8 +302,8 @@ def final_outputs():
         "results/summary.csv",
         "results/README.md",
         "results/report/provenance.html",
-        *(f"results/report/{page.path}" for page in page_list(DATASETS)),
-        *expand("results/advice/{dataset}.csv", dataset=DATASETS),
+        *(f"results/report/{page.path}" for page in page_list(STUDY.dataset_names)),
+        *expand("results/advice/{dataset}.csv", dataset=STUDY.dataset_names),
         *translation_tables(),
         *expand("results/figures/{name}.png", name=FIGURES),
     ]

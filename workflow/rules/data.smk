@@ -15,7 +15,7 @@ rule prepare_data:
     benchmark:
         "results/benchmarks/prepare_data/{dataset}.tsv"
     wildcard_constraints:
-        dataset=one_of(set(DATASETS) - set(SEGMENTATION_DATASETS)),
+        dataset=one_of(set(STUDY.dataset_names) - set(STUDY.segmentation_datasets)),
     conda:
         CONDA_ENV
     params:
@@ -34,4 +34,4 @@ use rule prepare_data as prepare_segmentation_data with:
         val_masks="results/data/{dataset}/val_masks.npy",
         test_masks="results/data/{dataset}/test_masks.npy",
     wildcard_constraints:
-        dataset=one_of(SEGMENTATION_DATASETS),
+        dataset=one_of(STUDY.segmentation_datasets),

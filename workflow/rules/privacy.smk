@@ -41,7 +41,7 @@ rule translate:
         mem_mb=3000,
         runtime=20,
     params:
-        eps=" ".join(token for token in EPS if token != "inf"),
+        eps=" ".join(token for token in STUDY.eps if token != "inf"),
         batch_size=dataset_setting("training", "batch_size"),
         epochs=dataset_setting("training", "epochs"),
         delta=dataset_setting("privacy", "delta"),

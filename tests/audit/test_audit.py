@@ -203,6 +203,7 @@ def _no_clipping(run: AuditedRun) -> None:
     run.dp_optimizer.max_grad_norm *= 1e6
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bug", [_less_noise, _no_clipping], ids=["noise x 0.1", "no clipping"])
 def test_the_audit_of_a_broken_step_exceeds_the_claim(toy, monkeypatch, bug):
     make_private = AuditedRun._make_private
@@ -219,6 +220,7 @@ def test_the_audit_of_a_broken_step_exceeds_the_claim(toy, monkeypatch, bug):
     assert result["white_box"]["epsilon_composed_fdp"] > toy[1].epsilon, result["white_box"]
 
 
+@pytest.mark.slow
 def test_the_audit_is_deterministic_for_a_seed(toy):
     settings = AuditSettings(gradient_canaries=200, input_canaries=40, guesses=(20,), seed=3)
     first, second = audit(toy, settings)["results"], audit(toy, settings)["results"]

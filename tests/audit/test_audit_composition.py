@@ -87,6 +87,7 @@ def claim():
     return calibrate(2.0, SAMPLE_RATE, STEPS, DELTA)
 
 
+@pytest.mark.slow
 def test_the_ideal_mechanism_stays_below_its_claim(claim):
     mechanism = (claim.sigma, SAMPLE_RATE, STEPS)
     composed = []

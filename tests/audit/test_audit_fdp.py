@@ -97,6 +97,7 @@ def test_the_ideal_mechanism_stays_below_its_claim_and_beats_the_epsilon_delta_b
     assert np.mean(fdp) > np.mean(steinke) > 0
 
 
+@pytest.mark.slow
 def test_the_ideal_mechanism_with_a_fifth_of_the_noise_exceeds_its_claim(claim):
     mechanism = (claim.sigma, SAMPLE_RATE, STEPS)
     for seed in range(3):

@@ -175,6 +175,7 @@ def test_tighter_accountants_need_no_more_noise_than_rdp(auto_plans, rdp_plans, 
     assert auto_plans[target].sigma <= rdp_plans[target].sigma * (1 + 1e-9)
 
 
+@pytest.mark.slow
 def test_golden_numbers_sigma_0_8():
     """σ = 0.8, q = 5e-3, T = 1000, δ = 1e-5: PRV and PLD ε ≈ 1.5935, RDP 2.178."""
     prv = epsilon_for(0.8, Q, T, DELTA, "prv")

@@ -780,11 +780,15 @@ def test_resnet9_trains_on_cuda_with_views_and_a_single_logit(tmp_path):
 
 
 def test_the_train_rule_passes_every_training_setting_of_the_schema():
-    """Each TrainConfig field the config schema offers reaches ``python -m rero train``."""
+    """Each TrainConfig field the config schema offers reaches ``python -m rero train`` (the rule
+    and the input functions of common.smk that write its flags)."""
     schema = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
-    rule = (REPO / "workflow" / "rules" / "train.smk").read_text()
+    rule = "".join(
+        (REPO / "workflow" / "rules" / name).read_text() for name in ("train.smk", "common.smk")
+    )
     fields = {field.name for field in dataclasses.fields(TrainConfig)}
     offered = fields & set(schema["properties"]["training"]["properties"])
     assert {"augmentation_multiplicity", "single_logit", "loss_reduction"} <= offered
     for key in offered:
-        assert f"--{key.replace('_', '-')}" in rule, key
+        flag = key.replace("_", "-")
+        assert f"--{flag}" in rule or f'("{flag}", "{key}")' in rule, key

@@ -39,11 +39,15 @@ run-3d: setup
 	$(SNAKEMAKE) --configfile workflow/configs/mni152_seg.yaml --report results/report.html
 
 # Everything (CI runs it); test-fast: the unit tests only, no Snakemake run, for daily work.
+# Both on $(CORES) pytest workers (tests/conftest.py keeps each module, and the tests of the
+# shared tiny workflow run, on one worker).
+PYTEST := $(BIN)/python -m pytest -n $(CORES) --dist loadgroup
+
 test: setup
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow and not workflow"
+	$(PYTEST) -m "not slow and not workflow"
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

@@ -14,10 +14,14 @@ WORKFLOW_TESTS = Path(__file__).parent / "workflow"
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Everything under tests/workflow/ runs Snakemake: marked ``workflow``, outside the fast
-    tier."""
+    tier. For pytest-xdist's ``--dist loadgroup`` (``make test``), each module's tests stay on one
+    worker (its module-scoped fixtures are built once) and every test of the shared tiny run
+    on another one, so that run is made once and no other test sees it while a test edits it."""
     for item in items:
         if WORKFLOW_TESTS in Path(item.fspath).parents:
             item.add_marker(pytest.mark.workflow)
+        group = "tiny_run" if "tiny_run" in item.fixturenames else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture

@@ -32,11 +32,12 @@ def repo() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """A working directory in which the whole workflow has run on the tiny config of
-    tests/helpers/workflow.py: run once, shared by every module that reads a real run's outputs."""
-    from tests.helpers.workflow import TINY_CONFIG, snakemake, write_config
+    """A copy of the checkout in which the whole workflow has run on the tiny config of
+    tests/helpers/workflow.py: run once, shared by every module that reads a real run's outputs
+    (tests edit the copy's code, never the repository's)."""
+    from tests.helpers.workflow import TINY_CONFIG, checkout_copy, snakemake, write_config
 
-    workdir = tmp_path_factory.mktemp("study")
+    workdir = checkout_copy(tmp_path_factory.mktemp("study"))
     write_config(workdir, TINY_CONFIG)
     snakemake(workdir)
     return workdir

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import rero
-from rero.runtime.sources import SUBCOMMANDS
+from rero.runtime.subcommands import SUBCOMMANDS
 
 COMMAND_MODULES = tuple(dict.fromkeys(SUBCOMMANDS.values()))
 

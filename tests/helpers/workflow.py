@@ -1,9 +1,10 @@
-"""Running the project's Snakefile in a test's working directory, and the tiny config that the
-whole-workflow tests share."""
+"""Running the project's Snakefile in a test's working directory, a private copy of the checkout
+for tests that edit the code, and the tiny config that the whole-workflow tests share."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,15 +32,33 @@ TINY_CONFIG = {
 }
 
 
+def checkout_copy(directory: Path) -> Path:
+    """``directory`` made a git checkout of the workflow as it is here (Snakefile, workflow/,
+    src/rero/; one commit): its jobs run its own package, so a test may edit that code while
+    other tests use the repository's."""
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(REPO / "Snakefile", directory / "Snakefile")
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    shutil.copytree(REPO / "workflow", directory / "workflow", ignore=ignore)
+    shutil.copytree(REPO / "src" / "rero", directory / "src" / "rero", ignore=ignore)
+    (directory / ".gitignore").write_text("results/\n.snakemake/\nconfig.yaml\n*.html\n")
+    identity = ["-c", "user.name=rero tests", "-c", "user.email=tests@rero.invalid"]
+    for command in (["init", "-q"], ["add", "-A"], [*identity, "commit", "-q", "-m", "copy"]):
+        subprocess.run(["git", *command], cwd=directory, check=True, capture_output=True)
+    return directory
+
+
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the project's Snakefile in ``workdir`` (which holds the config.yaml)."""
+    """Run the Snakefile of the checkout in ``workdir`` (:func:`checkout_copy`) or else the
+    repository's, in ``workdir`` (which holds the config.yaml)."""
+    snakefile = workdir / "Snakefile" if (workdir / "Snakefile").is_file() else REPO / "Snakefile"
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     result = subprocess.run(
         [
             SNAKEMAKE,
             "--snakefile",
-            str(REPO / "Snakefile"),
+            str(snakefile),
             "--directory",
             str(workdir),
             "--cores",

@@ -11,7 +11,8 @@ import pytest
 
 from rero.data.registry import LOADERS, loader_module
 from rero.models.registry import MODELS, model_module
-from rero.runtime.sources import SUBCOMMANDS, command_sources, imported_modules, module_closure
+from rero.runtime.sources import command_sources, imported_modules, module_closure
+from rero.runtime.subcommands import SUBCOMMANDS
 from tests.helpers import REPO
 
 PACKAGE = REPO / "src" / "rero"
@@ -20,8 +21,8 @@ PACKAGE = REPO / "src" / "rero"
 PROBE = """
 import importlib, json, sys
 import rero.cli
-import rero.runtime.sources
-importlib.import_module(rero.runtime.sources.SUBCOMMANDS[sys.argv[1]])
+import rero.runtime.subcommands
+importlib.import_module(rero.runtime.subcommands.SUBCOMMANDS[sys.argv[1]])
 print(json.dumps(sorted(
     module.__file__ for name, module in sys.modules.items()
     if (name == "rero" or name.startswith("rero.")) and getattr(module, "__file__", None)

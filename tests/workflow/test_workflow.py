@@ -15,7 +15,7 @@ import yaml
 
 from rero.reporting.figures import FIGURES
 from rero.reporting.summary import attack_table
-from tests.helpers import REPO, write_medmnist_file
+from tests.helpers import write_medmnist_file
 from tests.helpers.workflow import TINY_CONFIG, planned_jobs, snakemake, write_config
 
 
@@ -328,7 +328,7 @@ def test_editing_a_file_reruns_exactly_the_jobs_that_run_it(tiny_run, module):
     The edit changes the content (Snakemake compares checksums of small inputs, so a mere
     touch reruns nothing); the file's bytes and times are restored afterwards.
     """
-    source = REPO / "src" / "rero" / module
+    source = tiny_run / "src" / "rero" / module
     before, text = source.stat(), source.read_bytes()
     old, new = EDITS.get(module, ("", "# an edit\n"))
     edited_text = text.replace(old.encode(), new.encode(), 1) if old else text + new.encode()
@@ -336,7 +336,7 @@ def test_editing_a_file_reruns_exactly_the_jobs_that_run_it(tiny_run, module):
     try:
         source.write_bytes(edited_text)
         jobs = planned_jobs(snakemake(tiny_run, "--dry-run"))
-    finally:  # leave the checkout as it was
+    finally:  # leave the copy as it was
         source.write_bytes(text)
         os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert jobs == rerun(CODE_CHANGES[module])
@@ -372,7 +372,7 @@ def test_every_file_a_job_runs_is_an_input_of_its_rule(tiny_run):
             continue
         seen.add(row["rule"])
         inputs = set(row["input-file(s)"].split(","))
-        code = command_sources(subcommand[row["rule"]], REPO / "src" / "rero")
+        code = command_sources(subcommand[row["rule"]], tiny_run / "src" / "rero")
         assert {str(file) for file in code} <= inputs, row["output_file"]
     assert seen == set(subcommand)
 

@@ -14,27 +14,7 @@ import ast
 from collections.abc import Sequence
 from pathlib import Path
 
-#: subcommand -> the module that registers it; only that module is imported to run it, so
-#: `calibrate` or `bound` start without loading torch
-SUBCOMMANDS = {
-    "prepare-data": "rero.commands.data",
-    "calibrate": "rero.commands.privacy",
-    "translate": "rero.commands.translate",
-    "train": "rero.commands.train",
-    "bound": "rero.commands.bounds",
-    "bounds": "rero.commands.bounds",
-    "attack": "rero.commands.attack",
-    "transition": "rero.commands.attack",
-    "aggregate": "rero.commands.aggregate",
-    "figures": "rero.commands.figures",
-    "check-config": "rero.commands.check",
-    "advise": "rero.commands.advise",
-    "advice": "rero.commands.advise",
-    "audit": "rero.commands.audit",
-    "report-pages": "rero.commands.publish",
-    "provenance": "rero.commands.publish",
-    "results-readme": "rero.commands.publish",
-}
+from rero.runtime.subcommands import SUBCOMMANDS
 
 PACKAGE = "rero"
 ENTRY_MODULES = ("rero", "rero.__main__", "rero.cli")

@@ -40,6 +40,7 @@ def checkout_copy(directory: Path) -> Path:
     shutil.copy2(REPO / "Snakefile", directory / "Snakefile")
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
     shutil.copytree(REPO / "workflow", directory / "workflow", ignore=ignore)
+    shutil.copytree(REPO / "envs", directory / "envs", ignore=ignore)
     shutil.copytree(REPO / "src" / "rero", directory / "src" / "rero", ignore=ignore)
     (directory / ".gitignore").write_text("results/\n.snakemake/\nconfig.yaml\n*.html\n")
     identity = ["-c", "user.name=rero tests", "-c", "user.email=tests@rero.invalid"]

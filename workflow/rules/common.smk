@@ -1,3 +1,4 @@
+import functools
 import json
 import re
 from pathlib import Path
@@ -37,6 +38,13 @@ CONDA_ENV = "../../envs/rero.yaml"
 PACKAGE = Path(workflow.basedir) / "src" / "rero"
 
 
+@functools.cache
+def code_files(subcommand, registered):
+    """The package files of `python -m rero <subcommand>` with the `registered` modules, read
+    once per Snakemake run (every job of a rule asks for the same few lists)."""
+    return [str(file) for file in command_sources(subcommand, PACKAGE, registered)]
+
+
 def command_code(subcommand, loader=False, model=False):
     """Input function: every package file that `python -m rero <subcommand>` runs for the job's
     dataset (with its loader's module, or its model's, when the command imports that by name);
@@ -50,7 +58,7 @@ def command_code(subcommand, loader=False, model=False):
             registered.append(
                 model_module(dataset_setting("training", "model")(wildcards))
             )
-        return [str(file) for file in command_sources(subcommand, PACKAGE, registered)]
+        return code_files(subcommand, tuple(registered))
 
     return code
 

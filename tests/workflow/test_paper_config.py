@@ -45,3 +45,18 @@ def test_the_paper_dag_has_the_grid_and_gpus_on_train_and_attack(tmp_path, study
     for rule in ("train", "attack"):
         resources = [block for block in blocks if block.startswith(f"{rule}:")]
         assert resources and all("gpu=1" in block for block in resources), rule
+
+
+def test_decoding_processes_reach_the_job_but_not_its_params(tmp_path, study_dir):
+    """``workers`` (rero.data.registry.RUNTIME_OPTIONS) is passed as ``--workers``, outside the
+    ``--options`` that are the job's params, so changing it reruns nothing."""
+    config = paper_config(tmp_path)
+    config["datasets"]["ham10000"]["options"]["workers"] = 3
+    (tmp_path / "paper.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(study_dir, "--dry-run", "-p", "--configfile", str(tmp_path / "paper.yaml"))
+    commands = [
+        line for line in result.stdout.splitlines() if line.startswith("python -m rero prepare")
+    ]
+    ham = [line for line in commands if "--dataset ham10000" in line]
+    assert len(ham) == 1 and "--workers 3" in ham[0] and '"workers"' not in ham[0], commands
+    assert not any("--workers" in line for line in commands if line not in ham)

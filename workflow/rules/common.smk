@@ -6,7 +6,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 import rero.study.config as study_config
-from rero.data.registry import (
+from rero.data.registry import RUNTIME_OPTIONS, (
     expected_split_sizes,
     loader_module,
     source_files,
@@ -86,9 +86,18 @@ def dataset_loader(wildcards):
 def dataset_options(wildcards):
     """The loader options of a dataset that differ from the loader's defaults, as a compact JSON
     object with sorted keys (a CLI flag): an option written at its default, or in another
-    order, is the same flag."""
+    order, is the same flag. Not those that only set how the preparation runs
+    (rero.data.registry.RUNTIME_OPTIONS: `dataset_workers`)."""
     options = STUDY.datasets[wildcards.dataset].explicit_options
-    return json.dumps(dict(options), sort_keys=True, separators=(",", ":"))
+    kept = {key: value for key, value in options.items() if key not in RUNTIME_OPTIONS}
+    return json.dumps(kept, sort_keys=True, separators=(",", ":"))
+
+
+def dataset_workers(wildcards):
+    """Resource: `--workers N` when the dataset's options set `workers` (decoding processes),
+    else nothing. Not a param: how many processes decode the images does not change them."""
+    workers = STUDY.datasets[wildcards.dataset].explicit_options.get("workers")
+    return "" if workers is None else f"--workers {workers}"
 
 
 def one_of(names):

@@ -18,12 +18,15 @@ rule prepare_data:
         dataset=one_of(set(STUDY.dataset_names) - set(STUDY.segmentation_datasets)),
     conda:
         CONDA_ENV
+    resources:
+        workers=dataset_workers,
     params:
         loader=dataset_loader,
         options=dataset_options,
     shell:
         "python -m rero prepare-data --dataset {wildcards.dataset} --loader {params.loader}"
-        " --options '{params.options}' --out-dir $(dirname {output.meta}) > {log} 2>&1"
+        " --options '{params.options}' {resources.workers}"
+        " --out-dir $(dirname {output.meta}) > {log} 2>&1"
 
 
 # A segmentation dataset also writes its masks, one class per voxel.

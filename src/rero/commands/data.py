@@ -25,6 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="{}",
         help="loader options as a JSON object, e.g. '{\"n_train\": 8000}'",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="decoding processes, for the loaders that take a workers option (it does not change "
+        "the prepared data); the same as 'workers' in --options",
+    )
     parser.add_argument("--out-dir", required=True, help="folder for the splits and meta.json")
     parser.set_defaults(handler=run_prepare_data)
 
@@ -39,6 +45,8 @@ def run_prepare_data(args: argparse.Namespace) -> None:
         ) from None
     if not isinstance(options, dict):
         raise ValueError(f"--options must be a JSON object, got {args.options!r}")
+    if args.workers is not None:
+        options["workers"] = args.workers
     meta = prepare_dataset(args.dataset, args.loader, options, args.out_dir)
     counts = ", ".join(f"{split} {info['n']}" for split, info in meta["splits"].items())
     print(

@@ -72,6 +72,11 @@ LOADERS: dict[str, Loader] = {
 }
 
 
+#: loader options that set how a preparation runs, not what it writes (decoding processes): not
+#: recorded in ``meta.json``, and a changed value reruns nothing
+RUNTIME_OPTIONS = frozenset({"workers"})
+
+
 def loader_module(loader: str) -> str:
     """The module that defines ``loader``."""
     if loader not in LOADERS:

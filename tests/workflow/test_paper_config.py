@@ -54,9 +54,8 @@ def test_decoding_processes_reach_the_job_but_not_its_params(tmp_path, study_dir
     config["datasets"]["ham10000"]["options"]["workers"] = 3
     (tmp_path / "paper.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(study_dir, "--dry-run", "-p", "--configfile", str(tmp_path / "paper.yaml"))
-    commands = [
-        line for line in result.stdout.splitlines() if line.startswith("python -m rero prepare")
-    ]
+    lines = (result.stdout + result.stderr).splitlines()
+    commands = [line for line in lines if "python -m rero prepare-data" in line]
     ham = [line for line in commands if "--dataset ham10000" in line]
     assert len(ham) == 1 and "--workers 3" in ham[0] and '"workers"' not in ham[0], commands
     assert not any("--workers" in line for line in commands if line not in ham)

@@ -6,7 +6,8 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 import rero.study.config as study_config
-from rero.data.registry import RUNTIME_OPTIONS, (
+from rero.data.registry import (
+    RUNTIME_OPTIONS,
     expected_split_sizes,
     loader_module,
     source_files,
@@ -95,7 +96,8 @@ def dataset_options(wildcards):
 
 def dataset_workers(wildcards):
     """Resource: `--workers N` when the dataset's options set `workers` (decoding processes),
-    else nothing. Not a param: how many processes decode the images does not change them."""
+    else nothing. Not a param: how many processes decode the images does not change them.
+    """
     workers = STUDY.datasets[wildcards.dataset].explicit_options.get("workers")
     return "" if workers is None else f"--workers {workers}"
 

@@ -12,6 +12,7 @@ from tests.helpers import REPO, shipped_config_text
 WORKFLOW_TESTS = Path(__file__).parent / "workflow"
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Everything under tests/workflow/ runs Snakemake: marked ``workflow``, outside the fast
     tier. For pytest-xdist's ``--dist loadgroup`` (``make test``), each module's tests stay on one

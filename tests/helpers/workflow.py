@@ -24,6 +24,7 @@ TINY_CONFIG = {
     "seeds": [0],
     "privacy": {"delta": 1e-4},
     "training": {"epochs": 1, "batch_size": 60, "physical_batch_size": 32},
+    "bounds": {"extra_eps": [2, "1e4", "1e6"]},
     "attack": {
         "imprint": {"batch_size": 8, "num_batches": 2, "num_bins": 16},
         "prior_aware": {"prior_size": 4, "trials": 8, "steps": 3},

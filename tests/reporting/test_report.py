@@ -187,7 +187,7 @@ def test_a_real_runs_pages_hold_its_tables_and_plans(tiny_run):
         rows = table_rows((results / f"report/{page}.html").read_text())
         assert rows[0] == list(frame.columns) and len(rows) == len(frame) + 1, table
     attacks = table_rows((results / "report/tiny/attacks.html").read_text())
-    assert len(attacks) == 1 + 12 + 1 + 2  # every imprint budget, then the two transitions
+    assert len(attacks) == 1 + 6 + 1 + 2  # every imprint budget, then the two transitions
     runs = table_rows((results / "report/runs.html").read_text())
     assert len(runs) == 1 + 3  # one trained model per budget (one seed)
     study = html.unescape((results / "report/study.html").read_text())

@@ -62,7 +62,7 @@ def test_every_output_exists_and_parses(tiny_run):
     assert audit["claimed"]["epsilon"] <= 8 and audit["white_box"]["canaries"] == 200
     assert summary["audit_epsilon_lower_white_box"].notna().tolist() == [True, False, False]
     membership = pd.read_csv(results / "bounds/tiny_membership.csv")
-    assert len(membership) == 12 and (membership["mia_tpr_at_fpr_0.01"] >= 0.01).all()
+    assert len(membership) == 6 and (membership["mia_tpr_at_fpr_0.01"] >= 0.01).all()
     assert summary["mia_auc"].between(0.5, 1).all()
     advice = pd.read_csv(results / "advice/tiny.csv")
     assert len(advice) == 2 * 4  # (κ = 1/N, FPR 0.01) x 4 tolerated risks
@@ -77,7 +77,7 @@ def test_every_output_exists_and_parses(tiny_run):
     curve = attack_table(
         sorted(results.glob("attack/tiny/eps_*/imprint.json")), "imprint"
     ).sort_values("target_epsilon")
-    assert len(curve) == 12  # every budget of the bound curve
+    assert len(curve) == 6  # every budget of the bound curve
     rates, lows, highs = (
         curve[f"imprint_{key}"].to_numpy() for key in ("success_rate", "ci_low", "ci_high")
     )
@@ -161,14 +161,14 @@ def reversed_keys(value: object) -> object:
     return value
 
 
-# One change per config section, and exactly the jobs it must rerun: 12 calibrate jobs are the 3
-# budgets and the 9 extra ones of the bounds; train runs at ε = 8, 1e9 and inf, the attacks at
-# all 12 budgets (the imprint attack's dense curve).
+# One change per config section, and exactly the jobs it must rerun: 6 calibrate jobs are the 3
+# budgets and the 3 extra ones of the bounds; train runs at ε = 8, 1e9 and inf, the attacks at
+# all 6 budgets (the imprint attack's dense curve).
 EVERYTHING_BUT_DATA = {
-    "calibrate": 12,
+    "calibrate": 6,
     "train": 3,
     "bounds": 1,
-    "attack": 12,
+    "attack": 6,
     "transition": 1,
     "advise": 1,
     "audit": 1,
@@ -181,17 +181,17 @@ NO_JOB: dict[str, int] = {}
 RERUNS: dict[str, tuple[ConfigFile, dict[str, int]]] = {
     "privacy.clip_norm": (
         tiny("privacy", clip_norm=0.5),
-        {"train": 2, "attack": 11, "transition": 1, "advise": 1, "audit": 1},
+        {"train": 2, "attack": 5, "transition": 1, "advise": 1, "audit": 1},
     ),
     "privacy.delta": (tiny("privacy", delta=5e-5), EVERYTHING_BUT_DATA),
     "privacy.accountant": (
         tiny("privacy", accountant="rdp"),
-        {"calibrate": 11, "train": 2, "bounds": 1, "attack": 11, "transition": 1, "advise": 1}
+        {"calibrate": 5, "train": 2, "bounds": 1, "attack": 5, "transition": 1, "advise": 1}
         | {"audit": 1},
     ),
     "privacy.eps_tolerance": (
         tiny("privacy", eps_tolerance=0.05),
-        {"calibrate": 11, "train": 2, "bounds": 1, "attack": 11, "transition": 1, "advise": 1}
+        {"calibrate": 5, "train": 2, "bounds": 1, "attack": 5, "transition": 1, "advise": 1}
         | {"audit": 1},
     ),
     "training.learning_rate": (
@@ -215,11 +215,11 @@ RERUNS: dict[str, tuple[ConfigFile, dict[str, int]]] = {
     "audit": (tiny("audit", guesses=[10]), {"audit": 1}),
     "attack.imprint": (
         edited(lambda config: config["attack"]["imprint"].update(ssim_threshold=0.7)),
-        {"attack": 12, "transition": 1},
+        {"attack": 6, "transition": 1},
     ),
     "attack.prior_aware": (
         edited(lambda config: config["attack"]["prior_aware"].update(trials=9)),
-        {"attack": 12, "transition": 1},  # the attack job rewrites the imprint results too
+        {"attack": 6, "transition": 1},  # the attack job rewrites the imprint results too
     ),
     "attack.transition": (
         edited(lambda config: config["attack"].update(transition={"levels": [0.25]})),
@@ -285,7 +285,7 @@ CODE_CHANGES = {
     "commands/audit.py": {"audit": 1},
     "commands/advise.py": {"advise": 1},
     "commands/bounds.py": {"bounds": 1},
-    "commands/attack.py": {"attack": 12, "transition": 1},
+    "commands/attack.py": {"attack": 6, "transition": 1},
     "commands/aggregate.py": {"aggregate": 1},
     "commands/figures.py": {"figures": 1},
     "commands/publish.py": {"report_pages": 1, "results_readme": 1},
@@ -294,7 +294,7 @@ CODE_CHANGES = {
     # the engine rules of train and audit
     "study/engines.py": {"train": 3, "advise": 1, "audit": 1},
     # the device choice of the jobs that run torch
-    "runtime/device.py": {"train": 3, "advise": 1, "audit": 1, "attack": 12, "transition": 1},
+    "runtime/device.py": {"train": 3, "advise": 1, "audit": 1, "attack": 6, "transition": 1},
     # the loader the tiny study uses: its data, and everything after them
     "data/mni152.py": {"prepare_data": 1, **EVERYTHING_BUT_DATA},
     # a loader it does not use
@@ -306,7 +306,7 @@ CODE_CHANGES = {
     # translation and the advice
     "privacy/calibration.py": EVERYTHING_BUT_DATA,
     "training/job.py": {"train": 3, "advise": 1, "audit": 1},
-    "attacks/imprint.py": {"attack": 12, "transition": 1},
+    "attacks/imprint.py": {"attack": 6, "transition": 1},
     "audit/fdp.py": {"audit": 1},
     # a figure: the figures, never the summary
     "reporting/figures/risk.py": {"figures": 1},

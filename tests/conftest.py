@@ -12,17 +12,20 @@ from tests.helpers import REPO, shipped_config_text
 WORKFLOW_TESTS = Path(__file__).parent / "workflow"
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Everything under tests/workflow/ runs Snakemake: marked ``workflow``, outside the fast
-    tier. For pytest-xdist's ``--dist loadgroup`` (``make test``), each module's tests stay on one
-    worker (its module-scoped fixtures are built once) and every test of the shared tiny run
-    on another one, so that run is made once and no other test sees it while a test edits it."""
+    tier. The modules that use the shared tiny run come first, then the other whole-workflow
+    tests, so that under pytest-xdist (``make test``: ``--dist loadfile``, a module's tests and
+    fixtures on one worker) the longest modules start at once."""
     for item in items:
         if WORKFLOW_TESTS in Path(item.fspath).parents:
             item.add_marker(pytest.mark.workflow)
-        group = "tiny_run" if "tiny_run" in item.fixturenames else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(
+        key=lambda item: (
+            "tiny_run" not in item.fixturenames,
+            item.get_closest_marker("workflow") is None,
+        )
+    )
 
 
 @pytest.fixture

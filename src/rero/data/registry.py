@@ -87,8 +87,7 @@ def loader_module(loader: str) -> str:
 def loader_options(loader: str, options: dict[str, Any]) -> dict[str, Any]:
     """``options`` with the loader's defaults filled in; clear errors for an unknown loader,
     unknown or missing options."""
-    if loader not in LOADERS:
-        raise ValueError(f"unknown loader {loader!r}; known loaders: {', '.join(sorted(LOADERS))}")
+    loader_module(loader)  # refuses an unknown loader
     if not isinstance(options, dict):
         raise ValueError(f"loader options must be a JSON object (dict), got {options!r}")
     parameters = inspect.signature(LOADERS[loader].load).parameters

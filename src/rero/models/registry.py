@@ -63,8 +63,7 @@ def build_model(
     Raises:
         ValueError: an unknown model, or sizes, channels or statistics it cannot take.
     """
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
+    model_module(name)  # refuses an unknown model
     entry = MODELS[name]
     if in_channels < 1 or num_classes < 2:
         raise ValueError(

@@ -39,9 +39,9 @@ run-3d: setup
 	$(SNAKEMAKE) --configfile workflow/configs/mni152_seg.yaml --report results/report.html
 
 # Everything (CI runs it); test-fast: the unit tests only, no Snakemake run, for daily work.
-# Both on $(CORES) pytest workers, each module's tests (and module fixtures) on one worker; each
-# worker that runs tests of the shared tiny workflow run makes its own (tests/conftest.py).
-PYTEST := $(BIN)/python -m pytest -n $(CORES) --dist loadfile
+# Both on $(CORES) pytest workers that take whole modules, longest first; the modules of the shared
+# tiny workflow run (tests/workflow/tiny_run/) go to one worker as one unit (tests/conftest.py).
+PYTEST := $(BIN)/python -m pytest -n $(CORES)
 
 test: setup
 	$(PYTEST)

@@ -1,5 +1,5 @@
-"""Shared fixtures: the repository root, a user's checkout with the default config, and the tiny
-workflow run that every module reading a real run's outputs shares (run once per session)."""
+"""Shared fixtures (the repository root, a user's checkout with the default config) and the order
+in which ``make test`` hands modules to its pytest-xdist workers."""
 
 from __future__ import annotations
 
@@ -9,42 +9,53 @@ import pytest
 
 from tests.helpers import REPO, shipped_config_text
 
-WORKFLOW_TESTS = Path(__file__).parent / "workflow"
+TESTS = Path(__file__).parent
+WORKFLOW_TESTS = TESTS / "workflow"
+#: the modules that read the one shared tiny workflow run (its fixture is in this folder's conftest)
+TINY_RUN_TESTS = WORKFLOW_TESTS / "tiny_run"
+
+
+def run_order(item: pytest.Item) -> tuple[bool, bool, bool]:
+    """Longest first: the shared tiny run's modules, the other whole-workflow tests, the modules
+    with slow tests, the rest (each keeps its place in its group)."""
+    path = Path(item.fspath)
+    return (
+        TINY_RUN_TESTS not in path.parents,
+        WORKFLOW_TESTS not in path.parents,
+        item.get_closest_marker("slow") is None,
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Everything under tests/workflow/ runs Snakemake: marked ``workflow``, outside the fast
-    tier. The modules that use the shared tiny run come first, then the other whole-workflow
-    tests, so that under pytest-xdist (``make test``: ``--dist loadfile``, a module's tests and
-    fixtures on one worker) the longest modules start at once."""
+    tier. Items are put in :func:`run_order`, which is the order the workers get them in."""
     for item in items:
         if WORKFLOW_TESTS in Path(item.fspath).parents:
             item.add_marker(pytest.mark.workflow)
-    items.sort(
-        key=lambda item: (
-            "tiny_run" not in item.fixturenames,
-            item.get_closest_marker("workflow") is None,
-        )
-    )
+    items.sort(key=run_order)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """pytest-xdist hands out whole modules (as ``--dist loadfile``), the folder of the shared
+    tiny run as one unit, in the collected order (:func:`run_order`) rather than by test count:
+    the run is made once, on one worker, while the other starts the next-longest work."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    tiny_run_prefix = f"{TINY_RUN_TESTS.relative_to(config.rootpath).as_posix()}/"
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return tiny_run_prefix if module.startswith(tiny_run_prefix) else module
+
+    config.option.loadscopereorder = False
+    return ModuleScheduling(config, log)
 
 
 @pytest.fixture
 def repo() -> Path:
     """The repository root."""
     return REPO
-
-
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory) -> Path:
-    """A copy of the checkout in which the whole workflow has run on the tiny config of
-    tests/helpers/workflow.py: run once, shared by every module that reads a real run's outputs
-    (tests edit the copy's code, never the repository's)."""
-    from tests.helpers.workflow import TINY_CONFIG, checkout_copy, snakemake, write_config
-
-    workdir = checkout_copy(tmp_path_factory.mktemp("study"))
-    write_config(workdir, TINY_CONFIG)
-    snakemake(workdir)
-    return workdir
 
 
 @pytest.fixture

@@ -1,0 +1,122 @@
+"""The whole DAG on the tiny config: every output exists and parses, nothing is left to do, the
+report builds, and Snakemake's record of each job's inputs holds every file the job runs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rero.reporting.figures import FIGURES
+from rero.reporting.summary import attack_table
+from tests.helpers.workflow import planned_jobs, snakemake
+
+
+@pytest.mark.slow
+def test_every_output_exists_and_parses(tiny_run):
+    results = tiny_run / "results"
+    meta = json.loads((results / "data/tiny/meta.json").read_text())
+    assert meta["num_train"] == 240
+    for eps in ("8", "1e9", "inf"):
+        plan = json.loads((results / f"privacy/tiny/eps_{eps}.json").read_text())
+        assert float(plan["epsilon"]) <= float(plan["target_epsilon"])
+        metrics = json.loads((results / f"train/tiny/eps_{eps}/seed_0/metrics.json").read_text())
+        assert 0 <= metrics["test"]["accuracy"] <= 1
+        assert (results / f"train/tiny/eps_{eps}/seed_0/model.pt").stat().st_size > 0
+        imprint = json.loads((results / f"attack/tiny/eps_{eps}/imprint.json").read_text())
+        assert 0 <= imprint["success_rate"] <= 1
+        prior = json.loads((results / f"attack/tiny/eps_{eps}/prior_aware.json").read_text())
+        assert prior["kappa"] == pytest.approx(0.25)
+        assert prior["ci_low"] <= prior["success_rate"] <= prior["ci_high"]
+        with np.load(results / f"attack/tiny/eps_{eps}/recon.npz") as recon:
+            assert recon["originals"].shape == recon["reconstructions"].shape
+        assert (results / f"logs/train/tiny/eps_{eps}/seed_0.log").exists()
+        assert (results / f"benchmarks/train/tiny/eps_{eps}/seed_0.tsv").exists()
+    bounds = pd.read_csv(results / "bounds/tiny.csv")
+    assert set(bounds["dataset"]) == {"tiny"}
+    assert set(bounds["method"]) == {"rigorous", "gdp_clt", "edgeworth", "glrt"}
+    assert set(bounds["kappa_label"]) == {"1/N", "1/4"}
+    assert bounds["bound"].between(0, 1).all()
+    summary = pd.read_csv(results / "summary.csv")
+    assert summary["target_epsilon"].tolist() == [8, 1e9, float("inf")]
+    for column in (
+        "accuracy_mean",
+        "train_rero_bound_kappa_1/N",
+        "train_rero_bound_kappa_1/4",
+        "imprint_success_rate",
+        "prior_aware_success_rate",
+        "prior_aware_run_bound",
+    ):
+        assert summary[column].notna().all(), column
+    for name in FIGURES:
+        assert (results / f"figures/{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (results / f"figures/{name}.pdf").read_bytes()[:5] == b"%PDF-"
+    audit = json.loads((results / "audit/tiny/eps_8.json").read_text())
+    assert audit["claimed"]["epsilon"] <= 8 and audit["white_box"]["canaries"] == 200
+    assert summary["audit_epsilon_lower_white_box"].notna().tolist() == [True, False, False]
+    membership = pd.read_csv(results / "bounds/tiny_membership.csv")
+    assert len(membership) == 6 and (membership["mia_tpr_at_fpr_0.01"] >= 0.01).all()
+    assert summary["mia_auc"].between(0.5, 1).all()
+    advice = pd.read_csv(results / "advice/tiny.csv")
+    assert len(advice) == 2 * 4  # (κ = 1/N, FPR 0.01) x 4 tolerated risks
+    reachable = advice[advice["sigma"].notna()]
+    assert (reachable["bound"] <= reachable["max_risk"]).all()
+    assert (advice["main_metric"] == "mcc").all()
+    transition = json.loads((results / "attack/tiny/transition.json").read_text())
+    criteria = [item["criterion"] for item in transition["transitions"]]
+    assert criteria == ["success >= 0.5", "success > 0"]
+    for item in transition["transitions"]:
+        assert item["epsilon_low"] < item["epsilon_high"]
+    curve = attack_table(
+        sorted(results.glob("attack/tiny/eps_*/imprint.json")), "imprint"
+    ).sort_values("target_epsilon")
+    assert len(curve) == 6  # every budget of the bound curve
+    rates, lows, highs = (
+        curve[f"imprint_{key}"].to_numpy() for key in ("success_rate", "ci_low", "ci_high")
+    )
+    for i in range(len(curve)):  # the dense curve is monotone within its 95 % intervals
+        assert (rates[i] <= highs[i:]).all() and (rates[i:] >= lows[i]).all()
+
+
+@pytest.mark.slow
+def test_nothing_left_to_do_and_report_builds(tiny_run):
+    assert planned_jobs(snakemake(tiny_run, "--dry-run")) == {}
+    snakemake(tiny_run, "--report", "report.html")
+    assert "<html" in (tiny_run / "report.html").read_text()[:2000].lower()
+
+
+@pytest.mark.slow
+def test_every_file_a_job_runs_is_an_input_of_its_rule(tiny_run):
+    """Snakemake's own record of each output's inputs holds every file of its subcommand."""
+    from rero.runtime.sources import command_sources
+
+    summary = snakemake(tiny_run, "--detailed-summary").stdout.splitlines()
+    header = summary[0].split("\t")
+    rows = [dict(zip(header, line.split("\t"), strict=False)) for line in summary[1:]]
+    subcommand = {
+        "prepare_data": "prepare-data",
+        "calibrate": "calibrate",
+        "train": "train",
+        "bounds": "bounds",
+        "attack": "attack",
+        "aggregate": "aggregate",
+        "figures": "figures",
+        "advise": "advice",
+        "transition": "transition",
+        "audit": "audit",
+        "report_pages": "report-pages",
+        "provenance": "provenance",
+        "results_readme": "results-readme",
+        "translate": "translate",
+    }
+    seen = set()
+    for row in rows:
+        if row.get("rule") not in subcommand:
+            continue
+        seen.add(row["rule"])
+        inputs = set(row["input-file(s)"].split(","))
+        code = command_sources(subcommand[row["rule"]], tiny_run / "src" / "rero")
+        assert {str(file) for file in code} <= inputs, row["output_file"]
+    assert seen == set(subcommand)

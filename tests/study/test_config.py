@@ -107,7 +107,7 @@ MALFORMED: dict[str, tuple[Callable[[dict], object], str]] = {
     "no datasets": (lambda c: c.update(datasets={}), "datasets: {} should be non-empty"),
     "bad dataset name": (
         lambda c: c.update(datasets={"a b": {"loader": "mni152"}}),
-        "datasets: 'a b' does not match",
+        "datasets: 'a b' does not match '^[A-Za-z0-9][A-Za-z0-9_-]*$' (expected: A dataset's name",
     ),
     "dataset without loader": (lambda c: dataset(c).pop("loader"), "datasets.mni152: 'loader'"),
     "unknown loader": (lambda c: dataset(c).update(loader="csv"), "datasets.mni152.loader: 'csv'"),
@@ -116,6 +116,34 @@ MALFORMED: dict[str, tuple[Callable[[dict], object], str]] = {
     "budget as a word": (lambda c: c.update(eps=["big"]), "eps.0: 'big'"),
     "budget twice": (lambda c: c.update(eps=[8, 8]), "eps: [8, 8] has non-unique elements"),
     "no seeds": (lambda c: c.update(seeds=[]), "seeds: [] should be non-empty"),
+    "seed as an integral float": (
+        lambda c: c.update(seeds=[1.0]),
+        "seeds.0: 1.0 is not of type 'integer'; write 1, not 1.0",
+    ),
+    "epochs as an integral float": (
+        lambda c: c["training"].update(epochs=2.0),
+        "training.epochs: 2.0 is not of type 'integer'; write 2, not 2.0 (expected: Training",
+    ),
+    "a dataset's own batch as an integral float": (
+        lambda c: dataset(c).update(training={"batch_size": 64.0}),
+        "datasets.mni152.training.batch_size: 64.0 is not of type 'integer'; write 64, not 64.0",
+    ),
+    "imprint bins as an integral float": (
+        lambda c: c["attack"]["imprint"].update(num_bins=32.0),
+        "attack.imprint.num_bins: 32.0 is not of type 'integer'; write 32, not 32.0",
+    ),
+    "audit guesses as integral floats": (
+        lambda c: c["audit"].update(guesses=[25.0]),
+        "audit.guesses.0: 25.0 is not of type 'integer'; write 25, not 25.0",
+    ),
+    "a fractional epoch count": (
+        lambda c: c["training"].update(epochs=2.5),
+        "training.epochs: 2.5 is not of type 'integer' (expected: Training epochs",
+    ),
+    "a boolean as a count": (
+        lambda c: c["training"].update(epochs=True),
+        "training.epochs: True is not of type 'integer'",
+    ),
     "negative seed": (lambda c: c.update(seeds=[-1]), "seeds.0: -1 is less than the minimum"),
     "seed twice": (lambda c: c.update(seeds=[0, 0]), "seeds: [0, 0] has non-unique elements"),
     "delta above 1": (lambda c: c["privacy"].update(delta=1.5), "privacy.delta: 1.5"),
@@ -196,6 +224,39 @@ MALFORMED: dict[str, tuple[Callable[[dict], object], str]] = {
         "eps: '1000' and '1e3' are the same budget",
     ),
     "kappa of one": (lambda c: c["bounds"].update(kappa=["1/1"]), "bounds.kappa: "),
+    "kappa twice": (
+        lambda c: c["bounds"].update(kappa=["1/N", "1/N"]),
+        "bounds.kappa: ['1/N', '1/N'] has non-unique elements (expected: Baseline success κ",
+    ),
+    "one kappa in two spellings": (
+        lambda c: c["bounds"].update(kappa=["1/8", 0.125]),
+        "bounds.kappa: '1/8' and 0.125 are the same κ (expected each κ once)",
+    ),
+    "one advice kappa in two spellings": (
+        lambda c: c.update(advice={"kappa": [0.25, "1/4"]}),
+        "advice.kappa: 0.25 and '1/4' are the same κ (expected each κ once)",
+    ),
+    "advice kappa twice": (
+        lambda c: c.update(advice={"kappa": ["1/N", "1/N"]}),
+        "advice.kappa: ['1/N', '1/N'] has non-unique elements (expected: Priors κ",
+    ),
+    "one audited budget in two spellings": (
+        lambda c: c["audit"].update(eps=[8, "8"]),
+        "audit.eps: '8' and '8' are the same budget",
+    ),
+    "one extra budget in two spellings": (
+        lambda c: c["bounds"].update(extra_eps=[2, "2.0"]),
+        "bounds.extra_eps: '2' and '2.0' are the same budget",
+    ),
+    "an integer dataset name": (
+        lambda c: c["datasets"].update({1: {"loader": "mni152"}}),
+        "datasets: 1 is not of type 'string' (expected: A dataset's name",
+    ),
+    "a dataset named as another's membership table": (
+        lambda c: c["datasets"].update(mni152_membership={"loader": "mni152"}),
+        "datasets: 'mni152_membership' is a name dataset 'mni152' already gives its membership "
+        "table (results/bounds/mni152_membership.csv); expected no name that is another",
+    ),
     "engine cannot differentiate the model": (
         lambda c: c["training"].update(model="resnet9", grad_sample_mode="ew"),
         "training.grad_sample_mode: 'ew' cannot differentiate model 'resnet9'",
@@ -353,10 +414,37 @@ def test_raise_if_errors_lists_all():
 
 @pytest.mark.parametrize(
     ("value", "token"),
-    [(1, "1"), (8.0, "8"), ("1e3", "1e3"), ("inf", "inf"), (0.5, "0.5")],
+    [
+        (1, "1"),
+        (8.0, "8"),
+        ("1e3", "1e3"),
+        ("inf", "inf"),
+        (0.5, "0.5"),
+        (1e4, "10000"),
+        (8.123456789, "8.123456789"),  # not 8.12346, above the budget asked for
+        (2.5000001, "2.5000001"),
+        (1.23456789e20, "1.23456789e+20"),
+        (2.5e-5, "2.5e-05"),
+        ("8.123456789", "8.123456789"),
+        (10**20, "100000000000000000000"),
+    ],
 )
-def test_eps_token(value, token):
+def test_eps_token_is_the_budget_exactly(value, token):
     assert config_tokens.eps_token(value) == token
+    if token != "inf":
+        assert float(token) == float(value)
+
+
+def test_budgets_are_the_same_only_when_equal_as_floats():
+    assert config_tokens.eps_tokens([2.5, 2.5000001]) == ["2.5", "2.5000001"]
+    with pytest.raises(config_tokens.ConfigError, match=r"'2\.5' and '2\.50' are the same budget"):
+        config_tokens.eps_tokens([2.5, "2.50"])
+
+
+def test_kappa_specs_with_adds_a_kappa_only_once():
+    assert config_tokens.kappa_specs_with(["1/N"], "1/8") == ["1/N", "1/8"]
+    assert config_tokens.kappa_specs_with(["1/N", 0.125], "1/8") == ["1/N", "0.125"]
+    assert config_tokens.kappa_specs_with(["1/8"], "1/8") == ["1/8"]
 
 
 def test_merged_eps_tokens_keeps_order_and_drops_equal_values():
@@ -433,6 +521,117 @@ def test_config_files_are_read_strictly_naming_file_line_and_column(tmp_path, te
     with pytest.raises(study_config.ConfigError) as caught:
         study_config.read_config_files([path])
     assert expected in str(caught.value)
+
+
+# Each scalar YAML 1.1 reads as something other than its text: the file's line and column, the
+# key, the text as written, what YAML makes of it and what to write instead.
+SURPRISING_SCALARS = {
+    "octal budget": (
+        "eps: [8, 010]\n",
+        "1:10: eps.1: 010 is not valid (YAML 1.1 reads it as the number 8; expected a decimal "
+        "number without leading zeros, underscores or colons, or '010' quoted for text)",
+    ),
+    "octal seed": (
+        "seeds: [0, 07]\n",
+        "1:12: seeds.1: 07 is not valid (YAML 1.1 reads it as the number 7;",
+    ),
+    "underscores": (
+        "training:\n  batch_size: 1_000\n",
+        "2:15: training.batch_size: 1_000 is not valid (YAML 1.1 reads it as the number 1000;",
+    ),
+    "sexagesimal": (
+        "training:\n  epochs: 1:30\n",
+        "2:11: training.epochs: 1:30 is not valid (YAML 1.1 reads it as the number 90;",
+    ),
+    "sexagesimal float": (
+        "privacy:\n  clip_norm: 1:30.5\n",
+        "2:14: privacy.clip_norm: 1:30.5 is not valid (YAML 1.1 reads it as the number 90.5;",
+    ),
+    "hexadecimal": (
+        "attack:\n  seed: 0x10\n",
+        "2:9: attack.seed: 0x10 is not valid (YAML 1.1 reads it as the number 16;",
+    ),
+    "binary": (
+        "audit:\n  runs: 0b11\n",
+        "2:9: audit.runs: 0b11 is not valid (YAML 1.1 reads it as the number 3;",
+    ),
+    "yes as text": (
+        "privacy:\n  accountant: yes\n",
+        "2:15: privacy.accountant: yes is not valid (YAML 1.1 reads it as the boolean true; "
+        "expected true or false, or 'yes' quoted for text)",
+    ),
+    "off as text": (
+        "datasets:\n  d:\n    loader: mni152\n    options:\n      on_unreadable: off\n",
+        "5:22: datasets.d.options.on_unreadable: off is not valid (YAML 1.1 reads it as the "
+        "boolean false;",
+    ),
+    "on as a dataset name": (
+        "datasets:\n  on:\n    loader: mni152\n",
+        "2:3: datasets.on: on is not valid (YAML 1.1 reads it as the boolean true;",
+    ),
+    "a date": (
+        "attack:\n  seed: 2024-01-01\n",
+        "2:9: attack.seed: 2024-01-01 is not valid (YAML 1.1 reads it as the date 2024-01-01;",
+    ),
+    "inside a merged mapping": (
+        "base: &b\n  epochs: 010\ntraining:\n  <<: *b\n",
+        "2:11: base.epochs: 010 is not valid (YAML 1.1 reads it as the number 8;",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), SURPRISING_SCALARS.values(), ids=SURPRISING_SCALARS.keys()
+)
+def test_a_scalar_yaml_reads_as_something_else_is_refused_as_written(tmp_path, text, expected):
+    path = tmp_path / "cfg.yaml"
+    path.write_text(text)
+    with pytest.raises(study_config.ConfigError) as caught:
+        study_config.read_config_files([path])
+    assert f"{path}:{expected}" in str(caught.value)
+
+
+def test_quoted_and_plain_spellings_read_as_written(tmp_path):
+    path = tmp_path / "cfg.yaml"
+    path.write_text(
+        "eps: [1, 8.5, 1e3, 1.0e+3, .5, -0, +2, inf, .inf, '010']\nflag: [true, False]\n"
+        "name: 'yes'\nwhen: \"2024-01-01\"\n"
+    )
+    assert study_config.read_config_files([path]) == {
+        "eps": [1, 8.5, "1e3", 1000.0, 0.5, 0, 2, "inf", float("inf"), "010"],
+        "flag": [True, False],
+        "name": "yes",
+        "when": "2024-01-01",
+    }
+
+
+def test_merge_keys_are_read_and_a_key_given_twice_beside_them_is_refused(tmp_path):
+    path = tmp_path / "cfg.yaml"
+    path.write_text(
+        "training: &shared\n  epochs: 3\n  batch_size: 64\n"
+        "datasets:\n  d:\n    loader: mni152\n    training:\n      <<: *shared\n"
+        "      epochs: 5\n"
+        "attack:\n  imprint:\n    <<: [{num_bins: 8}, {batch_size: 4}]\n"
+    )
+    config = study_config.read_config_files([path])
+    assert config["datasets"]["d"]["training"] == {"epochs": 5, "batch_size": 64}
+    assert config["training"] == {"epochs": 3, "batch_size": 64}
+    assert config["attack"]["imprint"] == {"num_bins": 8, "batch_size": 4}
+    path.write_text("base: &b {epochs: 3}\ntraining:\n  <<: *b\n  epochs: 4\n  epochs: 5\n")
+    with pytest.raises(study_config.ConfigError, match=r"cfg.yaml:5:3: the key 'epochs' is given"):
+        study_config.read_config_files([path])
+
+
+def test_a_file_without_budgets_or_seeds_gets_the_schema_defaults(tmp_path, capsys):
+    from rero.cli import main
+
+    config = {"datasets": {"d": {"loader": "mni152"}}}
+    study_config.validate_config(config, study_config.load_schema(SCHEMA_PATH), sizes_8000)
+    assert config["eps"] == [1, 8, "1e3", "1e9", "inf"] and config["seeds"] == [0, 1]
+    path = tmp_path / "datasets.yaml"
+    path.write_text("datasets:\n  d:\n    loader: mni152\n")
+    assert main(["check-config", str(path)]) == 0
+    assert capsys.readouterr().out.startswith("valid: d (mni152, N = 8000); 5 budgets x 2 seeds")
 
 
 def test_a_well_formed_config_file_passes_the_strict_read(tmp_path):

@@ -22,6 +22,7 @@ from rero.reporting.provenance import (
 from rero.reporting.pages import page_list
 from rero.runtime.sources import command_sources
 from rero.study.study import Study
+from rero.study.tokens import kappa_specs_with
 
 SCHEMA = study_config.load_schema(
     Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
@@ -248,11 +249,8 @@ def transition_levels(wildcards):
 
 def bound_kappas(wildcards):
     """--kappa flags: the configured κ specs plus 1/M of the dataset's prior-aware attack."""
-    specs = [str(spec) for spec in STUDY.bounds["kappa"]]
-    attack = STUDY.datasets[wildcards.dataset].attack
-    prior = f"1/{attack['prior_aware']['prior_size']}"
-    if prior not in specs:
-        specs.append(prior)
+    prior_size = STUDY.datasets[wildcards.dataset].attack["prior_aware"]["prior_size"]
+    specs = kappa_specs_with(STUDY.bounds["kappa"], f"1/{prior_size}")
     return " ".join(f"--kappa {spec}" for spec in specs)
 
 

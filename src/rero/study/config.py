@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,13 @@ def _describe(error: jsonschema.ValidationError) -> str:
             f"{_key_path(error)}: {error.instance!r} is not valid ({reason}; expected: {expected})"
         )
     message = f"{_key_path(error)}: {error.message}"
+    if (
+        error.validator == "type"
+        and isinstance(error.instance, float)
+        and error.validator_value == "integer"
+        and error.instance.is_integer()
+    ):
+        message += f"; write {int(error.instance)}, not {error.instance!r}"
     if error.validator == "type" and isinstance(error.instance, str) and _is_float(error.instance):
         message += (
             f"; YAML reads an exponent without a decimal point ({error.instance}) as text: "
@@ -65,10 +73,20 @@ def _is_float(text: str) -> bool:
     return True
 
 
+#: JSON Schema whose "integer" is an int, not also a float with no fractional part (2.0): a
+#: number written as a float is refused where the study needs a count, never run as one
+StrictValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    ),
+)
+
+
 def schema_errors(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
-    """Every schema violation of ``config`` as a readable line (empty when valid)."""
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda error: list(error.absolute_path))
+    """Every schema violation of ``config`` as a readable line (empty when valid), in the order
+    of their keys."""
+    errors = sorted(StrictValidator(schema).iter_errors(config), key=_key_path)
     return [_describe(error) for error in errors]
 
 
@@ -115,34 +133,106 @@ def validate_config(
     config.update(filled)
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing a key given twice in a mapping (PyYAML keeps the last)."""
+#: the spellings of an unquoted number or boolean that mean what they say in every YAML version
+_PLAIN_SPELLINGS = {
+    "tag:yaml.org,2002:int": re.compile(r"[-+]?(0|[1-9][0-9]*)"),
+    "tag:yaml.org,2002:float": re.compile(
+        r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)"
+    ),
+    "tag:yaml.org,2002:bool": re.compile(r"true|True|TRUE|false|False|FALSE"),
+}
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while reading a mapping",
-                    node.start_mark,
-                    f"the key {key!r} is given twice (expected each key once)",
-                    key_node.start_mark,
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+
+def _surprising(node: yaml.ScalarNode, value: Any) -> str | None:
+    """Why an unquoted scalar does not mean what its text says (YAML 1.1 reads ``010`` as the
+    octal 8, ``1_000`` as 1000, ``1:30`` as 90, ``0x10`` as 16, ``yes``/``on`` as true,
+    ``2024-01-01`` as a date), with what to write instead; None for a plain number, boolean or
+    text."""
+    if node.style is not None:
+        return None
+    if node.tag == "tag:yaml.org,2002:timestamp":
+        read_as, expected = f"the date {value}", "a number"
+    elif node.tag not in _PLAIN_SPELLINGS or _PLAIN_SPELLINGS[node.tag].fullmatch(node.value):
+        return None
+    elif node.tag == "tag:yaml.org,2002:bool":
+        read_as, expected = f"the boolean {str(value).lower()}", "true or false"
+    else:
+        read_as = f"the number {value!r}"
+        expected = "a decimal number without leading zeros, underscores or colons"
+    quoted = f"'{node.value}'"
+    return f"YAML 1.1 reads it as {read_as}; expected {expected}, or {quoted} quoted for text"
+
+
+def _node_problems(
+    loader: yaml.SafeLoader, node: yaml.Node, key: str, seen: set[int]
+) -> list[tuple[yaml.Mark, str]]:
+    """(where, problem) for each key given twice in a mapping (PyYAML would keep the last; a key
+    a merge key ``<<`` brings in may be overridden) and each scalar whose text YAML 1.1 reads
+    as something else, under ``node`` at config key ``key``."""
+    if id(node) in seen:  # an alias: its anchor was checked where it was defined
+        return []
+    seen.add(id(node))
+    if isinstance(node, yaml.ScalarNode):
+        reason = _surprising(node, loader.construct_object(node))
+        return (
+            [(node.start_mark, f"{key or '<top level>'}: {node.value} is not valid ({reason})")]
+            if reason
+            else []
+        )
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            problem
+            for index, item in enumerate(node.value)
+            for problem in _node_problems(loader, item, f"{key}.{index}", seen)
+        ]
+    problems = []
+    given: set[Any] = set()
+    for key_node, value_node in node.value:
+        if key_node.tag == _MERGE_TAG:  # a mapping, or a list of them, merged into this one
+            merged_nodes = value_node.value if isinstance(value_node, yaml.SequenceNode) else []
+            for merged_node in merged_nodes or [value_node]:
+                problems += _node_problems(loader, merged_node, key, seen)
+            continue
+        if not isinstance(key_node, yaml.ScalarNode):
+            continue  # a mapping or list as a key: the constructor refuses it, naming the line
+        name = loader.construct_object(key_node)
+        child = f"{key}.{key_node.value}" if key else key_node.value
+        problems += _node_problems(loader, key_node, child, seen)
+        if name in given:
+            problems.append(
+                (key_node.start_mark, f"the key {name!r} is given twice (expected each key once)")
+            )
+        given.add(name)
+        problems += _node_problems(loader, value_node, child, seen)
+    return problems
+
+
+def _read_yaml(text: str) -> tuple[Any, list[tuple[yaml.Mark, str]]]:
+    """The YAML document of ``text`` and the problems :func:`_node_problems` finds in it (the
+    document is None when there are any)."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, []
+        problems = _node_problems(loader, node, "", set())
+        return (None if problems else loader.construct_document(node)), problems
+    finally:
+        loader.dispose()
 
 
 def read_config_files(paths: Iterable[str | Path]) -> dict[str, Any]:
     """The config files read strictly and merged in order, later keys over earlier ones (as
-    Snakemake merges its ``--configfile`` files). A YAML error, a key given twice, a file that is
-    not UTF-8 text or not a mapping is one :class:`ConfigError` naming the file (and the line
-    and column)."""
+    Snakemake merges its ``--configfile`` files). A YAML error, a key given twice, a scalar that
+    YAML 1.1 reads as something other than its text says (``010``, ``1_000``, ``yes``), a file
+    that is not UTF-8 text or not a mapping is one :class:`ConfigError` naming the file (and the
+    line and column). Merge keys (``<<: *anchor``) are read as YAML defines them."""
     errors = []
     config: dict[str, Any] = {}
     for path in paths:
         try:
-            loaded = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_StrictLoader)
+            loaded, problems = _read_yaml(Path(path).read_text(encoding="utf-8"))
         except yaml.MarkedYAMLError as error:
             mark = error.problem_mark
             where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -152,6 +242,9 @@ def read_config_files(paths: Iterable[str | Path]) -> dict[str, Any]:
         except OSError as error:
             errors.append(f"{path}: cannot be read ({error.strerror})")
         else:
+            errors += [
+                f"{path}:{mark.line + 1}:{mark.column + 1}: {problem}" for mark, problem in problems
+            ]
             if isinstance(loaded, dict):
                 config = merged(config, loaded)
             elif loaded is not None:
@@ -196,15 +289,18 @@ def study_errors(
 
     ``split_sizes_of(loader, options)`` gives the size of each split a dataset will have (None:
     unknown before preparing, so the checks that need it are skipped)."""
-    errors = non_finite_errors(config) + audit_errors(config)
+    errors = non_finite_errors(config) + audit_errors(config) + dataset_name_errors(config)
     for key, values in (
         ("eps", config["eps"]),
         ("bounds.extra_eps", config["bounds"]["extra_eps"]),
+        ("audit.eps", config["audit"]["eps"]),
     ):
         try:
             eps_tokens(values)
         except ConfigError as error:
             errors.append(str(error).replace("eps:", f"{key}:", 1))
+    errors += kappa_errors("bounds.kappa", config["bounds"]["kappa"])
+    errors += kappa_errors("advice.kappa", config["advice"]["kappa"])
     for name, dataset in config["datasets"].items():
         delta = dataset_settings(config, name, "privacy")["delta"]
         training = dataset_settings(config, name, "training")
@@ -245,11 +341,47 @@ def study_errors(
         for spec in config["bounds"]["kappa"]:
             try:
                 _, kappa = parse_kappa(str(spec))
-            except ValueError as error:
-                errors.append(f"bounds.kappa: {error}")
-                continue
+            except ValueError:
+                continue  # kappa_errors reported it
             if kappa is None and num_train < 2:
                 errors.append(f"bounds.kappa: {spec!r} gives κ ≥ 1 for dataset {name!r}")
+    return errors
+
+
+#: what the workflow appends to a dataset's name for a second output beside the first (the bounds
+#: rule writes results/bounds/{dataset}.csv and {dataset}_membership.csv)
+DERIVED_NAME_SUFFIXES = ("_membership",)
+
+
+def dataset_name_errors(config: dict[str, Any]) -> list[str]:
+    """Dataset names that another's outputs would take (``x_membership`` beside ``x``)."""
+    names = list(config["datasets"])
+    return [
+        f"datasets: {derived!r} is a name dataset {name!r} already gives its {suffix[1:]} "
+        f"table (results/bounds/{derived}.csv); expected no name that is another followed by "
+        f"{' or '.join(DERIVED_NAME_SUFFIXES)}"
+        for name in names
+        for suffix in DERIVED_NAME_SUFFIXES
+        if (derived := f"{name}{suffix}") in names
+    ]
+
+
+def kappa_errors(key: str, specs: Iterable[Any]) -> list[str]:
+    """A line for every κ spec of ``key`` that does not parse, or that gives a κ an earlier
+    spec gives ("1/8" and 0.125: the same rows twice)."""
+    errors = []
+    seen: dict[float | None, str] = {}
+    for spec in specs:
+        try:
+            _, kappa = parse_kappa(str(spec))
+        except ValueError as error:
+            errors.append(f"{key}: {error}")
+            continue
+        if kappa in seen:
+            errors.append(
+                f"{key}: {seen[kappa]!r} and {spec!r} are the same κ (expected each κ once)"
+            )
+        seen.setdefault(kappa, spec)
     return errors
 
 

@@ -29,7 +29,9 @@ def parse_eps_token(token: str) -> float:
 
 
 def eps_token(value: Any) -> str:
-    """The path token for one target ε, as the user wrote it (1, 8, 1e3, inf)."""
+    """The path token for one target ε, as the user wrote it (1, 8, 1e3, inf): a text as written,
+    an integral float below 1e16 as an integer (8.0 -> 8), any other float as its shortest
+    round-trip spelling (8.123456789, 2.5e-05), so that the token is the budget asked for."""
     if isinstance(value, str):
         token = value.strip()
     elif isinstance(value, float) and math.isinf(value):
@@ -40,7 +42,7 @@ def eps_token(value: Any) -> str:
     elif isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
         token = str(int(value))
     else:
-        token = f"{value:g}" if isinstance(value, float) else str(value)
+        token = repr(float(value)) if isinstance(value, float) else str(value)
     try:
         parse_eps_token(token)
     except ValueError:
@@ -92,3 +94,11 @@ def parse_kappa(spec: str) -> tuple[str, float | None]:
     if not 0 < value < 1:
         raise ValueError(f"kappa must lie in (0, 1), got {spec!r}")
     return text, value
+
+
+def kappa_specs_with(specs: Iterable[Any], extra: str) -> list[str]:
+    """``specs`` as text, then ``extra`` unless one of them already gives its κ ("1/8" and
+    0.125 are one κ, so its rows are not computed twice)."""
+    texts = [str(spec) for spec in specs]
+    values = {parse_kappa(text)[1] for text in texts}
+    return texts if parse_kappa(extra)[1] in values else [*texts, extra]

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rero.data.planning_cache import cached, valid_split_sizes
+
 
 @dataclass(frozen=True)
 class Loader:
@@ -113,8 +115,14 @@ def loader_options(loader: str, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def expected_split_sizes(loader: str, options: dict[str, Any]) -> dict[str, int]:
-    """The size of each split ``loader`` will produce (train: N), known without preparing."""
-    return LOADERS[loader].split_sizes(loader_options(loader, options))
+    """The size of each split ``loader`` will produce (train: N), known without preparing; read
+    from the planning cache while the files the loader reads are unchanged
+    (``rero.data.planning_cache``)."""
+    filled = loader_options(loader, options)
+    files = LOADERS[loader].files(filled)
+    return cached(
+        "split_sizes", loader, filled, files, LOADERS[loader].split_sizes, valid_split_sizes
+    )
 
 
 def source_files(loader: str, options: dict[str, Any]) -> list[str]:

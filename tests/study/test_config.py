@@ -640,18 +640,28 @@ def test_a_well_formed_config_file_passes_the_strict_read(tmp_path):
     study_config.read_config_files([path])
 
 
-def test_check_config_reports_what_snakemake_cannot(tmp_path, capsys):
+def test_check_config_reports_what_snakemake_cannot(tmp_path, capsys, monkeypatch):
     """Snakemake reads a --configfile before the workflow's checks: `check-config` names the
-    file, line and column of a YAML error, and the key of a bad value."""
+    file, line and column of a YAML error, and the key of a bad value; for a valid study it
+    prints the jobs of Snakemake's own plan, per rule (the only dry run of this module)."""
     from rero.cli import main
 
+    monkeypatch.chdir(tmp_path)  # planned where a run of this study would be, not the checkout
     shipped = tmp_path / "config.yaml"
     shipped.write_text(shipped_config_text())
     assert main(["check-config", str(shipped)]) == 0
-    assert capsys.readouterr().out.startswith(
-        "valid: mni152 (mni152, N = 8000); 5 budgets x 2 seeds -> 10 train, 5 attack, "
-        "14 calibrate jobs"
-    )
+    out = capsys.readouterr().out
+    assert out.startswith("valid: mni152 (mni152, N = 8000); 5 budgets x 2 seeds\n")
+    table = out.split("by rule:\n", 1)[1].splitlines()
+    planned = {rule: int(jobs) for rule, jobs in map(str.split, table)}
+    # the shipped study: one dataset, 5 budgets x 2 seeds trainings; a σ plan and an attack at
+    # each of the 5 budgets and the 9 of bounds.extra_eps; one audit (audit.eps [8]); one job of
+    # every other rule; and the total
+    per_dataset = ["advise", "bounds", "prepare_data", "transition", "translate"]
+    study = ["aggregate", "all", "figures", "provenance", "report_pages", "results_readme"]
+    expected = {"train": 10, "calibrate": 14, "attack": 14, "audit": 1}
+    expected |= {rule: 1 for rule in per_dataset + study}
+    assert planned == {**expected, "total": sum(expected.values())}
     broken = tmp_path / "broken.yaml"
     broken.write_text("eps: [8\nseeds: [0]\n")
     binary = tmp_path / "binary.yaml"

@@ -3,7 +3,8 @@
 Snakemake reads a ``--configfile`` itself before the workflow's own checks run, so a YAML error in
 it is reported as "Config file is not valid JSON or YAML" without file or line; this command
 reads the files strictly (file, line and column), runs every check the workflow runs (schema,
-across keys, against the datasets' split sizes) and says how many jobs the study would run.
+across keys, against the datasets' split sizes) and prints the jobs the workflow plans
+for it, per rule, from Snakemake's own planning (``rero.study.planned_jobs``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import rero
 from rero.data.registry import expected_split_sizes
 from rero.study import config as study_config
 from rero.study import tokens as config_tokens
+from rero.study.planned_jobs import job_table, planned_jobs
 
 SCHEMA = Path(rero.__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -30,18 +32,15 @@ def run_check_config(args: argparse.Namespace) -> None:
     schema = study_config.load_schema(args.schema)
     study_config.validate_config(config, schema, expected_split_sizes)
     budgets = config_tokens.eps_tokens(config["eps"])
-    plans = config_tokens.merged_eps_tokens(budgets, config["bounds"]["extra_eps"])
     datasets = config["datasets"]
     described = ", ".join(
         f"{name} ({entry['loader']}, N = "
         f"{expected_split_sizes(entry['loader'], entry['options'])['train']})"
         for name, entry in datasets.items()
     )
-    print(
-        f"valid: {described}; {len(budgets)} budgets x {len(config['seeds'])} seeds -> "
-        f"{len(datasets) * len(budgets) * len(config['seeds'])} train, "
-        f"{len(datasets) * len(budgets)} attack, {len(datasets) * len(plans)} calibrate jobs"
-    )
+    print(f"valid: {described}; {len(budgets)} budgets x {len(config['seeds'])} seeds")
+    counts = planned_jobs(args.configfiles)
+    print(f"jobs the workflow plans (snakemake --forceall --d3dag), by rule:\n{job_table(counts)}")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

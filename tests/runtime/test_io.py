@@ -66,3 +66,29 @@ def test_atomic_files_get_the_usual_permissions(tmp_path):
     path = tmp_path / "x.json"
     io.write_json(path, {})
     assert path.stat().st_mode & 0o777 == 0o666 & ~io._UMASK
+
+
+def test_atomic_path_removes_temp_files_a_killed_write_left(tmp_path):
+    target = tmp_path / "figure.png"
+    stale = [tmp_path / ".figure.png.tmp-ab12_xyz.png", tmp_path / ".figure.png.k3j9x_0q.tmp.png"]
+    kept = [tmp_path / ".other.png.tmp-ab12_xyz.png", tmp_path / ".figure.png.tmp-notes.txt"]
+    for path in stale + kept:
+        path.write_text("half")
+    with io.atomic_path(target) as tmp:
+        assert tmp.name.startswith(".figure.png.tmp-") and tmp.suffix == ".png"
+        tmp.write_text("done")
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        [target.name, *(path.name for path in kept)]
+    )
+
+
+def test_require_free_space_names_the_folder_and_the_need(tmp_path, monkeypatch):
+    usage = io.shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(io.shutil, "disk_usage", lambda _: usage._replace(free=2_000_000_000))
+    io.require_free_space(tmp_path, 2_000_000_000, "the splits")
+    with pytest.raises(ValueError) as raised:
+        io.require_free_space(tmp_path, 5_500_000_000, "the splits")
+    assert str(raised.value) == (
+        f"{tmp_path}: not enough free space for the splits: needs 5.50 GB, 2.00 GB free; "
+        "free 3.50 GB or more there"
+    )

@@ -3,13 +3,16 @@ and for a segmentation task ``{split}_masks.npy`` (uint8, a class per pixel or v
 
 Each file is a plain ``.npy`` written through :func:`numpy.lib.format.open_memmap` into a
 temporary file beside the target and renamed into place when complete; its SHA-256 is computed
-from the bytes as they are written. Only one chunk is mapped at a time, so neither memory nor
-the resident set grows with the split. Readers memory-map the images (:func:`load_split`) and
-convert each gathered batch with :func:`unit_float`.
+from the bytes as they are written. The temporary file's blocks are allocated before any is
+mapped, so a full disk is a clear error there, never a SIGBUS half-way through the writes. Only
+one chunk is mapped at a time, so neither memory nor the resident set grows with the split.
+Readers memory-map the images (:func:`load_split`) and convert each gathered batch with
+:func:`unit_float`.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import sys
@@ -23,12 +26,13 @@ from numpy.lib.format import open_memmap
 
 from rero.data.base import SPLIT_NAMES, Chunk, Moments, Split, rows_per_chunk
 from rero.data.files import load_npy
-from rero.runtime.io import atomic_path
+from rero.runtime.io import atomic_path, require_free_space
 
 SPLIT_FORMAT = (
     "{split}_images.npy (N, C, H, W) or (N, C, D, H, W) uint8, or float32 in [0, 1], and "
     "{split}_labels.npy int64 (N,), written by `python -m rero prepare-data`"
 )
+NPY_HEADER_BYTES = 4096  # a .npy header and the file system's last partial block, at most
 MASKS_FORMAT = "{split}_masks.npy uint8 (N, H, W) or (N, D, H, W), one class per pixel or voxel"
 
 
@@ -51,6 +55,7 @@ def write_rows(
     """
     with atomic_path(path) as tmp:
         open_memmap(tmp, mode="w+", dtype=dtype, shape=(planned, *row_shape)).flush()
+        allocate(tmp, path)
         with open(tmp, "rb") as handle:
             digest = hashlib.sha256(handle.read(header_length(tmp)))
         rows = 0
@@ -68,6 +73,37 @@ def write_rows(
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
     return rows, digest.hexdigest()
+
+
+def allocate(tmp: Path, target: Path) -> None:
+    """Give the (sparse) file ``tmp`` all its blocks on disk, so writes to its memory map never
+    meet a full disk (SIGBUS); a ValueError naming the folder and the space ``target`` needs
+    when they are not free. File systems without allocation rely on the check before writing
+    (:func:`split_bytes`)."""
+    size = tmp.stat().st_size
+    if size == 0 or not hasattr(os, "posix_fallocate"):
+        return
+    with open(tmp, "rb+") as handle:
+        try:
+            os.posix_fallocate(handle.fileno(), 0, size)
+        except OSError as error:
+            if error.errno == errno.ENOSPC:
+                require_free_space(target.parent, size, target.name)
+            elif error.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+
+
+def split_bytes(part: Split, task: str) -> int:
+    """The bytes the files of ``part`` take once written (images, labels, extras and, for
+    segmentation, masks; headers included)."""
+    source = part.source()
+    count = len(source)
+    arrays = [np.asarray(part.labels), *(np.asarray(array) for array in part.extras.values())]
+    sizes = [count * int(np.prod(source.shape)) * np.dtype(source.dtype).itemsize]
+    sizes += [array.nbytes for array in arrays]
+    if task == "segmentation":
+        sizes.append(count * int(np.prod(source.shape[1:])))
+    return sum(sizes) + NPY_HEADER_BYTES * len(sizes)
 
 
 def header_length(path: Path) -> int:

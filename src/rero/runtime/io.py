@@ -7,6 +7,8 @@ import json
 import math
 import os
 import platform
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,25 +34,68 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+#: the random part of a temporary name (``tempfile.mkstemp``'s letters, 8 of them)
+_TEMP_RANDOM = "[a-z0-9_]{8}"
+
+
+def temp_prefix(target: Path) -> str:
+    """The start of every temporary name :func:`atomic_path` gives ``target``: a fixed pattern,
+    ``.<name>.tmp-<8 random letters><suffix>``, beside it."""
+    return f".{target.name}.tmp-"
+
+
+def stale_temp_files(target: Path) -> list[Path]:
+    """The temporary files that writes of ``target`` left beside it (a killed job's), named as
+    :func:`temp_prefix` says or as earlier versions did (``.<name>.<random>.tmp<suffix>``)."""
+    name, suffix = re.escape(target.name), re.escape(target.suffix)
+    pattern = re.compile(rf"\.{name}\.(tmp-{_TEMP_RANDOM}|{_TEMP_RANDOM}\.tmp){suffix}")
+    if not target.parent.is_dir():
+        return []
+    return sorted(
+        path for path in target.parent.iterdir() if pattern.fullmatch(path.name) is not None
+    )
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
 
     A reader never sees a half-written file: either the old file (or none) or the complete new one.
+    A failed block removes its temporary file; one left by an earlier write that was killed
+    (``kill -9``, a lost node) is removed when the next write of ``path`` starts.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in stale_temp_files(target):
+        stale.unlink(missing_ok=True)
     fd, tmp_name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp" + target.suffix
+        dir=target.parent, prefix=temp_prefix(target), suffix=target.suffix
     )
     os.close(fd)
     tmp = Path(tmp_name)
-    tmp.chmod(0o666 & ~_UMASK)  # mkstemp creates 0600; results get the usual permissions
     try:
+        tmp.chmod(0o666 & ~_UMASK)  # mkstemp creates 0600; results get the usual permissions
         yield tmp
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def require_free_space(folder: str | os.PathLike[str], needed: int, what: str) -> None:
+    """A ValueError naming ``folder`` unless its file system has ``needed`` bytes free for
+    ``what``: a full disk is refused before a write, never met half-way (a memory-mapped write
+    to a full disk ends in SIGBUS, without a message)."""
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise ValueError(
+            f"{folder}: not enough free space for {what}: needs {gigabytes(needed)}, "
+            f"{gigabytes(free)} free; free {gigabytes(needed - free)} or more there"
+        )
+
+
+def gigabytes(size: int) -> str:
+    """``size`` bytes in GB, for a message (bytes below 1 MB)."""
+    return f"{size} bytes" if size < 1e6 else f"{size / 1e9:.2f} GB"
 
 
 def _json_default(value: Any) -> Any:

@@ -8,7 +8,11 @@ prepared. Prepared split files (``results/data/<name>/``) are checked as a train
 
 from __future__ import annotations
 
+import builtins
+import errno
 import io
+import json
+import os
 import re
 import zipfile
 from collections.abc import Callable
@@ -18,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import rero.cli
 from rero.data.prepare import prepare_dataset, read_meta
 from rero.data.registry import expected_split_sizes
 from rero.data.store import load_split
@@ -218,3 +223,80 @@ def test_malformed_prepared_file_is_named(
             read_meta(folder)
         else:
             load_split(folder, "train")
+
+
+def deny(monkeypatch: pytest.MonkeyPatch, culprit: Path) -> None:
+    """Opening ``culprit`` fails as an unreadable file does (tests may run as root, whom a
+    chmod does not stop): PermissionError, errno 13."""
+    real_open = builtins.open
+
+    def guarded_open(file, *args, **kwargs):
+        named = isinstance(file, str | os.PathLike) and Path(os.fsdecode(file)) == culprit
+        if named:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(culprit))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", guarded_open)
+
+
+def first_jpeg(root: Path) -> Path:
+    return sorted(root.rglob("*.jpg"))[0]
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A source file that cannot be read: ``make`` names it, given the dataset's file or root."""
+
+    loader: str
+    make: Callable[[Path], Path]
+    reason: str
+
+
+UNREADABLE = {
+    "medmnist .npz permission denied": Unreadable(
+        "medmnist", lambda path: path, "Permission denied"
+    ),
+    "ham10000 metadata permission denied": Unreadable(
+        "ham10000", lambda root: root / "HAM10000_metadata.csv", "Permission denied"
+    ),
+    "ham10000 JPEG permission denied": Unreadable("ham10000", first_jpeg, "Permission denied"),
+    "radimagenet PNG permission denied": Unreadable(
+        "radimagenet", lambda root: sorted(root.rglob("*.png"))[0], "Permission denied"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", UNREADABLE.values(), ids=UNREADABLE.keys())
+def test_unreadable_source_file_is_one_line_naming_dataset_file_and_reason(
+    case: Unreadable, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if case.loader == "medmnist":
+        source = write_medmnist(tmp_path / "toy.npz")
+        options: dict = {"path": str(source)}
+    elif case.loader == "ham10000":
+        source = ham(tmp_path)
+        options = {"root": str(source), "size": 8, "workers": 1}
+    else:
+        source = write_radimagenet(tmp_path / "rad", per_class=(2, 1, 1), size=(16, 16))
+        options = {"root": str(source), "size": 16, "workers": 1}
+    culprit = case.make(source)
+    deny(monkeypatch, culprit)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError) as raised:
+        prepare_dataset("skin", case.loader, options, out)
+    message = str(raised.value)
+    assert message.startswith("dataset 'skin': ") and "\n" not in message
+    assert str(culprit) in message and case.reason in message
+    assert not out.exists() or not list(out.iterdir())
+
+
+def test_cli_prints_an_unreadable_file_as_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_medmnist(tmp_path / "toy.npz")
+    deny(monkeypatch, source)
+    argv = ["prepare-data", "--dataset", "toy", "--loader", "medmnist"]
+    argv += ["--options", json.dumps({"path": str(source)}), "--out-dir", str(tmp_path / "out")]
+    assert rero.cli.main(argv) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert errors[1:] == [f"rero prepare-data: error: dataset 'toy': {source}: Permission denied"]

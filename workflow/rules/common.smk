@@ -6,6 +6,8 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 import rero.study.config as study_config
+from rero.data.base import SPLIT_NAMES
+from rero.data.fingerprint import source_digest
 from rero.data.registry import (
     RUNTIME_OPTIONS,
     expected_split_sizes,
@@ -131,6 +133,32 @@ def prepared_data(*splits, masks=False):
         return named
 
     return files
+
+
+#: the cache of the source files' hashes (rero.data.fingerprint), beside Snakemake's own state
+SOURCE_HASH_CACHE = ".snakemake/rero/source_hashes"
+
+
+@functools.cache
+def source_digest_of(name):
+    """The content digest of dataset ``name``'s source files, computed once per Snakemake run;
+    a listing or an option the loader refuses is one line naming the dataset."""
+    dataset = STUDY.datasets[name]
+    try:
+        return source_digest(
+            dataset.loader, dict(dataset.options), Path(SOURCE_HASH_CACHE)
+        )
+    except (OSError, ValueError) as error:
+        raise WorkflowError(f"datasets.{name}: {error}") from None
+
+
+def dataset_source_digest(wildcards):
+    """Param: the SHA-256 of every file the dataset's loader reads, images included
+    (rero.data.fingerprint), so that new content reruns its preparation and everything after
+    it whatever the files' mtimes (`cp -p`, `rsync -a`, `tar x` keep them). Each file's hash
+    is cached with its size, mtime, ctime and inode: an unchanged file is not read again.
+    """
+    return source_digest_of(wildcards.dataset)
 
 
 def dataset_files(wildcards):
@@ -311,11 +339,44 @@ def translation_tables():
     )
 
 
+def prepared_files(dataset):
+    """The files rule prepare_data (prepare_segmentation_data) declares for ``dataset``."""
+    kinds = ["images", "labels"]
+    if dataset in STUDY.segmentation_datasets:
+        kinds.append("masks")
+    folder = f"results/data/{dataset}"
+    splits = [f"{folder}/{split}_{kind}.npy" for split in SPLIT_NAMES for kind in kinds]
+    return [*splits, f"{folder}/meta.json"]
+
+
+def job_outputs():
+    """Every job's own result: each dataset's prepared splits, privacy plans, bounds and
+    transition search, each run's model and metrics, each budget's attack records and audit.
+    The final target requires them all, so one that is deleted or lost is made again by the
+    next run (with what depends on it) instead of the study looking complete."""
+    names = STUDY.dataset_names
+    return [
+        *(file for name in names for file in prepared_files(name)),
+        *expand(rules.calibrate.output.plan, dataset=names, eps=STUDY.bound_eps),
+        *expand(list(rules.bounds.output), dataset=names),
+        *expand(
+            [rules.train.output.model, rules.train.output.metrics],
+            dataset=names,
+            eps=STUDY.eps,
+            seed=STUDY.seeds,
+        ),
+        *expand(list(rules.attack.output), dataset=names, eps=STUDY.bound_eps),
+        *expand(rules.transition.output.transition, dataset=names),
+        *expand(rules.audit.output.audit, dataset=names, eps=STUDY.audit_eps),
+    ]
+
+
 def final_outputs():
     """Every result of the study: the summary table, the advice and budget-translation tables,
-    the figures, the report's pages and the results folder's README (the per-job outputs come
-    with them)."""
+    the figures, the report's pages and the results folder's README, and every job's own
+    result (job_outputs)."""
     return [
+        *job_outputs(),
         "results/summary.csv",
         "results/README.md",
         "results/report/provenance.html",

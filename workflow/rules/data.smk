@@ -23,9 +23,11 @@ rule prepare_data:
     params:
         loader=dataset_loader,
         options=dataset_options,
+        source=dataset_source_digest,
     shell:
         "python -m rero prepare-data --dataset {wildcards.dataset} --loader {params.loader}"
         " --options '{params.options}' {resources.workers}"
+        f" --hash-cache {SOURCE_HASH_CACHE}"
         " --out-dir $(dirname {output.meta}) > {log} 2>&1"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from rero.data.prepare import prepare_dataset
 from rero.data.registry import LOADERS
@@ -32,6 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the prepared data); the same as 'workers' in --options",
     )
     parser.add_argument("--out-dir", required=True, help="folder for the splits and meta.json")
+    parser.add_argument(
+        "--hash-cache",
+        type=Path,
+        help="folder of the cache of the source files' hashes (rero.data.fingerprint): an "
+        "unchanged file is not read again; default: hash every file",
+    )
     parser.set_defaults(handler=run_prepare_data)
 
 
@@ -47,7 +54,7 @@ def run_prepare_data(args: argparse.Namespace) -> None:
         raise ValueError(f"--options must be a JSON object, got {args.options!r}")
     if args.workers is not None:
         options["workers"] = args.workers
-    meta = prepare_dataset(args.dataset, args.loader, options, args.out_dir)
+    meta = prepare_dataset(args.dataset, args.loader, options, args.out_dir, args.hash_cache)
     counts = ", ".join(f"{split} {info['n']}" for split, info in meta["splits"].items())
     print(
         f"prepared {meta['dataset']} ({meta['loader']}): {counts}; shape {meta['shape']}, "

@@ -151,6 +151,14 @@ def ham10000_files(options: dict[str, Any]) -> list[Path]:
     return [Path(options["root"]).expanduser() / METADATA]
 
 
+def ham10000_content_files(options: dict[str, Any]) -> list[Path]:
+    """Every file :func:`load_ham10000` reads for ``options`` (defaults filled): the metadata,
+    then the JPEG of each row."""
+    folder = root_folder(options["root"])
+    metadata = read_metadata(folder)
+    return [metadata.path, *map(Path, image_files(folder, metadata).tolist())]
+
+
 def ham10000_split_sizes(options: dict[str, Any]) -> dict[str, int]:
     """The split sizes of :func:`load_ham10000` for ``options`` (defaults filled), from the CSV
     alone (fewer when ``on_unreadable: skip`` leaves images out)."""

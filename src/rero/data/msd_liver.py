@@ -335,6 +335,14 @@ def msd_liver_files(options: dict[str, Any]) -> list[Path]:
     return [Path(options["root"]).expanduser() / DATASET_JSON]
 
 
+def msd_liver_content_files(options: dict[str, Any]) -> list[Path]:
+    """Every file :func:`load_msd_liver` reads for ``options``: ``dataset.json``, then each
+    entry's volume and label map."""
+    folder = root_folder(options["root"])
+    volumes = [path for entry in read_dataset_json(folder) for path in (entry.image, entry.label)]
+    return [folder / DATASET_JSON, *volumes]
+
+
 def msd_liver_split_sizes(options: dict[str, Any]) -> dict[str, int]:
     """The split sizes of :func:`load_msd_liver` for ``options`` (defaults filled), from
     ``dataset.json`` alone."""

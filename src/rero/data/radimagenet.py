@@ -77,6 +77,16 @@ def radimagenet_files(options: dict[str, Any]) -> list[Path]:
     return [root / name for name in CSV_FILES.values()]
 
 
+def radimagenet_content_files(options: dict[str, Any]) -> list[Path]:
+    """Every file :func:`load_radimagenet` reads for ``options``: the split CSVs, then the image
+    of each row."""
+    folder = root_folder(options["root"])
+    images = [
+        folder / filename for split in SPLIT_NAMES for filename in read_split_csv(folder, split)[0]
+    ]
+    return [*(folder / name for name in CSV_FILES.values()), *images]
+
+
 def radimagenet_split_sizes(options: dict[str, Any]) -> dict[str, int]:
     """The split sizes of :func:`load_radimagenet`: the rows of each split's CSV (fewer when
     ``on_unreadable: skip`` leaves images out)."""

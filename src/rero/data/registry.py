@@ -4,9 +4,10 @@ is used, so a job's code inputs hold its own dataset's loader and no other
 
 Each loader module provides ``load(**options) -> DatasetSplits``, a function that tells the size
 of each split from the options without preparing anything (so the workflow checks δ < 1/N and
-B ≤ N before any job starts) and, for data on the user's disk, the files it reads (so a changed
-one reruns the preparation). :func:`loader_options` fills in a loader's defaults and refuses
-unknown or missing options.
+B ≤ N before any job starts) and, for data on the user's disk, the files it reads: the few index
+files the workflow takes as inputs, and every file, images included, whose content identifies
+the source (``rero.data.fingerprint``), so a changed one reruns the preparation.
+:func:`loader_options` fills in a loader's defaults and refuses unknown or missing options.
 """
 
 from __future__ import annotations
@@ -24,16 +25,18 @@ from rero.data.planning_cache import cached, valid_split_sizes
 @dataclass(frozen=True)
 class Loader:
     """A registered dataset source: the ``module`` that defines it and the names there of
-    ``load(**options)``, ``split_sizes(options)`` -> the size of each split and ``files(options)``
-    -> the files it reads (both take the options with defaults filled; no ``files`` for a loader
-    that reads nothing from the user's disk); ``task``, one of ``rero.data.tasks.TASKS``, is known
-    before any data is read."""
+    ``load(**options)``, ``split_sizes(options)`` -> the size of each split, ``files(options)``
+    -> its index files (a few) and ``content_files(options)`` -> every file it reads, images
+    included, when those are more (all take the options with defaults filled; no ``files`` for a
+    loader that reads nothing from the user's disk); ``task``, one of ``rero.data.tasks.TASKS``,
+    is known before any data is read."""
 
     module: str
     load_name: str
     split_sizes_name: str
     files_name: str | None = None
     task: str = "classification"
+    content_files_name: str | None = None
 
     def _function(self, name: str) -> Callable[..., Any]:
         return getattr(importlib.import_module(self.module), name)
@@ -49,6 +52,11 @@ class Loader:
     def files(self, options: dict[str, Any]) -> list[Path]:
         return [] if self.files_name is None else self._function(self.files_name)(options)
 
+    def content_files(self, options: dict[str, Any]) -> list[Path]:
+        if self.content_files_name is None:
+            return self.files(options)
+        return self._function(self.content_files_name)(options)
+
 
 LOADERS: dict[str, Loader] = {
     "mni152": Loader("rero.data.mni152", "load_mni152", "mni152_split_sizes"),
@@ -59,10 +67,18 @@ LOADERS: dict[str, Loader] = {
         "rero.data.medmnist", "load_medmnist", "medmnist_split_sizes", "medmnist_files"
     ),
     "ham10000": Loader(
-        "rero.data.ham10000", "load_ham10000", "ham10000_split_sizes", "ham10000_files"
+        "rero.data.ham10000",
+        "load_ham10000",
+        "ham10000_split_sizes",
+        "ham10000_files",
+        content_files_name="ham10000_content_files",
     ),
     "radimagenet": Loader(
-        "rero.data.radimagenet", "load_radimagenet", "radimagenet_split_sizes", "radimagenet_files"
+        "rero.data.radimagenet",
+        "load_radimagenet",
+        "radimagenet_split_sizes",
+        "radimagenet_files",
+        content_files_name="radimagenet_content_files",
     ),
     "msd_liver": Loader(
         "rero.data.msd_liver",
@@ -70,6 +86,7 @@ LOADERS: dict[str, Loader] = {
         "msd_liver_split_sizes",
         "msd_liver_files",
         task="segmentation",
+        content_files_name="msd_liver_content_files",
     ),
 }
 
@@ -129,3 +146,9 @@ def source_files(loader: str, options: dict[str, Any]) -> list[str]:
     """The files ``loader`` reads its splits from (the CSVs or the ``.npz``; not every image),
     so the workflow reruns the preparation when one changes. Checks nothing on disk."""
     return [str(path) for path in LOADERS[loader].files(loader_options(loader, options))]
+
+
+def content_files(loader: str, options: dict[str, Any]) -> list[Path]:
+    """Every file ``loader`` reads with ``options``, images included, in the order it reads
+    them: what identifies the dataset's source by content (``rero.data.fingerprint``)."""
+    return LOADERS[loader].content_files(loader_options(loader, options))

@@ -56,6 +56,7 @@ from study_settings import DEFAULT_STUDY, PAPER_STUDY, schedules, study_config
 from rero.attacks.imprint import run_imprint_attack, summarise_imprint
 from rero.attacks.job import (
     ATTACKS,
+    CalibrationPolicy,
     ImprintSettings,
     PriorAwareSettings,
     run_attacks,
@@ -213,6 +214,7 @@ def bench_job(print_fn: Callable[[str], None], scale: Scale) -> dict[str, float]
             dataset_size=num_train,
         )
         seed, imprint, prior_aware = attack_settings(config, DEFAULT_DATASET, scale)
+        privacy = dataset_settings(config, DEFAULT_DATASET, "privacy")
         start = time.perf_counter()
         records = run_attacks(
             data_dir,
@@ -222,6 +224,7 @@ def bench_job(print_fn: Callable[[str], None], scale: Scale) -> dict[str, float]
             imprint=imprint,
             prior_aware=prior_aware,
             seed=seed,
+            policy=CalibrationPolicy(privacy["accountant"], privacy["eps_tolerance"]),
         )
         job = time.perf_counter() - start
         per_attack = {name: record["wall_time_s"] for name, record in records.items()}

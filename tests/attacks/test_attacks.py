@@ -27,7 +27,7 @@ from rero.attacks.imprint import (
     run_imprint_attack,
     summarise_imprint,
 )
-from rero.attacks.job import imprint_noise, run_attacks
+from rero.attacks.job import CalibrationPolicy, imprint_noise, run_attacks
 from rero.attacks.matching import (
     best_matches,
     clopper_pearson,
@@ -443,6 +443,7 @@ def test_devices_resolve_and_cuda_without_a_gpu_stops_a_job_before_it_loads_anyt
                 imprint=None,
                 prior_aware=None,
                 seed=0,
+                policy=None,
                 device="cuda",
             )
 
@@ -692,6 +693,10 @@ ATTACK_SETTINGS = {
 }
 
 
+#: the study's calibration policy, as the workflow passes it to a private plan's attack job
+POLICY = {"accountant": "auto", "rel_tol": "0.01"}
+
+
 def _run_cli(data_dir: Path, plan: Path, out_dir: Path, **changes: str) -> int:
     settings = ATTACK_SETTINGS | {
         f"--{key.replace('_', '-')}": value for key, value in changes.items()
@@ -706,8 +711,10 @@ def test_cli_writes_the_attack_outputs_of_the_contract(
 ) -> None:
     data_dir, plan, out_dir = _prepared(tmp_path), tmp_path / "plan.json", tmp_path / "out"
     write_plan(plan, toy_plan(target, n=120, batch=30, epochs=10, sigma=sigma, delta=1e-3))
-    clip = {"clip_norm": "0.5"} if sigma > 0 else {}
-    assert _run_cli(data_dir, plan, out_dir, device="cpu", **clip) == 0
+    # what the workflow passes a private plan: the training's C, the study's accountant and
+    # tolerance (privacy.*), which calibrate the prior-aware run's own σ
+    private = {"clip_norm": "0.5", "accountant": "rdp", "rel_tol": "0.2"} if sigma > 0 else {}
+    assert _run_cli(data_dir, plan, out_dir, device="cpu", **private) == 0
     imprint = json.loads((out_dir / "imprint.json").read_text())
     assert imprint["device"] == "cpu"
     for key in ("success_rate", "ci_low", "ci_high", "ssim_threshold", "num_images", "num_batches",
@@ -732,12 +739,24 @@ def test_cli_writes_the_attack_outputs_of_the_contract(
     else:
         assert prior["sigma"] == attack_plan.sigma > 0
         assert prior["clip_norm"] == 0.1  # the attack's own C, not the training's
-        assert attack_plan.epsilon <= target
+        assert attack_plan.accountant == "rdp"
+        assert 0.8 * target <= attack_plan.epsilon <= target
+
+
+def test_one_step_noise_follows_the_studys_accountant_and_tolerance() -> None:
+    plan = toy_plan(8.0, n=120, batch=30, epochs=10, sigma=0.9, delta=1e-3)
+    pld = imprint_noise(plan, "one_step", CalibrationPolicy("pld", 0.01))
+    assert imprint_noise(plan, "one_step", CalibrationPolicy("rdp", 0.01)) > pld  # RDP: looser
+    assert imprint_noise(plan, "one_step", CalibrationPolicy("pld", 0.3)) != pld
+    with pytest.raises(ValueError, match=r"needs the study's accountant and ε tolerance"):
+        imprint_noise(plan, "one_step", None)
 
 
 def test_one_step_noise_calibration_spends_the_target_in_one_step() -> None:
     plan = toy_plan(8.0, n=120, batch=30, epochs=10, sigma=0.9, delta=1e-3)
-    assert imprint_noise(plan, "one_step") < plan.sigma == imprint_noise(plan, "full") == 0.9
+    policy = CalibrationPolicy("auto", 0.01)
+    assert imprint_noise(plan, "one_step", policy) < plan.sigma
+    assert imprint_noise(plan, "full", policy) == imprint_noise(plan, "full", None) == 0.9
 
 
 def test_cli_rejects_a_file_that_is_not_a_plan(tmp_path: Path) -> None:
@@ -750,7 +769,7 @@ def test_cli_rejects_a_file_that_is_not_a_plan(tmp_path: Path) -> None:
 def test_cli_rejects_a_plan_for_another_dataset(tmp_path: Path, capsys) -> None:
     data_dir, plan = _prepared(tmp_path), tmp_path / "plan.json"
     write_plan(plan, toy_plan(8.0, n=240, batch=30, epochs=10, delta=1e-3))
-    assert _run_cli(data_dir, plan, tmp_path / "out", clip_norm="1.0") == 2
+    assert _run_cli(data_dir, plan, tmp_path / "out", clip_norm="1.0", **POLICY) == 2
     assert "dataset_size 240 differs from the training set (120" in capsys.readouterr().err
 
 
@@ -764,4 +783,14 @@ def test_cli_needs_the_training_clip_norm_exactly_for_a_private_plan(tmp_path: P
     write_plan(plan, toy_plan(math.inf, n=120, batch=30, epochs=10, delta=1e-3))
     assert _run_cli(data_dir, plan, tmp_path / "out", clip_norm="1.0") == 2
     assert "imprint clip norm 1.0: a private plan" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_needs_the_studys_accountant_and_tolerance_for_a_private_plan(tmp_path, capsys):
+    data_dir, plan = _prepared(tmp_path), tmp_path / "plan.json"
+    write_plan(plan, toy_plan(8.0, n=120, batch=30, epochs=10, delta=1e-3))
+    assert _run_cli(data_dir, plan, tmp_path / "out", clip_norm="1.0") == 2
+    assert "needs the study's accountant and ε tolerance" in capsys.readouterr().err
+    assert _run_cli(data_dir, plan, tmp_path / "out", clip_norm="1.0", accountant="pld") == 2
+    assert "--accountant and --rel-tol come together" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

@@ -21,13 +21,16 @@ rule attack:
         device=training_device,
     params:
         clip_norm=private_flag("clip-norm", "privacy", "clip_norm"),
+        accountant=private_flag("accountant", "privacy", "accountant"),
+        tolerance=private_flag("rel-tol", "privacy", "eps_tolerance"),
         seed=dataset_setting("attack", "seed"),
         imprint=imprint_flags,
         prior_aware=prior_aware_flags,
     shell:
         "python -m rero attack --data-dir $(dirname {input.meta}) --plan {input.plan}"
         " --out-dir $(dirname {output.imprint}) --seed {params.seed}"
-        " {params.clip_norm} {params.imprint} {params.prior_aware}"
+        " {params.clip_norm} {params.accountant} {params.tolerance}"
+        " {params.imprint} {params.prior_aware}"
         " --device {resources.device} --threads {threads} > {log} 2>&1"
 
 
@@ -60,9 +63,11 @@ rule transition:
         levels=transition_levels,
         bisections=dataset_setting("attack", "transition", "bisections"),
         accountant=dataset_setting("privacy", "accountant"),
+        tolerance=dataset_setting("privacy", "eps_tolerance"),
     shell:
         "python -m rero transition --data-dir $(dirname {input.meta}) --plans {input.plans}"
         " --imprint {input.imprint} {params.levels} --bisections {params.bisections}"
-        " --accountant {params.accountant} --out {output.transition} --seed {params.seed}"
+        " --accountant {params.accountant} --rel-tol {params.tolerance}"
+        " --out {output.transition} --seed {params.seed}"
         " --clip-norm {params.clip_norm} {params.imprint}"
         " --device {resources.device} --threads {threads} > {log} 2>&1"

@@ -6,6 +6,9 @@ the training's clip norm C) and ``prior_aware.json`` (informed adversary of Haye
 on its own DP-SGD run calibrated to the plan's target ε, beside the rigorous ReRo bound for that
 run's σ, q, T). Every
 setting comes from the caller (the workflow's config); the defaults live in the config schema only.
+The σ the attacks calibrate themselves (the one-step imprint noise, the prior-aware run) are
+calibrated as the study's plans are: with its ``privacy.accountant`` and ``privacy.eps_tolerance``
+(:class:`CalibrationPolicy`).
 Both attacks run on the job's device (``auto``: CUDA where there is one, as training).
 """
 
@@ -24,6 +27,7 @@ from rero.attacks.imprint import run_imprint_attack, summarise_imprint
 from rero.attacks.prior_aware import run_prior_aware_attack, summarise_prior_aware
 from rero.data.prepare import read_meta
 from rero.data.store import load_split
+from rero.privacy.accounting.registry import ACCOUNTANTS
 from rero.privacy.calibration import calibrate
 from rero.privacy.plan import PrivacyPlan
 from rero.privacy.rero.methods import rero_bound
@@ -91,9 +95,27 @@ class PriorAwareSettings:
     learning_rate: float
 
 
-def imprint_noise(plan: PrivacyPlan, calibration: str) -> float:
+@dataclass(frozen=True)
+class CalibrationPolicy:
+    """How an attack calibrates a σ of its own: the study's ``accountant`` (privacy.accountant)
+    and relative tolerance ``rel_tol`` (privacy.eps_tolerance), as its privacy plans."""
+
+    accountant: str
+    rel_tol: float
+
+    def __post_init__(self) -> None:
+        if self.accountant not in ACCOUNTANTS:
+            raise ValueError(
+                f"accountant {self.accountant!r}: expected one of {', '.join(ACCOUNTANTS)}"
+            )
+        if not 0 < self.rel_tol < 1:
+            raise ValueError(f"rel_tol {self.rel_tol}: expected a number in (0, 1)")
+
+
+def imprint_noise(plan: PrivacyPlan, calibration: str, policy: CalibrationPolicy | None) -> float:
     """σ of the attacked update: the plan's (whole training, the paper's default) or the σ
-    calibrated so that one step at the plan's q alone spends the target ε."""
+    calibrated by ``policy`` so that one step at the plan's q alone spends the target ε
+    (``policy`` may be None for the non-private plan, which calibrates nothing)."""
     if calibration not in NOISE_CALIBRATIONS:
         raise ValueError(
             f"noise calibration must be one of {NOISE_CALIBRATIONS}, got {calibration!r}"
@@ -101,19 +123,41 @@ def imprint_noise(plan: PrivacyPlan, calibration: str) -> float:
     if not plan.private or calibration == "full":
         return plan.sigma
     return calibrate(
-        plan.target_epsilon, sample_rate=plan.sample_rate, steps=1, delta=plan.delta
+        plan.target_epsilon,
+        sample_rate=plan.sample_rate,
+        steps=1,
+        delta=plan.delta,
+        **_policy_options(plan, policy),
     ).sigma
 
 
-def prior_aware_plan(plan: PrivacyPlan, settings: PriorAwareSettings) -> PrivacyPlan:
+def prior_aware_plan(
+    plan: PrivacyPlan, settings: PriorAwareSettings, policy: CalibrationPolicy | None
+) -> PrivacyPlan:
     """The attack's own privacy plan: the σ at which its DP-SGD run (q, T of ``settings``)
-    spends the plan's target ε at the plan's δ (the non-private plan for a non-private ``plan``)."""
+    spends the plan's target ε at the plan's δ, calibrated by ``policy`` (the non-private plan
+    for a non-private ``plan``, for which ``policy`` may be None)."""
+    if not plan.private:
+        return calibrate(
+            math.inf, sample_rate=settings.sample_rate, steps=settings.steps, delta=plan.delta
+        )
     return calibrate(
-        plan.target_epsilon if plan.private else math.inf,
+        plan.target_epsilon,
         sample_rate=settings.sample_rate,
         steps=settings.steps,
         delta=plan.delta,
+        **_policy_options(plan, policy),
     )
+
+
+def _policy_options(plan: PrivacyPlan, policy: CalibrationPolicy | None) -> dict[str, Any]:
+    """``calibrate``'s accountant and tolerance for a private ``plan``; ValueError without one."""
+    if policy is None:
+        raise ValueError(
+            f"a private plan (target ε {plan.target_epsilon!r}) needs the study's accountant and "
+            "ε tolerance to calibrate the attack's own σ (--accountant, --rel-tol)"
+        )
+    return {"accountant": policy.accountant, "rel_tol": policy.rel_tol}
 
 
 def imprint_job(
@@ -124,11 +168,12 @@ def imprint_job(
     settings: ImprintSettings,
     seed: int,
     device: torch.device,
+    policy: CalibrationPolicy | None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Run the imprint attack on ``device``; return the JSON record and the arrays of
-    ``recon.npz``."""
+    """Run the imprint attack on ``device`` (a one-step σ calibrated by ``policy``); return the
+    JSON record and the arrays of ``recon.npz``."""
     settings.check_plan(plan.private)
-    sigma = imprint_noise(plan, settings.noise_calibration)
+    sigma = imprint_noise(plan, settings.noise_calibration, policy)
     result = run_imprint_attack(
         *train,
         reference,
@@ -170,9 +215,11 @@ def prior_aware_job(
     settings: PriorAwareSettings,
     seed: int,
     device: torch.device,
+    policy: CalibrationPolicy | None,
 ) -> dict[str, Any]:
-    """Run the prior-aware attack on ``device``; put the rigorous ReRo bound (κ = 1/M) beside it."""
-    attack_plan = prior_aware_plan(plan, settings)
+    """Run the prior-aware attack on ``device`` (its σ calibrated by ``policy``); put the rigorous
+    ReRo bound (κ = 1/M) beside it."""
+    attack_plan = prior_aware_plan(plan, settings, policy)
     result = run_prior_aware_attack(
         *train,
         num_classes=num_classes,
@@ -220,13 +267,14 @@ def run_attacks(
     imprint: ImprintSettings,
     prior_aware: PriorAwareSettings,
     seed: int,
+    policy: CalibrationPolicy | None,
     threads: int = 1,
     device: str = "auto",
 ) -> dict[str, dict[str, Any]]:
     """Run ``attacks`` on the prepared dataset at ``plan``; write their outputs into ``out_dir``.
 
-    ``device`` (one of :data:`DEVICES`) is where the attacks run. Returns the JSON records by
-    attack name.
+    ``policy`` calibrates the attacks' own σ (needed by a private plan); ``device`` (one of
+    :data:`DEVICES`) is where the attacks run. Returns the JSON records by attack name.
     """
     unknown = sorted(set(attacks) - set(ATTACKS))
     if unknown:
@@ -234,6 +282,8 @@ def run_attacks(
     torch_device = resolve_device(device)
     if "imprint" in attacks:
         imprint.check_plan(plan.private)
+    if plan.private:
+        _policy_options(plan, policy)  # refused before any data is read
     torch.set_num_threads(threads)
     out = Path(out_dir)
     meta = read_meta(data_dir)
@@ -251,7 +301,7 @@ def run_attacks(
         if attack == "imprint":
             reference, _ = load_split(data_dir, imprint.reference_split)
             record, arrays = imprint_job(
-                train, reference, num_classes, plan, imprint, seed, torch_device
+                train, reference, num_classes, plan, imprint, seed, torch_device, policy
             )
             save_npz(
                 out / "recon.npz",
@@ -260,7 +310,9 @@ def run_attacks(
                 target_epsilon=np.float64(plan.target_epsilon),
             )
         else:
-            record = prior_aware_job(train, num_classes, plan, prior_aware, seed, torch_device)
+            record = prior_aware_job(
+                train, num_classes, plan, prior_aware, seed, torch_device, policy
+            )
         wall = {"wall_time_s": time.perf_counter() - start, "provenance": provenance()}
         records[attack] = record | common | wall
         write_json(out / f"{attack}.json", records[attack])

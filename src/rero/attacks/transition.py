@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from rero.attacks.job import ImprintSettings, imprint_job
+from rero.attacks.job import CalibrationPolicy, ImprintSettings, imprint_job
 from rero.data.prepare import read_meta
 from rero.data.store import load_split
 from rero.privacy.calibration import calibrate
@@ -99,13 +99,14 @@ def transition_job(
     *,
     bisections: int,
     seed: int,
-    accountant: str = "auto",
+    policy: CalibrationPolicy,
     device: str = "auto",
     threads: int = 1,
 ) -> dict[str, Any]:
     """The transition of every level (and of "first success > 0") for one dataset, from its
     imprint results on the budgets of ``plan_files``; midpoints are attacked with the same
-    batches, seed and settings at σ calibrated by ``accountant``."""
+    batches, seed and settings at σ calibrated by ``policy`` (the study's accountant and ε
+    tolerance)."""
     torch_device = resolve_device(device)
     torch.set_num_threads(threads)
     plans = [read_plan(file) for file in plan_files]
@@ -129,14 +130,22 @@ def transition_job(
                 template.sample_rate,
                 template.steps,
                 template.delta,
-                accountant=accountant,
+                accountant=policy.accountant,
+                rel_tol=policy.rel_tol,
                 dataset=template.dataset,
                 dataset_size=template.dataset_size,
                 batch_size=template.batch_size,
                 epochs=template.epochs,
             )
             record, _ = imprint_job(
-                train, reference, int(meta["num_classes"]), plan, settings, seed, torch_device
+                train,
+                reference,
+                int(meta["num_classes"]),
+                plan,
+                settings,
+                seed,
+                torch_device,
+                policy,
             )
             attacked[epsilon] = float(record["success_rate"])
         return attacked[epsilon]
@@ -163,7 +172,8 @@ def transition_job(
         "bisected": {f"{eps:.6g}": value for eps, value in sorted(attacked.items())},
         "ssim_threshold": settings.ssim_threshold,
         "seed": seed,
-        "accountant": accountant,
+        "accountant": policy.accountant,
+        "eps_tolerance": policy.rel_tol,
         "method": "bracket on the measured budgets, then bisection in log ε; σ of each midpoint "
         "calibrated for the dataset's schedule",
         "provenance": provenance(),

@@ -2,7 +2,9 @@
 ``transition``: the budget where the imprint attack starts to work (``rero.attacks.transition``).
 
 Every attack setting is a required flag: the workflow passes the config's values, whose defaults
-live in ``workflow/schemas/config.schema.yaml`` only. What the job writes: ``rero.attacks.job``.
+live in ``workflow/schemas/config.schema.yaml`` only; the σ an attack calibrates itself follows
+the study's ``--accountant`` and ``--rel-tol`` (privacy.accountant, privacy.eps_tolerance; needed
+by a private plan). What the job writes: ``rero.attacks.job``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from rero.attacks.job import (
     ATTACKS,
     NOISE_CALIBRATIONS,
     REFERENCE_SPLITS,
+    CalibrationPolicy,
     ImprintSettings,
     PriorAwareSettings,
     run_attacks,
@@ -43,6 +46,7 @@ def run_attack(args: argparse.Namespace) -> None:
             learning_rate=args.attack_learning_rate,
         ),
         seed=args.seed,
+        policy=_policy(args),
         threads=args.threads,
         device=args.device,
     )
@@ -65,6 +69,16 @@ def _imprint_settings(args: argparse.Namespace) -> ImprintSettings:
     )
 
 
+def _policy(args: argparse.Namespace) -> CalibrationPolicy | None:
+    """The study's calibration policy from --accountant and --rel-tol (None when neither is
+    given: the non-private plan calibrates nothing; a private plan then refuses to run)."""
+    if args.accountant is None and args.rel_tol is None:
+        return None
+    if args.accountant is None or args.rel_tol is None:
+        raise ValueError("--accountant and --rel-tol come together (the study's privacy policy)")
+    return CalibrationPolicy(args.accountant, args.rel_tol)
+
+
 def run_transition(args: argparse.Namespace) -> None:
     """Locate the transitions of one dataset and write them as JSON."""
     record = transition_job(
@@ -75,7 +89,7 @@ def run_transition(args: argparse.Namespace) -> None:
         args.level,
         bisections=args.bisections,
         seed=args.seed,
-        accountant=args.accountant,
+        policy=CalibrationPolicy(args.accountant, args.rel_tol),
         device=args.device,
         threads=args.threads,
     )
@@ -106,6 +120,23 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
     return value
+
+
+def _add_policy_flags(parser: argparse.ArgumentParser, required: bool) -> None:
+    """How the job calibrates σ of its own: the study's accountant and ε tolerance."""
+    policy = parser.add_argument_group("calibration (privacy.* in the config)")
+    policy.add_argument(
+        "--accountant",
+        choices=ACCOUNTANTS,
+        required=required,
+        help="privacy.accountant, as the study's plans were calibrated",
+    )
+    policy.add_argument(
+        "--rel-tol",
+        type=_unit_interval,
+        required=required,
+        help="privacy.eps_tolerance: the achieved ε is in [target·(1 - tol), target]",
+    )
 
 
 def _add_run_flags(parser: argparse.ArgumentParser) -> None:
@@ -151,6 +182,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--plan", type=Path, required=True, help="privacy plan JSON")
     parser.add_argument("--out-dir", type=Path, required=True, help="folder for the outputs")
     parser.add_argument("--attacks", nargs="+", choices=ATTACKS, default=list(ATTACKS))
+    _add_policy_flags(parser, required=False)
     _add_imprint_flags(parser)
     prior = parser.add_argument_group("prior-aware attack (attack.prior_aware.* in the config)")
     prior.add_argument("--prior-size", type=_positive_int, required=True, help="M (κ = 1/M)")
@@ -172,7 +204,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--level", type=_unit_interval, action="append", required=True, help="success level"
     )
     transition.add_argument("--bisections", type=int, default=4, help="halvings in log ε")
-    transition.add_argument("--accountant", choices=ACCOUNTANTS, default="auto")
+    _add_policy_flags(transition, required=True)
     transition.add_argument("--out", type=Path, required=True, help="transition JSON to write")
     _add_imprint_flags(transition)
     transition.set_defaults(handler=run_transition)

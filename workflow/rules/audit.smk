@@ -16,7 +16,7 @@ rule audit:
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=120,
+        runtime=gpu_minutes(STUDY.audit["runs"]),
         gpu=0,
         device=training_device,
     params:

@@ -15,7 +15,7 @@ rule train:
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=120,
+        runtime=gpu_minutes(1),
         gpu=0,
         device=training_device,
     params:

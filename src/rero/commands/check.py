@@ -17,6 +17,7 @@ from rero.data.registry import expected_split_sizes
 from rero.study import config as study_config
 from rero.study import tokens as config_tokens
 from rero.study.planned_jobs import job_table, planned_jobs
+from rero.study.resources import attempt_minutes, per_sample_gradients, submissions
 
 SCHEMA = Path(rero.__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -39,6 +40,20 @@ def run_check_config(args: argparse.Namespace) -> None:
         for name, entry in datasets.items()
     )
     print(f"valid: {described}; {len(budgets)} budgets x {len(config['seeds'])} seeds")
+    limits = []
+    for name, entry in datasets.items():
+        training = study_config.dataset_settings(config, name, "training")
+        work = per_sample_gradients(
+            expected_split_sizes(entry["loader"], entry["options"])["train"],
+            training["batch_size"],
+            training["epochs"],
+            training["augmentation_multiplicity"],
+        )
+        limits.append(
+            f"{name} {work:.3g} per-sample gradients, {attempt_minutes(work, training['model'])} "
+            f"min x {submissions(work, training['model'])} submission(s)"
+        )
+    print(f"train time limit (rero.study.resources): {'; '.join(limits)}")
     counts = planned_jobs(args.configfiles)
     print(f"jobs the workflow plans (snakemake --forceall --d3dag), by rule:\n{job_table(counts)}")
 

@@ -1,0 +1,22 @@
+from rero.data.registry import expected_split_sizes
+from rero.study.resources import attempt_minutes, per_sample_gradients
+
+
+def gpu_minutes(runs):
+    """Resource: the time limit of one submission of a job that trains `runs` models of its
+    dataset (`train`: 1, `audit`: audit.runs): its per-sample gradients T·B·K over the assumed
+    throughput of its model, capped at one submission's limit (rero.study.resources)."""
+
+    def minutes(wildcards):
+        dataset = STUDY.datasets[wildcards.dataset]
+        training = dataset.training
+        work = per_sample_gradients(
+            expected_split_sizes(dataset.loader, dict(dataset.options))["train"],
+            training["batch_size"],
+            training["epochs"],
+            training["augmentation_multiplicity"],
+            runs,
+        )
+        return attempt_minutes(work, training["model"])
+
+    return minutes

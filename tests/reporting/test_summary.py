@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ from rero.privacy.rero.table import bounds_table
 from rero.reporting.figures import FIGURES
 from rero.reporting.figures.labels import eps_label
 from rero.reporting.summary import summarise
-from rero.runtime.io import save_npz, write_json
+from rero.runtime.io import read_json, save_npz, write_json
 from tests.helpers import toy_plan
 
 TARGETS = [1.0, 1e3, math.inf]
@@ -100,6 +101,50 @@ def test_summary_refuses_a_record_without_a_plan(tmp_path):
     write_json(files["imprint"][0], {"dataset": "toy", "success_rate": 0.5})
     with pytest.raises(ValueError, match=r"imprint0\.json: expected a record with .dataset. and"):
         summarise(files["metrics"], files["plans"], imprint_files=files["imprint"])
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(math.nan, "'nan'"), (math.inf, "'inf'"), (None, "None"), ("high", "'high'")],
+)
+def test_summary_refuses_a_run_whose_metric_is_not_finite(tmp_path, value, shown):
+    files, _ = write_results(tmp_path)
+    broken = files["metrics"][3]
+    record = read_json(broken)
+    record["test"]["mcc"] = value
+    write_json(broken, record)
+    expected = rf"^{re.escape(str(broken))}: test mcc is {shown}; expected a finite number"
+    with pytest.raises(ValueError, match=expected):
+        summarise(files["metrics"], files["plans"])
+
+
+def test_summary_refuses_a_run_without_its_metric_or_spent_epsilon(tmp_path):
+    files, _ = write_results(tmp_path)
+    broken = files["metrics"][0]
+    record = read_json(broken)
+    del record["test"]["auroc"]
+    write_json(broken, record)
+    with pytest.raises(ValueError, match=r"run0-0\.json: test auroc is None; expected a finite"):
+        summarise(files["metrics"], files["plans"])
+    record = read_json(files["metrics"][1])
+    record["epsilon_spent"] = {"accountant": "rdp"}
+    write_json(broken, record)
+    with pytest.raises(ValueError, match=r"run0-0\.json: epsilon_spent.epsilon is None; expected"):
+        summarise(files["metrics"], files["plans"])
+
+
+def test_aggregate_command_names_the_broken_run_in_one_line(tmp_path, capsys):
+    files, _ = write_results(tmp_path)
+    record = read_json(files["metrics"][2])
+    record["test"]["accuracy"] = math.nan
+    write_json(files["metrics"][2], record)
+    out = tmp_path / "summary.csv"
+    argv = ["aggregate", "--metrics", *map(str, files["metrics"])]
+    status = main([*argv, "--plans", *map(str, files["plans"]), "--out", str(out)])
+    assert status == 2 and not out.exists()
+    assert f"rero aggregate: error: {files['metrics'][2]}: test accuracy is 'nan'" in (
+        capsys.readouterr().err
+    )
 
 
 @pytest.mark.slow

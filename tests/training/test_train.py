@@ -19,7 +19,6 @@ from opacus.accountants import RDPAccountant
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-import rero.training.job as job_module
 from rero.commands import train as train_command
 from rero.data.store import load_split
 from rero.models.grad_samples import conv2d_grad_sample
@@ -28,7 +27,14 @@ from rero.privacy.plan import write_plan
 from rero.runtime.io import read_json, write_json
 from rero.study.config import load_schema
 from rero.training.augment import Augmentation, average_views, shift
+from rero.training.checkpoint import CheckpointFile, sha256
 from rero.training.config import TrainConfig
+from rero.training.finite import (
+    NonFiniteTrainingError,
+    all_finite,
+    nested_tensors,
+    settings_hint,
+)
 from rero.training.job import load_trained_model, train_run
 from rero.training.metrics import classification_metrics, predict_probabilities
 from rero.training.run import TrainingRun, derived_seeds
@@ -488,26 +494,36 @@ def same_weights(first: dict, second: dict) -> bool:
     return first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
 
 
+def file_bytes(folder: Path, name: str) -> bytes:
+    return (folder / name).read_bytes()
+
+
+def kill_after_first_checkpoint(monkeypatch) -> None:
+    """Make the next run die right after writing its first epoch's checkpoint (undo to heal)."""
+    original_save = CheckpointFile.save
+
+    def save_then_die(checkpoint, state, elapsed_s):
+        original_save(checkpoint, state, elapsed_s)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(CheckpointFile, "save", save_then_die)
+
+
 @pytest.mark.parametrize("config", [FAST, AUGMENTED], ids=["plain", "augmented"])
 def test_resume_after_a_kill_equals_an_uninterrupted_run(toy3, tmp_path, monkeypatch, config):
     plan = toy_plan(4.0, 48, 12, 3)
     whole = train_run(toy3, plan, config, 0, tmp_path / "whole")
 
-    original_save = job_module._save_checkpoint
-
-    def save_then_die(path, state):
-        original_save(path, state)
-        raise KeyboardInterrupt  # killed right after the first epoch's checkpoint
-
-    monkeypatch.setattr(job_module, "_save_checkpoint", save_then_die)
+    kill_after_first_checkpoint(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         train_run(toy3, plan, config, 0, tmp_path / "killed")
     assert torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)["step"] == 4
     assert not (tmp_path / "killed" / "metrics.json").exists()
-    monkeypatch.setattr(job_module, "_save_checkpoint", original_save)
+    monkeypatch.undo()
     resumed = train_run(toy3, plan, config, 0, tmp_path / "killed")
 
     assert same_weights(model_weights(tmp_path / "whole"), model_weights(tmp_path / "killed"))
+    assert file_bytes(tmp_path / "whole", "model.pt") == file_bytes(tmp_path / "killed", "model.pt")
     for key in ("test", "val", "loss_curve", "epsilon_spent", "sampling"):
         assert resumed[key] == whole[key], key
     assert len(resumed["loss_curve"]) == plan.steps
@@ -528,16 +544,16 @@ def test_a_checkpoint_is_resumed_only_by_its_own_unfinished_run(
 ):
     """A finished run's checkpoint is never reused, and one from other code is discarded."""
     plan = toy_plan(4.0, 48, 12, 3)
-    original_save = job_module._save_checkpoint
+    original_save = CheckpointFile.save
     saved = []
 
-    def keep_a_copy(path, state):
-        original_save(path, state)
+    def keep_a_copy(checkpoint, state, elapsed_s):
+        original_save(checkpoint, state, elapsed_s)
         saved.append(copy.deepcopy(state))
 
-    monkeypatch.setattr(job_module, "_save_checkpoint", keep_a_copy)
+    monkeypatch.setattr(CheckpointFile, "save", keep_a_copy)
     first = train_run(toy3, plan, FAST, 0, tmp_path / "run")
-    monkeypatch.setattr(job_module, "_save_checkpoint", original_save)
+    monkeypatch.undo()
     checkpoint = tmp_path / "run" / "checkpoint.pt"
     assert not checkpoint.exists()
 
@@ -552,10 +568,139 @@ def test_a_checkpoint_is_resumed_only_by_its_own_unfinished_run(
     train_run(toy3, plan, FAST, 0, tmp_path / "run")
     assert "written by another run (other code)" in capsys.readouterr().err
 
+    broken = copy.deepcopy(saved[0])  # its own, unfinished, but with a NaN weight
+    next(iter(broken["model"].values())).view(-1)[0] = math.nan
+    torch.save(broken, checkpoint)
+    train_run(toy3, plan, FAST, 0, tmp_path / "run")
+    assert "its weights or optimiser state are not finite" in capsys.readouterr().err
+
     torch.save(saved[0], checkpoint)  # this run's own, unfinished: resumed
     resumed = train_run(toy3, plan, FAST, 0, tmp_path / "run")
     assert "resumed at step 4 of 12" in capsys.readouterr().err
     assert resumed["loss_curve"] == first["loss_curve"]
+
+
+ONE_EPOCH = toy_plan(4.0, 48, 12, 1)
+
+
+@pytest.fixture(scope="module")
+def one_epoch_run(toy3, tmp_path_factory) -> tuple[dict, bytes]:
+    """The metrics and model.pt bytes of an uninterrupted ONE_EPOCH run."""
+    out = tmp_path_factory.mktemp("one_epoch")
+    return train_run(toy3, ONE_EPOCH, FAST, 0, out), (out / "model.pt").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda archive: archive[: len(archive) // 2],  # truncated by a full disk or a kill
+        lambda archive: b"\x00" * len(archive),  # zeroed blocks
+        lambda archive: b"not a checkpoint\n",  # another file in its place
+        lambda archive: b"",  # created, never written
+    ],
+    ids=["truncated", "zeroed", "text", "empty"],
+)
+def test_an_unreadable_checkpoint_is_discarded_with_its_reason(
+    toy3, one_epoch_run, tmp_path, capsys, damage
+):
+    fresh, archive = one_epoch_run
+    checkpoint = tmp_path / "run" / "checkpoint.pt"
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(damage(archive))
+    again = train_run(toy3, ONE_EPOCH, FAST, 0, tmp_path / "run")
+    err = capsys.readouterr().err
+    size = len(damage(archive))
+    assert (
+        f"{checkpoint}: discarded, not a readable checkpoint ({size} bytes, truncated or corrupt, "
+        "or not written by rero train); starting at step 0\n"
+    ) in err
+    assert "weights_only" not in err and "Traceback" not in err
+    assert again["loss_curve"] == fresh["loss_curve"] and not checkpoint.exists()
+
+
+def test_identical_runs_write_identical_bytes(toy3, tmp_path, monkeypatch):
+    """model.pt and checkpoint.pt hold no temporary file name (nor a time): same run, same bytes;
+    the training time is beside the checkpoint, under its SHA-256."""
+    plan = toy_plan(4.0, 48, 12, 2)
+    kill_after_first_checkpoint(monkeypatch)
+    for name in ("a", "b"):
+        with pytest.raises(KeyboardInterrupt):
+            train_run(toy3, plan, FAST, 0, tmp_path / name)
+    monkeypatch.undo()
+    first = file_bytes(tmp_path / "a", "checkpoint.pt")
+    assert first == file_bytes(tmp_path / "b", "checkpoint.pt")
+    times = read_json(tmp_path / "a" / "checkpoint.time.json")["checkpoints"]
+    assert [entry["sha256"] for entry in times] == [sha256(first)]
+    for name in ("a", "b"):
+        train_run(toy3, plan, FAST, 0, tmp_path / name)
+    assert file_bytes(tmp_path / "a", "model.pt") == file_bytes(tmp_path / "b", "model.pt")
+    assert not (tmp_path / "a" / "checkpoint.time.json").exists()
+
+
+def test_a_run_whose_noise_overflows_stops_at_its_first_step_and_leaves_nothing(toy3, tmp_path):
+    (tmp_path / "model.pt").write_bytes(b"an earlier run's")  # not this run's result
+    (tmp_path / "metrics.json").write_text("{}")
+    config = dataclasses.replace(FAST, clip_norm=1e308)
+    with pytest.raises(NonFiniteTrainingError) as refused:
+        train_run(toy3, toy_plan(8.0, 48, 12, 2, sigma=0.8), config, 0, tmp_path)
+    message = str(refused.value)
+    assert message.startswith(
+        "the noisy gradient is not finite (NaN or infinite) at epoch 1, step 1 of 8: "
+    )
+    assert "privacy.clip_norm C = 1e+308, σ = 0.8 (noise std σC = 8e+307, above float32" in message
+    assert "training.learning_rate 0.01 (adam, loss_reduction mean)" in message
+    assert "lower privacy.clip_norm" in message and "a rerun starts at step 0" in message
+    assert "\n" not in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_that_goes_non_finite_later_removes_its_checkpoint(toy3, tmp_path, monkeypatch):
+    """A NaN weight in the second epoch: refused at that epoch's first step; the first epoch's
+    checkpoint is removed with it, so a rerun is not resumed into the same failure."""
+    original_epoch = TrainingRun.run_epoch
+
+    def poison_second_epoch(run, steps, progress=None):
+        if run.step > 0:
+            with torch.no_grad():
+                next(run.model.parameters()).view(-1)[0] = math.nan
+        original_epoch(run, steps, progress)
+
+    monkeypatch.setattr(TrainingRun, "run_epoch", poison_second_epoch)
+    with pytest.raises(
+        NonFiniteTrainingError, match=r"^the training loss .* at epoch 2, step 5 of"
+    ):
+        train_run(toy3, toy_plan(math.inf, 48, 12, 2), NON_PRIVATE, 0, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_split_lacking_a_class_is_refused_not_scored_nan(tmp_path):
+    data = prepare_toy_dataset(tmp_path / "data", num_classes=3, n_eval=2)  # classes 0 and 1
+    with pytest.raises(NonFiniteTrainingError, match=r"^val split: auroc is not finite \(it lacks"):
+        train_run(data, toy_plan(math.inf, 48, 12, 1), NON_PRIVATE, 0, tmp_path / "run")
+    assert not (tmp_path / "run" / "model.pt").exists()
+
+
+def test_all_finite_and_nested_tensors_known_answers():
+    state = {"a": torch.ones(2), "b": [torch.zeros(1), (torch.tensor([1.0, math.inf]),)], "c": 3}
+    assert len(list(nested_tensors(state))) == 3
+    assert not all_finite(nested_tensors(state))
+    assert all_finite([torch.ones(3), None, torch.arange(4)])
+    assert all_finite([])
+    assert not all_finite([torch.tensor([math.nan])])
+
+
+def test_settings_hint_names_what_to_change():
+    private = settings_hint(toy_plan(8.0, 48, 12, 1, sigma=2.0), FAST)
+    assert private == (
+        "settings: privacy.clip_norm C = 1, σ = 2 (noise std σC = 2), training.learning_rate "
+        "0.01 (adam, loss_reduction mean); lower privacy.clip_norm (typically 0.1 to 10) or the "
+        "learning rate"
+    )
+    baseline = settings_hint(toy_plan(math.inf, 48, 12, 1), NON_PRIVATE)
+    assert baseline == (
+        "settings: non-private (no clipping, no noise), training.learning_rate 0.01 (adam, "
+        "loss_reduction mean); lower the learning rate"
+    )
 
 
 def test_same_seed_same_result_other_seed_other_result(toy3, tmp_path):

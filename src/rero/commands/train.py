@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train one model under a privacy plan",
         description="Train with DP-SGD (Opacus, Poisson sampling) or without privacy, as the "
-        "plan says; write model.pt, metrics.json and checkpoint.pt (resumed if present).",
+        "plan says; write model.pt and metrics.json, and checkpoint.pt while unfinished (resumed "
+        "if present). A run that goes non-finite (NaN) stops with the settings to change.",
     )
     parser.add_argument("--data-dir", required=True, help="prepared dataset folder (meta.json)")
     parser.add_argument(

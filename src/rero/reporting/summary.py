@@ -2,11 +2,14 @@
 
 Every record names its own dataset and privacy plan, so rows are joined on (dataset, target ε)
 read from the files' contents, never from their paths; the one ε key is the float target ε
-(``inf`` for the non-private baseline).
+(``inf`` for the non-private baseline). A training record whose test metric is missing or not
+finite is refused with its file named: a broken run is no result, in the table or anything drawn
+from it (the figures, the advice table, the report pages).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -42,11 +45,48 @@ def record_key(record: dict[str, Any], path: str | Path) -> tuple[str, float]:
         ) from None
 
 
+def _number(value: Any) -> float:
+    """``value`` as a float (NaN when it is none: missing, text, a list)."""
+    if isinstance(value, bool):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def finite_test_scores(metrics: dict[str, Any], task: str, path: str | Path) -> dict[str, float]:
+    """The test metrics of ``task`` in the training record ``metrics``; ValueError naming the
+    file and the metric when one is missing or not finite."""
+    test = metrics.get("test")
+    scores = {}
+    for name in TASK_METRICS[task]:
+        given = test.get(name) if isinstance(test, dict) else None
+        scores[name] = _number(given)
+        if not math.isfinite(scores[name]):
+            raise ValueError(
+                f"{path}: test {name} is {given!r}; expected a finite number (a run whose "
+                "metrics are not finite is no result: retrain it)"
+            )
+    return scores
+
+
+def spent_epsilon(metrics: dict[str, Any], path: str | Path) -> float:
+    """The ε Opacus' accountant reports in a training record (``inf`` when non-private or
+    unbounded); ValueError naming the file when it is missing or NaN."""
+    record = metrics.get("epsilon_spent")
+    given = record.get("epsilon") if isinstance(record, dict) else None
+    spent = _number(given)
+    if math.isnan(spent):
+        raise ValueError(f'{path}: epsilon_spent.epsilon is {given!r}; expected a number or "inf"')
+    return spent
+
+
 def training_table(metric_files: Sequence[str | Path]) -> pd.DataFrame:
     """One row per training run: dataset, task, target ε, seed, the test metrics of its task (NaN
     for the other task's), its main metric and the ε Opacus' RDP accountant reports for it
     (``opacus_epsilon_spent``: the run's own record, above the plan's certified ε; not the
-    budget)."""
+    budget). ValueError naming the file for a missing or non-finite test metric."""
     rows = []
     for file in metric_files:
         metrics = read_json(file)
@@ -54,8 +94,8 @@ def training_table(metric_files: Sequence[str | Path]) -> pd.DataFrame:
         task = metrics.get("task")
         if task not in TASK_METRICS:
             raise ValueError(f"{file}: task {task!r}; expected one of {', '.join(TASK_METRICS)}")
-        spent = metrics.get("epsilon_spent", {})
-        scores = {name: float(metrics["test"][name]) for name in TASK_METRICS[task]}
+        scores = finite_test_scores(metrics, task, file)
+        spent = spent_epsilon(metrics, file)
         rows.append(
             {
                 "dataset": dataset,
@@ -65,8 +105,8 @@ def training_table(metric_files: Sequence[str | Path]) -> pd.DataFrame:
                 **{name: scores.get(name, np.nan) for name in METRICS},
                 "main_metric": MAIN_METRIC[task],
                 "main_metric_value": scores[MAIN_METRIC[task]],
-                "opacus_epsilon_spent": float(spent.get("epsilon", "nan")),
-                "opacus_epsilon_spent_accountant": spent.get("accountant"),
+                "opacus_epsilon_spent": spent,
+                "opacus_epsilon_spent_accountant": metrics["epsilon_spent"].get("accountant"),
             }
         )
     return pd.DataFrame(rows)

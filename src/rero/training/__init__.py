@@ -3,5 +3,7 @@ augmentation multiplicity (De et al. 2022), metrics, checkpoint and resume.
 
 A run follows its :class:`rero.privacy.plan.PrivacyPlan` exactly: :func:`train_run` trains one
 model (``config`` holds what the plan does not fix), checkpoints every epoch and writes
-``model.pt`` and ``metrics.json``; :func:`load_trained_model` reads the model back.
+``model.pt`` (a byte-reproducible torch archive, :mod:`.checkpoint`) and ``metrics.json``, or stops
+at the first non-finite loss, gradient or weight (:mod:`.finite`); :func:`load_trained_model`
+reads the model back.
 """

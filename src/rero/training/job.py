@@ -2,14 +2,21 @@
 
 Every epoch ends with an atomic checkpoint (model, optimiser, accountant, RNG states, losses); a
 restarted job continues from it when it belongs to the same plan, seed, data, settings and code
-and is unfinished, and, on CPU, ends with the same result as an uninterrupted one. The checkpoint
-is removed once the outputs are written, so a rerun of a finished job trains again.
+and is unfinished, and, on CPU, ends with the same result as an uninterrupted one (the same bytes
+of ``model.pt``). Any other checkpoint, an unreadable one included, is discarded with a log line
+saying why. The checkpoint is removed once the outputs are written, so a rerun of a finished job
+trains again.
+
+A run that goes non-finite (NaN or infinite loss, gradient, weights, predictions or test metrics)
+fails with :class:`rero.training.finite.NonFiniteTrainingError` and leaves no ``model.pt``,
+``metrics.json`` or checkpoint: a rerun starts from step 0.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import sys
 import time
 import warnings
@@ -28,16 +35,18 @@ from rero.data.store import load_masks, load_split
 from rero.models.registry import build_model, model_module
 from rero.privacy.plan import PrivacyPlan
 from rero.runtime.device import resolve_device
-from rero.runtime.io import atomic_path, provenance, read_json, write_json
+from rero.runtime.io import provenance, read_json, write_json
 from rero.runtime.progress import ProgressLog
 from rero.runtime.sources import command_sources
+from rero.training.checkpoint import CheckpointFile, UnreadableCheckpointError, save_torch
 from rero.training.config import RUNTIME_FIELDS, TrainConfig
 from rero.training.dice import segmentation_metrics
+from rero.training.finite import NonFiniteTrainingError, all_finite, nested_tensors, settings_hint
 from rero.training.metrics import classification_metrics, loss_curve, predict_probabilities
 from rero.training.run import TrainingRun
 from rero.training.speedups import keep_freed_memory_in_process
 
-CHECKPOINT_FORMAT = 2  # 2: the augmentation RNG state
+CHECKPOINT_FORMAT = 3  # 2: the augmentation RNG state; 3: no elapsed time (checkpoint.time.json)
 
 
 @contextlib.contextmanager
@@ -86,35 +95,47 @@ def _run_identity(
     }
 
 
-def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def _resume(run: TrainingRun, path: Path, identity: dict[str, Any]) -> None:
-    """Load the checkpoint at ``path`` into ``run`` if it is an unfinished run with this
-    identity; otherwise discard it, logging why."""
-    if not path.is_file():
-        return
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    steps = run.plan.steps
+def _resume_problem(state: dict[str, Any], identity: dict[str, Any], steps: int) -> str | None:
+    """Why the checkpoint ``state`` cannot be resumed by the run of ``identity``; None if it can."""
     if state.get("format") != CHECKPOINT_FORMAT:
-        reason = f"checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}"
-    elif state.get("identity") != identity:
+        return f"checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}"
+    if state.get("identity") != identity:
         theirs = state.get("identity", {})
         changed = sorted(key for key in identity if theirs.get(key) != identity[key])
-        reason = f"written by another run (other {', '.join(changed)})"
-    elif state["step"] >= steps:
-        reason = f"a finished run ({state['step']} of {steps} steps); training again"
+        return f"written by another run (other {', '.join(changed)})"
+    if state["step"] >= steps:
+        return f"a finished run ({state['step']} of {steps} steps); training again"
+    if not all_finite(nested_tensors([state["model"], state["optimizer"]])):
+        return "its weights or optimiser state are not finite (NaN or infinite)"
+    return None
+
+
+def _resume(run: TrainingRun, checkpoint: CheckpointFile, identity: dict[str, Any]) -> None:
+    """Load the checkpoint into ``run`` if it is a readable, finite, unfinished run with this
+    identity; otherwise discard it, logging why."""
+    path = checkpoint.path
+    if not path.is_file():
+        return
+    steps = run.plan.steps
+    try:
+        state, elapsed = checkpoint.load()
+    except UnreadableCheckpointError as problem:
+        reason: str | None = str(problem)
     else:
+        reason = _resume_problem(state, identity, steps)
+    if reason is None:
         run.load(state)
-        print(f"{path}: resumed at step {run.step} of {steps}", file=sys.stderr)
+        run.elapsed_s = elapsed or 0.0
+        note = ""
+        if elapsed is None:
+            note = f" (earlier attempts' time not in {checkpoint.times_path.name}: not counted)"
+        print(f"{path}: resumed at step {run.step} of {steps}{note}", file=sys.stderr)
         return
     print(f"{path}: discarded, {reason}; starting at step 0", file=sys.stderr)
 
 
 def _train_to_end(
-    run: TrainingRun, checkpoint_path: Path, identity: dict[str, Any], description: str
+    run: TrainingRun, checkpoint: CheckpointFile, identity: dict[str, Any], description: str
 ) -> None:
     """Run epochs until the plan's T steps are done, checkpointing after each one."""
     plan = run.plan
@@ -131,8 +152,9 @@ def _train_to_end(
         while run.step < plan.steps:
             run.run_epoch(min(steps_per_epoch, plan.steps - run.step), progress)
             run.elapsed_s = already + time.perf_counter() - attempt_start
-            state = {"format": CHECKPOINT_FORMAT, "identity": identity, **run.state()}
-            _save_checkpoint(checkpoint_path, state)
+            checkpoint.save(
+                {"format": CHECKPOINT_FORMAT, "identity": identity, **run.state()}, run.elapsed_s
+            )
 
 
 def train_run(
@@ -145,8 +167,10 @@ def train_run(
     """Train one model as the privacy ``plan`` says; write model.pt and metrics.json.
 
     Checkpoints every epoch to ``out_dir/checkpoint.pt`` and resumes from it when it is an
-    unfinished run with the same plan, seed, data, settings and code (any other is discarded with
-    a log line saying why); removes it at the end. Returns the metrics dict.
+    unfinished run with the same plan, seed, data, settings and code (any other, or an unreadable
+    one, is discarded with a log line saying why); removes it at the end. A run that goes
+    non-finite raises :class:`NonFiniteTrainingError` and leaves none of the three files.
+    Returns the metrics dict.
     """
     started = time.perf_counter()
     device = resolve_device(config.device)
@@ -157,18 +181,29 @@ def train_run(
     plan.check_dataset(len(train_labels))
     targets = _targets(data_dir, "train", meta, train_labels)
     keep_freed_memory_in_process()
+    checkpoint = CheckpointFile(out / "checkpoint.pt")
     with training_settings(config.threads, deterministic=device.type == "cpu"):
         run = TrainingRun(plan, config, seed, meta, train_images, targets, device)
         identity = _run_identity(plan, config, seed, meta)
-        checkpoint_path = out / "checkpoint.pt"
-        _resume(run, checkpoint_path, identity)
+        _resume(run, checkpoint, identity)
         already = run.elapsed_s
         description = f"train {meta['dataset']} eps={plan.target_epsilon} seed={seed}"
-        _train_to_end(run, checkpoint_path, identity, description)
-        metrics = _finish(run, data_dir, meta, seed, out)
+        try:
+            _train_to_end(run, checkpoint, identity, description)
+            scores = {split: _evaluate(run, data_dir, meta, split) for split in ("val", "test")}
+        except NonFiniteTrainingError as error:
+            for output in ("model.pt", "metrics.json"):
+                (out / output).unlink(missing_ok=True)
+            checkpoint.remove()
+            raise NonFiniteTrainingError(
+                f"{error}. {out}: no model.pt or metrics.json written and the checkpoint "
+                "removed, so a rerun starts at step 0"
+            ) from None
+    save_torch(out / "model.pt", {k: v.cpu() for k, v in run.model.state_dict().items()})
+    metrics = _metrics(run, scores, meta, seed)
     metrics["wall_time_s"] = already + time.perf_counter() - started
     write_json(out / "metrics.json", metrics)
-    checkpoint_path.unlink()  # a checkpoint exists only while its run is unfinished
+    checkpoint.remove()  # a checkpoint exists only while its run is unfinished
     return metrics
 
 
@@ -179,23 +214,41 @@ def _targets(
     return load_masks(data_dir, split) if meta["task"] == "segmentation" else labels
 
 
-def _finish(
-    run: TrainingRun, data_dir: str | Path, meta: dict[str, Any], seed: int, out: Path
-) -> dict[str, Any]:
-    """Evaluate on val and test, save the plain model, assemble the metrics dict."""
-    results = {}
-    for split in ("val", "test"):
-        images, labels = load_split(data_dir, split)
-        probabilities = predict_probabilities(
-            run.model, images, run.config.eval_batch_size, str(run.device)
+def _evaluate(
+    run: TrainingRun, data_dir: str | Path, meta: dict[str, Any], split: str
+) -> dict[str, float]:
+    """The trained model's metrics on ``split``; :class:`NonFiniteTrainingError` if its predictions
+    or a metric are not finite."""
+    images, labels = load_split(data_dir, split)
+    probabilities = predict_probabilities(
+        run.model, images, run.config.eval_batch_size, str(run.device)
+    )
+    if not np.isfinite(probabilities).all():
+        raise NonFiniteTrainingError(
+            f"the trained model's predictions on the {split} split are not finite (NaN or "
+            f"infinite): the run is broken, not a result; {settings_hint(run.plan, run.config)}"
         )
-        if meta["task"] == "segmentation":
-            masks = _targets(data_dir, split, meta, labels)
-            results[split] = segmentation_metrics(masks, probabilities, meta["class_names"])
-        else:
-            results[split] = classification_metrics(labels, probabilities)
-    with atomic_path(out / "model.pt") as tmp:
-        torch.save({k: v.cpu() for k, v in run.model.state_dict().items()}, tmp)
+    if meta["task"] == "segmentation":
+        masks = _targets(data_dir, split, meta, labels)
+        scores = segmentation_metrics(masks, probabilities, meta["class_names"])
+    else:
+        scores = classification_metrics(labels, probabilities)
+    undefined = sorted(name for name, value in scores.items() if not math.isfinite(value))
+    if undefined:
+        classes = range(int(meta["num_classes"])) if meta["task"] == "classification" else ()
+        absent = sorted(set(classes) - set(np.unique(labels).tolist()))
+        cause = f" (it lacks class {', '.join(map(str, absent))})" if absent else ""
+        raise NonFiniteTrainingError(
+            f"{split} split: {', '.join(undefined)} is not finite{cause}; a metric that cannot "
+            "be computed is not reported"
+        )
+    return scores
+
+
+def _metrics(
+    run: TrainingRun, scores: dict[str, dict[str, float]], meta: dict[str, Any], seed: int
+) -> dict[str, Any]:
+    """The metrics dict of a finished run (``wall_time_s`` aside)."""
     plan, num_train = run.plan, len(run.dataset)
     sizes = np.asarray(run.batch_sizes)
     return {
@@ -203,8 +256,8 @@ def _finish(
         "task": meta["task"],
         "seed": seed,
         "target_epsilon": plan.target_epsilon,
-        "test": results["test"],
-        "val": results["val"],
+        "test": scores["test"],
+        "val": scores["val"],
         "loss_curve": loss_curve(run.losses, plan.steps_per_epoch(num_train)),
         "epsilon_spent": run.epsilon_spent(),
         "sampling": {

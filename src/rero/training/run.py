@@ -13,13 +13,18 @@ With augmentation multiplicity K > 1 every physical batch becomes K augmented vi
 after the backward pass each per-sample gradient is the mean over the sample's views, before the
 optimiser clips it (De et al. 2022; :mod:`rero.training.augment`). The non-private baseline
 takes the same mean. The images are gathered batch by batch from the (memory-mapped) split.
+
+Every logical step is checked: a NaN or infinite loss, (noisy) gradient, weight or optimiser state
+stops the run with :class:`rero.training.finite.NonFiniteTrainingError`, naming the epoch, the
+step and the settings to change.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from itertools import chain
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
@@ -34,6 +39,12 @@ from rero.runtime.progress import ProgressLog
 from rero.training.augment import Augmentation, average_views
 from rero.training.batches import ArrayBatches, poisson_loader, shuffled_batches
 from rero.training.config import OPTIMIZERS, TrainConfig
+from rero.training.finite import (
+    NonFiniteTrainingError,
+    all_finite,
+    nested_tensors,
+    non_finite_message,
+)
 from rero.training.loss import training_loss
 from rero.training.speedups import LayerOutputBackward
 
@@ -145,6 +156,7 @@ class TrainingRun:
         account = self.engine.accountant.get_optimizer_hook_fn(sample_rate=plan.sample_rate)
 
         def on_noisy_step(optimizer: torch.optim.Optimizer) -> None:
+            self._check("the noisy gradient", (param.grad for param in optimizer.params))
             account(optimizer)
             self.logical_step_done = True
 
@@ -154,7 +166,8 @@ class TrainingRun:
     # -- state ---------------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        """Everything a resumed run needs: step, weights, optimiser, accountant, RNGs, history."""
+        """Everything a resumed run needs: step, weights, optimiser, accountant, RNGs, history
+        (not the elapsed time: the same run gives the same state)."""
         return {
             "step": self.step,
             "model": self.model.state_dict(),
@@ -168,7 +181,6 @@ class TrainingRun:
             },
             "losses": self.losses,
             "batch_sizes": self.batch_sizes,
-            "elapsed_s": self.elapsed_s,
         }
 
     def load(self, state: dict[str, Any]) -> None:
@@ -184,7 +196,6 @@ class TrainingRun:
         self.losses = list(state["losses"])
         self.batch_sizes = list(state["batch_sizes"])
         self.step = int(state["step"])
-        self.elapsed_s = float(state["elapsed_s"])
 
     # -- training --------------------------------------------------------------------------------
 
@@ -205,6 +216,27 @@ class TrainingRun:
             images = self.augmentation.views(images, self.augment_generator)
             labels = self.augmentation.labels(labels)
         return images, labels
+
+    def _refuse(self, what: str) -> NoReturn:
+        """Stop the run: ``what`` became non-finite in the logical step being taken."""
+        epoch = self.step // self.plan.steps_per_epoch(len(self.dataset)) + 1
+        message = non_finite_message(what, epoch, self.step + 1, self.plan, self.config)
+        raise NonFiniteTrainingError(message)
+
+    def _check(self, what: str, tensors: Iterable[torch.Tensor | None]) -> None:
+        if not all_finite(tensors):
+            self._refuse(what)
+
+    def _check_loss(self, loss: float) -> float:
+        if not math.isfinite(loss):
+            self._refuse("the training loss")
+        return loss
+
+    def _check_weights(self) -> None:
+        """The weights and the optimiser's state after a step (Adam's moments can overflow
+        while the weights stay finite)."""
+        tensors = chain(self.model.parameters(), nested_tensors(self.optimizer.state))
+        self._check("a weight or the optimiser's state", tensors)
 
     def _record(self, loss_sum: float, count: int, progress: ProgressLog | None) -> None:
         self.losses.append(loss_sum / count if count else math.nan)
@@ -231,12 +263,13 @@ class TrainingRun:
                 average_views(self.dp_optimizer.params, multiplicity)
                 if samples:
                     per_view = len(labels) if self.config.loss_reduction == "mean" else 1
-                    loss_sum += float(loss.item()) * per_view / multiplicity
+                    loss_sum += self._check_loss(float(loss.item())) * per_view / multiplicity
                     count += samples
                 self.logical_step_done = False
                 self.dp_optimizer.step()  # a real step only after a logical batch's last part
                 self.dp_optimizer.zero_grad(set_to_none=True)
                 if self.logical_step_done:
+                    self._check_weights()
                     self._record(loss_sum, count, progress)
                     loss_sum, count = 0.0, 0
 
@@ -255,9 +288,11 @@ class TrainingRun:
                 images, labels = self._views(*self.dataset.__getitems__(part.tolist()))
                 loss = summed(self.model(images), labels)
                 (loss / scale).backward()
-                loss_sum += float(loss.item()) / multiplicity
+                loss_sum += self._check_loss(float(loss.item())) / multiplicity
+            self._check("the gradient", (param.grad for param in self.model.parameters()))
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
+            self._check_weights()
             self._record(loss_sum, len(batch), progress)
 
     def progress_details(self) -> str:

@@ -148,6 +148,10 @@ MALFORMED: dict[str, tuple[Callable[[dict], object], str]] = {
     "seed twice": (lambda c: c.update(seeds=[0, 0]), "seeds: [0, 0] has non-unique elements"),
     "delta above 1": (lambda c: c["privacy"].update(delta=1.5), "privacy.delta: 1.5"),
     "zero clip norm": (lambda c: c["privacy"].update(clip_norm=0), "privacy.clip_norm: 0"),
+    "clip norm beyond float32's noise": (
+        lambda c: c["privacy"].update(clip_norm=1e308),
+        "privacy.clip_norm: 1e+308 is greater than the maximum",
+    ),
     "unknown accountant": (
         lambda c: c["privacy"].update(accountant="magic"),
         "privacy.accountant: 'magic'",
@@ -277,7 +281,7 @@ MALFORMED: dict[str, tuple[Callable[[dict], object], str]] = {
     ),
     "infinite clip norm": (
         lambda c: c["privacy"].update(clip_norm=float("inf")),
-        "privacy.clip_norm: inf is not",
+        "privacy.clip_norm: inf is greater than the maximum",
     ),
     "NaN learning rate": (
         lambda c: c["training"].update(learning_rate=float("nan")),

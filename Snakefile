@@ -12,10 +12,19 @@ from snakemake.utils import min_version
 # never runs in its place, and the code a job runs is the code its `code` inputs track.
 SOURCE_DIR = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SOURCE_DIR)
+# Each rule runs `python -m rero`: the interpreter running this Snakemake, so that a job needs no
+# activated environment (`.venv/bin/snakemake` alone runs the venv's rero), or under --sdm conda
+# or apptainer the `python` of the job's own environment.
+JOB_PYTHON = (
+    ""
+    if workflow.deployment_settings.deployment_method
+    else f'python() {{{{ {shlex.quote(sys.executable)} "$@"; }}}}; '
+)
 # (The prefix is formatted like a shell command: {{ }} stand for a literal brace.)
 shell.prefix(
     "set -euo pipefail; "
     f"export PYTHONPATH={shlex.quote(SOURCE_DIR)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+    + JOB_PYTHON
 )
 
 import rero.study.config as study_config

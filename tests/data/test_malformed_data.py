@@ -2,8 +2,9 @@
 
 A case breaks one file of an otherwise valid dataset (in the official layout, made here) and says
 where the refusal comes: ``before jobs`` when the config check before any job sees it (the loader's
-training-size function, which reads the CSVs or the ``.npz`` header), else when the data is
-prepared. Prepared split files (``results/data/<name>/``) are checked as a training job reads them.
+split sizes, read from the CSVs or the ``.npz`` header, and its check that every listed image is a
+non-empty file: ``checked_split_sizes``), else when the data is prepared. Prepared split files
+(``results/data/<name>/``) are checked as a training job reads them.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import pytest
 
 import rero.cli
 from rero.data.prepare import prepare_dataset, read_meta
-from rero.data.registry import expected_split_sizes
+from rero.data.registry import checked_split_sizes
 from rero.data.store import load_split
 from rero.study.config import ConfigError, load_schema, validate_config
 from tests.helpers import REPO, write_medmnist
@@ -81,13 +82,13 @@ def ham_metadata_case(content: bytes | Callable[[bytes], bytes], message: str, l
     return make
 
 
-def ham_image_case(content: bytes, message: str):
+def ham_image_case(content: bytes, message: str, before_jobs: bool):
     def make(tmp_path: Path) -> Broken:
         root = ham(tmp_path)
         image = sorted(root.rglob("*.jpg"))[0]
         image.write_bytes(content)
         options = {"root": str(root), "size": 8, "workers": 1}
-        return Broken("ham10000", options, image, message, before_jobs=False)
+        return Broken("ham10000", options, image, message, before_jobs)
 
     return make
 
@@ -102,13 +103,13 @@ def radimagenet_csv_case(split: str, content: bytes | Callable[[bytes], bytes], 
     return make
 
 
-def radimagenet_image_case(content: bytes, message: str):
+def radimagenet_image_case(content: bytes, message: str, before_jobs: bool):
     def make(tmp_path: Path) -> Broken:
         root = write_radimagenet(tmp_path / "rad", per_class=(2, 1, 1), size=(16, 16))
         image = sorted((root / "radiology_ai").rglob("*.png"))[0]
         image.write_bytes(content)
         options = {"root": str(root), "size": 16, "workers": 1}
-        return Broken("radimagenet", options, image, message, before_jobs=False)
+        return Broken("radimagenet", options, image, message, before_jobs)
 
     return make
 
@@ -156,14 +157,17 @@ CASES: dict[str, Callable[[Path], Broken]] = {
     "ham10000 too few lesions for a val split": ham_metadata_case(
         lambda csv: csv, r"lesion\(s\) leave the .*split\(s\) empty", lesions=2
     ),
-    "ham10000 0-byte JPEG": ham_image_case(b"", "unreadable image"),
-    "ham10000 text renamed .jpg": ham_image_case(JPEG_AS_TEXT, "unreadable image"),
+    "ham10000 0-byte JPEG": ham_image_case(b"", r"empty \(0 bytes\)", before_jobs=True),
+    "ham10000 text renamed .jpg": ham_image_case(JPEG_AS_TEXT, "unreadable image", False),
     "radimagenet 0-byte train CSV": radimagenet_csv_case("train", b"", r"missing column\(s\)"),
     "radimagenet empty val split": radimagenet_csv_case("val", header_only, "no rows"),
     "radimagenet test CSV not UTF-8": radimagenet_csv_case(
         "test", b"\x89PNG\r\n\x1a\n", "not UTF-8"
     ),
-    "radimagenet 0-byte PNG": radimagenet_image_case(b"", "unreadable image"),
+    "radimagenet 0-byte PNG": radimagenet_image_case(b"", r"empty \(0 bytes\)", True),
+    "radimagenet text renamed .png": radimagenet_image_case(
+        JPEG_AS_TEXT, "unreadable image", before_jobs=False
+    ),
 }
 
 
@@ -173,13 +177,13 @@ def test_malformed_source_file_is_named(case: Callable[[Path], Broken], tmp_path
     named = re.escape(str(broken.culprit))
     if broken.before_jobs:
         with pytest.raises(ValueError, match=f"{named}.*{broken.message}"):
-            expected_split_sizes(broken.loader, broken.options)
+            checked_split_sizes(broken.loader, broken.options)
         dataset = {"loader": broken.loader, "options": broken.options}
         config = {"datasets": {"d": dataset}, "eps": [8], "seeds": [0]}
-        with pytest.raises(ConfigError, match=f"datasets.d: {named}.*{broken.message}"):
-            validate_config(config, load_schema(SCHEMA), expected_split_sizes)
+        with pytest.raises(ConfigError, match=f"datasets.d: .*{named}.*{broken.message}"):
+            validate_config(config, load_schema(SCHEMA), checked_split_sizes)
     else:
-        assert min(expected_split_sizes(broken.loader, broken.options).values()) > 0
+        assert min(checked_split_sizes(broken.loader, broken.options).values()) > 0
     with pytest.raises(ValueError, match=f"{named}.*{broken.message}"):
         prepare_dataset("d", broken.loader, broken.options, tmp_path / "out")
     assert not (tmp_path / "out" / "meta.json").exists()

@@ -50,7 +50,7 @@ def ham_prepared(ham_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 @pytest.fixture(scope="module")
 def rad_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    classes = ("MR/knee/normal", "CT/abd/normal", "US/abd/normal", "CT/lung/nodule", "MR/abd/x")
+    classes = ("MR/knee/normal", "CT/abd/normal", "US/thyroid", "CT/lung/nodule", "MR/abd/x")
     root = tmp_path_factory.mktemp("rad") / "RadImageNet"
     return write_radimagenet(root, per_class=(4, 2, 2), classes=classes, size=(24, 24))
 
@@ -197,15 +197,22 @@ def test_missing_files_show_the_expected_layout(ham_root: Path, tmp_path: Path) 
     with pytest.raises(FileNotFoundError, match="folder not found") as error:
         load_ham10000(str(tmp_path / "nowhere"))
     assert DOWNLOAD_PAGE in str(error.value) and "HAM10000_images_part_1" in str(error.value)
-    with pytest.raises(FileNotFoundError, match=r"HAM10000_metadata\.csv: file not found"):
+    no_metadata = re.escape(
+        f"{tmp_path}: no metadata file (HAM10000_metadata.csv, HAM10000_metadata, "
+        "HAM10000_metadata.tab) found; expected the HAM10000 download"
+    )
+    with pytest.raises(FileNotFoundError, match=no_metadata):
         load_ham10000(str(tmp_path))
-    with pytest.raises(FileNotFoundError, match=r"HAM10000_metadata\.csv: file not found"):
+    with pytest.raises(FileNotFoundError, match=no_metadata):
         expected_split_sizes("ham10000", {"root": str(tmp_path)})
     shutil.copy(ham_root / "HAM10000_metadata.csv", tmp_path)
-    with pytest.raises(FileNotFoundError, match=r"no image folder .* found; expected the HAM10000"):
+    rows = len(csv_rows(ham_root / "HAM10000_metadata.csv"))
+    with pytest.raises(FileNotFoundError, match=rf"{rows} of {rows} .* found no JPEG under"):
         load_ham10000(str(tmp_path))
     shutil.copytree(ham_root / "HAM10000_images_part_1", tmp_path / "HAM10000_images_part_1")
-    with pytest.raises(FileNotFoundError, match=r"image\(s\) of .* not found in .*first: ISIC_"):
+    with pytest.raises(
+        FileNotFoundError, match=r"image\(s\) listed in .* not found under .*first: ISIC_"
+    ):
         load_ham10000(str(tmp_path))
 
 
@@ -341,7 +348,7 @@ def test_worker_pool_gives_the_same_files(ham_root: Path, tmp_path: Path, monkey
 
 def test_radimagenet_classes_labels_and_channels(rad_root: Path, tmp_path: Path) -> None:
     meta = prepare_dataset("rad", "radimagenet", {"root": str(rad_root), "size": 24}, tmp_path)
-    names = ["CT-abd-normal", "CT-lung-nodule", "MR-abd-x", "MR-knee-normal", "US-abd-normal"]
+    names = ["CT-abd-normal", "CT-lung-nodule", "MR-abd-x", "MR-knee-normal", "US-thyroid"]
     assert meta["class_names"] == names and meta["num_classes"] == 5
     assert meta["shape"] == [1, 24, 24] and meta["dtype"] == "uint8"
     assert [meta["splits"][split]["n"] for split in SPLITS] == [20, 10, 10]
@@ -385,12 +392,13 @@ def test_radimagenet_missing_pieces(rad_root: Path, tmp_path: Path) -> None:
     rows = csv_rows(root / "RadiologyAI_test.csv")
     (root / rows[0]["filename"]).unlink()
     with pytest.raises(
-        FileNotFoundError, match=re.escape(f"{root / rows[0]['filename']}: file not")
+        FileNotFoundError, match=re.escape(f"not found (first: {root / rows[0]['filename']});")
     ):
         prepare_dataset("rad", "radimagenet", {"root": str(root), "size": 24}, tmp_path / "out")
+    assert not (tmp_path / "out" / "meta.json").exists()
     shutil.rmtree(root / "radiology_ai")
     with pytest.raises(
-        FileNotFoundError, match=r"radiology_ai: folder not found; expected the Rad"
+        FileNotFoundError, match=r"no radiology_ai/ folder and no CT, MR, US folder in it; expec"
     ):
         load_radimagenet(str(root))
 

@@ -2,12 +2,15 @@
 
 The images are synthetic but learnable: in HAM10000 a lesion that needs attention is a darker
 disc, in RadImageNet class k brightens horizontal band k. Both functions are fast enough to
-write a few hundred small images for a CPU workflow run.
+write a few hundred small images for a CPU workflow run. :func:`pack_ham10000` turns a HAM10000
+folder into the Harvard Dataverse download itself (the metadata as the bundle or the tabular
+export names it, the JPEGs in two zips with no folder inside), for tests that unzip it as users do.
 """
 
 from __future__ import annotations
 
 import csv
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,7 +36,11 @@ DX_SHARES = {
 }
 DX_TYPES = ("histo", "follow_up", "consensus", "confocal")
 SITES = ("back", "lower extremity", "trunk", "upper extremity", "abdomen", "face", "scalp")
-RADIMAGENET_CLASSES = ("CT/abd/normal", "CT/lung/nodule", "MR/knee/normal", "US/abd/normal")
+HAM_METADATA = "HAM10000_metadata.csv"
+HAM_FOLDERS = ("HAM10000_images_part_1", "HAM10000_images_part_2", "HAM10000_images")
+# the official tree has a region level below CT and MR, none below US
+RADIMAGENET_CLASSES = ("CT/abd/normal", "CT/lung/nodule", "MR/knee/normal", "US/thyroid")
+HAM_ARCHIVES = ("HAM10000_images_part_1.zip", "HAM10000_images_part_2.zip")
 
 
 def lesion_image(
@@ -75,7 +82,7 @@ def write_ham10000(
     dx = rng.choice(list(DX_SHARES), size=num_lesions, p=shares / shares.sum())
     image_numbers = 24306 + rng.permutation(int(counts.sum()))
     split_at = np.median(image_numbers)
-    names = ham10000.IMAGE_FOLDERS[:2] if two_folders else ham10000.IMAGE_FOLDERS[2:]
+    names = HAM_FOLDERS[:2] if two_folders else HAM_FOLDERS[2:]
     folders = [root / name for name in names]
     for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
@@ -99,10 +106,43 @@ def write_ham10000(
                     "localization": rng.choice(SITES),
                 }
             )
-    with open(root / ham10000.METADATA, "w", newline="") as handle:
+    with open(root / HAM_METADATA, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    return root
+
+
+def pack_ham10000(root: Path, metadata: str = "HAM10000_metadata") -> Path:
+    """The HAM10000 folder ``root`` (two image folders) turned into the Dataverse download: each
+    ``HAM10000_images_part_<k>/`` into ``HAM10000_images_part_<k>.zip`` holding its JPEGs with no
+    folder (plus a macOS ``__MACOSX/._<name>`` twin of the first), and ``HAM10000_metadata.csv``
+    renamed ``metadata``: "HAM10000_metadata" (the bundle's name) keeps it comma-separated,
+    "HAM10000_metadata.tab" rewrites it tab-separated with quoted text, as the Dataverse's
+    tabular export. Returns ``root``."""
+    for folder_name, archive in zip(HAM_FOLDERS[:2], HAM_ARCHIVES, strict=True):
+        folder = root / folder_name
+        images = sorted(folder.iterdir())
+        with zipfile.ZipFile(root / archive, "w") as packed:
+            for image in images:
+                packed.write(image, image.name)
+            packed.writestr(f"__MACOSX/._{images[0].name}", b"\x00\x05\x16\x07AppleDouble")
+        for image in images:
+            image.unlink()
+        folder.rmdir()
+    source = root / HAM_METADATA
+    if metadata.endswith(".tab"):
+        with open(source, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        with open(root / metadata, "w", newline="") as handle:
+            handle.write("\t".join(rows[0]) + "\n")  # the header unquoted, text cells quoted
+            writer = csv.DictWriter(
+                handle, fieldnames=list(rows[0]), delimiter="\t", quoting=csv.QUOTE_NONNUMERIC
+            )
+            writer.writerows({**row, "age": float(row["age"])} for row in rows)
+        source.unlink()
+    else:
+        source.rename(root / metadata)
     return root
 
 
@@ -123,13 +163,16 @@ def write_radimagenet(
     classes: Sequence[str] = RADIMAGENET_CLASSES,
     seed: int = 0,
     size: tuple[int, int] = (224, 224),
+    csv_inside: bool = False,
 ) -> Path:
     """A RadImageNet folder: ``radiology_ai/<class path>/<file>.png`` and the three
-    ``RadiologyAI_{train,val,test}.csv`` files (columns filename, label).
+    ``RadiologyAI_{train,val,test}.csv`` files (columns filename, as
+    ``radiology_ai/<class path>/<file>.png``, and label).
 
     ``per_class``: (train, val, test) images of each class; ``classes``: class folders under
     ``radiology_ai/`` (e.g. "CT/abd/normal"), whose label is the path with "-" for "/"
-    ("CT-abd-normal"); ``size``: (width, height) of the grayscale PNGs. Returns ``root``.
+    ("CT-abd-normal"); ``size``: (width, height) of the grayscale PNGs; ``csv_inside``: the CSVs
+    in ``radiology_ai/`` (as some public code keeps them), else beside it. Returns ``root``.
     """
     rng = np.random.default_rng(seed)
     tables: dict[str, list[dict[str, str]]] = {split: [] for split in radimagenet.CSV_FILES}
@@ -149,8 +192,9 @@ def write_radimagenet(
                         "label": class_path.replace("/", "-"),
                     }
                 )
+    tables_folder = root / radimagenet.IMAGE_FOLDER if csv_inside else root
     for split, rows in tables.items():
-        with open(root / radimagenet.CSV_FILES[split], "w", newline="") as handle:
+        with open(tables_folder / radimagenet.CSV_FILES[split], "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=["filename", "label"])
             writer.writeheader()
             writer.writerows(rows)

@@ -10,7 +10,7 @@ from rero.data.base import SPLIT_NAMES
 from rero.data.fingerprint import source_digest
 from rero.data.registry import (
     RUNTIME_OPTIONS,
-    expected_split_sizes,
+    checked_split_sizes,
     loader_module,
     source_files,
 )
@@ -31,7 +31,7 @@ SCHEMA = study_config.load_schema(
 )
 
 try:
-    study_config.validate_config(config, SCHEMA, expected_split_sizes)
+    study_config.validate_config(config, SCHEMA, checked_split_sizes)
 except study_config.ConfigError as error:
     raise WorkflowError(str(error)) from None
 

@@ -3,8 +3,9 @@
 Snakemake reads a ``--configfile`` itself before the workflow's own checks run, so a YAML error in
 it is reported as "Config file is not valid JSON or YAML" without file or line; this command
 reads the files strictly (file, line and column), runs every check the workflow runs (schema,
-across keys, against the datasets' split sizes) and prints the jobs the workflow plans
-for it, per rule, from Snakemake's own planning (``rero.study.planned_jobs``).
+across keys, against the datasets' split sizes and the files their loaders will read) and
+prints the jobs the workflow plans for it, per rule, from Snakemake's own planning
+(``rero.study.planned_jobs``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import argparse
 from pathlib import Path
 
 import rero
-from rero.data.registry import expected_split_sizes
+from rero.data.registry import checked_split_sizes, expected_split_sizes
 from rero.study import config as study_config
 from rero.study import tokens as config_tokens
 from rero.study.planned_jobs import job_table, planned_jobs
@@ -31,7 +32,7 @@ def run_check_config(args: argparse.Namespace) -> None:
         )
     config = study_config.read_config_files(args.configfiles)
     schema = study_config.load_schema(args.schema)
-    study_config.validate_config(config, schema, expected_split_sizes)
+    study_config.validate_config(config, schema, checked_split_sizes)
     budgets = config_tokens.eps_tokens(config["eps"])
     datasets = config["datasets"]
     described = ", ".join(

@@ -1,4 +1,5 @@
-"""Reading the files a user brings or a job leaves: ``.npz`` archives, ``.npy`` arrays, CSV tables.
+"""Reading the files a user brings or a job leaves: ``.npz`` archives, ``.npy`` arrays, CSV tables
+(comma, tab or semicolon separated, with or without a byte-order mark).
 
 Each reader looks at the file's first bytes before it parses, so a 0-byte file, a ``.npy``
 renamed ``.npz``, an archive renamed ``.npy`` or a text file in either place is refused with the
@@ -82,16 +83,34 @@ def load_npy(path: Path, expected: str, mmap: bool) -> np.ndarray:
         raise ValueError(f"{path}: not a readable .npy ({error}); expected {expected}") from error
 
 
+DELIMITERS = (",", "\t", ";")  # comma, tab (a Dataverse .tab), semicolon (Excel, some locales)
+
+
+def header_delimiter(header: str, columns: tuple[str, ...]) -> str:
+    """The delimiter of :data:`DELIMITERS` whose fields in the ``header`` line include every one
+    of ``columns``; else the one that splits it into the most fields."""
+    fields = {
+        delimiter: next(csv.reader([header], delimiter=delimiter), []) for delimiter in DELIMITERS
+    }
+    for delimiter, names in fields.items():
+        if all(column in names for column in columns):
+            return delimiter
+    return max(DELIMITERS, key=lambda delimiter: len(fields[delimiter]))
+
+
 def read_csv(
     path: Path, columns: tuple[str, ...], expected: str
 ) -> list[tuple[int, dict[str, str]]]:
-    """(line number, row) of every data row of the UTF-8 CSV at ``path``, which must have
-    ``columns`` (others are ignored) and at least one row."""
+    """(line number, row) of every data row of the UTF-8 table at ``path``, which must have
+    ``columns`` (others are ignored) and at least one row. Comma, tab or semicolon separated (the
+    one whose header holds ``columns``); a byte-order mark (Excel's "CSV UTF-8") is dropped."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file not found; {expected}")
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            delimiter = header_delimiter(handle.readline().rstrip("\r\n"), columns)
+            handle.seek(0)
+            reader = csv.DictReader(handle, delimiter=delimiter)
             missing = [column for column in columns if column not in (reader.fieldnames or [])]
             if missing:
                 raise ValueError(

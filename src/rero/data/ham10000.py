@@ -1,18 +1,24 @@
 """HAM10000 dermatoscopic images (Tschandl et al., Scientific Data 5:180161, 2018), the paper's
 binary task: does a lesion need attention (dx akiec, bcc or mel: label 1) or not (0)?
 
-The official download (Harvard Dataverse, doi:10.7910/DVN/DBW86T) holds ``HAM10000_metadata.csv``
-(one row per image: lesion_id, image_id, dx, dx_type, age, sex, localization) and the 600x450
-RGB JPEGs ``<image_id>.jpg`` in ``HAM10000_images_part_1/`` and ``HAM10000_images_part_2/``; one
-folder ``HAM10000_images/`` works too. Several images may show one lesion, so the split is by
-lesion: stratified by label and seeded, 10 % of the lesions are the test set, 10 % of the rest
-the validation set, the others the training set; no lesion is in two splits. Images are resized
-(shorter side to ``size``) and centre-cropped to ``size`` x ``size`` (Ziller et al., 2024).
+The official download (Harvard Dataverse, doi:10.7910/DVN/DBW86T) holds the metadata (one row per
+image: lesion_id, image_id, dx, dx_type, age, sex, localization) and the 600x450 RGB JPEGs
+``<image_id>.jpg`` in ``HAM10000_images_part_1.zip`` and ``HAM10000_images_part_2.zip``, which
+hold them with no folder. The metadata is read as ``HAM10000_metadata.csv``, ``HAM10000_metadata``
+(the name in the "download all" bundle) or ``HAM10000_metadata.tab`` (the Dataverse's tabular
+export), comma or tab separated, with or without a byte-order mark; the JPEGs are found by
+image_id anywhere under ``root`` (one walk), so every way of unzipping them works. Several images
+may show one lesion, so the split is by lesion: stratified by label and seeded, 10 % of the
+lesions are the test set, 10 % of the rest the validation set, the others the training set; no
+lesion is in two splits. Images are resized (shorter side to ``size``) and centre-cropped to
+``size`` x ``size`` (Ziller et al., 2024).
 """
 
 from __future__ import annotations
 
 import os
+import zipfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,15 +34,23 @@ from rero.data.base import (
 )
 from rero.data.files import read_csv
 from rero.data.images import Decoding
+from rero.data.unpacked import (
+    archive_suffix,
+    file_problems,
+    first,
+    is_appledouble,
+    unpack_command,
+    walk_files,
+)
 
 DOWNLOAD_PAGE = "https://doi.org/10.7910/DVN/DBW86T"
-METADATA = "HAM10000_metadata.csv"
-IMAGE_FOLDERS = ("HAM10000_images_part_1", "HAM10000_images_part_2", "HAM10000_images")
+METADATA_NAMES = ("HAM10000_metadata.csv", "HAM10000_metadata", "HAM10000_metadata.tab")
+IMAGE_ARCHIVES = ("HAM10000_images_part_1.zip", "HAM10000_images_part_2.zip")
 EXPECTED_LAYOUT = (
-    f"expected the HAM10000 download from the Harvard Dataverse ({DOWNLOAD_PAGE}) unpacked into "
-    f"the folder given as option 'root': <root>/{METADATA} (columns lesion_id, image_id, dx, ...) "
-    f"and the JPEGs <root>/{IMAGE_FOLDERS[0]}/<image_id>.jpg and "
-    f"<root>/{IMAGE_FOLDERS[1]}/<image_id>.jpg, or all of them in <root>/{IMAGE_FOLDERS[2]}/"
+    f"expected the HAM10000 download from the Harvard Dataverse ({DOWNLOAD_PAGE}) in the folder "
+    f"given as option 'root': the metadata <root>/{METADATA_NAMES[0]} (or {METADATA_NAMES[1]}, "
+    f"{METADATA_NAMES[2]}; comma or tab separated; columns lesion_id, image_id, dx, ...) and the "
+    f"JPEGs <image_id>.jpg anywhere under <root>, as {' and '.join(IMAGE_ARCHIVES)} unzip"
 )
 COLUMNS = ("lesion_id", "image_id", "dx")
 DIAGNOSES = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
@@ -48,7 +62,7 @@ VAL_FRACTION = 0.1  # of the lesions left after the test set
 
 @dataclass(frozen=True)
 class Metadata:
-    """The columns of ``HAM10000_metadata.csv`` that the loader uses, one entry per row."""
+    """The columns of the metadata file at ``path`` that the loader uses, one entry per row."""
 
     path: Path
     image_ids: np.ndarray
@@ -56,9 +70,54 @@ class Metadata:
     labels: np.ndarray
 
 
+def metadata_files(root: Path) -> list[Path]:
+    """The metadata files of :data:`METADATA_NAMES` in ``root`` (none if it is no folder)."""
+    return [root / name for name in METADATA_NAMES if (root / name).is_file()]
+
+
+def metadata_path(root: Path) -> Path:
+    """The one metadata file in ``root``; an error naming what is there if none or several."""
+    found = metadata_files(root)
+    if len(found) > 1:
+        raise ValueError(
+            f"{root}: holds {', '.join(path.name for path in found)}; expected one metadata file "
+            f"(keep one: rm {' '.join(str(path) for path in found[1:])})"
+        )
+    if not found:
+        raise FileNotFoundError(
+            f"{root}: no metadata file ({', '.join(METADATA_NAMES)}) found{metadata_hint(root)}"
+        )
+    return found[0]
+
+
+def metadata_hint(root: Path) -> str:
+    """What to do when ``root`` has no metadata file: set ``root`` to the folder one level down
+    that has it, or unpack the archive in ``root`` that may hold it; else the layout."""
+    deeper = sorted(
+        path
+        for name in METADATA_NAMES
+        for path in root.glob(f"*/{name}")
+        if path.is_file() and not path.parent.name.startswith(".")
+    )
+    if deeper:
+        return f" (found {deeper[0]}: set the option 'root' to {deeper[0].parent})"
+    bundles = sorted(
+        path
+        for path in root.iterdir()
+        if archive_suffix(path.name) and path.name not in IMAGE_ARCHIVES and path.is_file()
+    )
+    if bundles:
+        return (
+            f" (found the archive {bundles[0]}: unpack it with "
+            f"`{unpack_command(bundles[0], root)}`)"
+        )
+    return f"; {EXPECTED_LAYOUT}"
+
+
 def read_metadata(root: Path) -> Metadata:
-    """``<root>/HAM10000_metadata.csv``, checked: columns, known dx, each image once."""
-    path = root / METADATA
+    """The metadata of ``root`` (:func:`metadata_path`), checked: columns, known dx, each image
+    once."""
+    path = metadata_path(root)
     image_ids: list[str] = []
     lesion_ids: list[str] = []
     labels: list[int] = []
@@ -111,34 +170,113 @@ def lesion_split(metadata: Metadata, seed: int) -> dict[str, np.ndarray]:
     return {split: order[role_of_row[order] == role] for role, split in enumerate(SPLIT_NAMES)}
 
 
-def image_files(root: Path, metadata: Metadata) -> np.ndarray:
-    """The JPEG of every CSV row, found in the image folder(s) of ``root``."""
-    folders = [root / name for name in IMAGE_FOLDERS if (root / name).is_dir()]
-    if not folders:
-        raise FileNotFoundError(
-            f"{root}: no image folder ({', '.join(IMAGE_FOLDERS)}) found; {EXPECTED_LAYOUT}"
+@dataclass(frozen=True)
+class ImageIndex:
+    """Every ``<image_id>.jpg`` under a folder, from one walk: the path of each image_id, the
+    second path of an image_id found twice, the JPEGs per folder and the zip archives found."""
+
+    paths: dict[str, str]
+    twice: dict[str, str]
+    per_folder: Counter[str]
+    archives: tuple[str, ...]
+
+    @classmethod
+    def of(cls, root: Path) -> ImageIndex:
+        paths: dict[str, str] = {}
+        twice: dict[str, str] = {}
+        per_folder: Counter[str] = Counter()
+        archives = []
+        for entry in walk_files(root):
+            stem, extension = os.path.splitext(entry.name)
+            if extension.lower() == ".jpg":
+                per_folder[os.path.dirname(entry.path)] += 1
+                if stem in paths:
+                    twice.setdefault(stem, entry.path)
+                else:
+                    paths[stem] = entry.path
+            elif extension.lower() == ".zip":
+                archives.append(entry.path)
+        return cls(paths, twice, per_folder, tuple(archives))
+
+    def found(self, root: Path) -> str:
+        """Where the JPEGs are, in words: the count in each folder, the largest first."""
+        if not self.per_folder:
+            return f"found no JPEG under {root}"
+        places = [
+            f"{count} directly in {root}" if folder == str(root) else f"{count} in {folder}"
+            for folder, count in self.per_folder.most_common()
+        ]
+        return f"found {sum(self.per_folder.values())} JPEG(s): {first(places)}"
+
+
+def zip_members(archive: str) -> dict[str, str]:
+    """image_id -> member name of the JPEGs in the zip ``archive`` (none if it is unreadable)."""
+    try:
+        with zipfile.ZipFile(archive) as packed:
+            names = packed.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return {}
+    members = {}
+    for name in names:
+        stem, extension = os.path.splitext(os.path.basename(name))
+        if extension.lower() == ".jpg" and not is_appledouble(stem):
+            members[stem] = name
+    return members
+
+
+def unzip_fix(root: Path, index: ImageIndex, missing: set[str]) -> str:
+    """The command that unpacks the missing images from the zips found under ``root`` that hold
+    them: into the folder where the zip's other images are, else a folder named after the zip
+    (or, if no zip holds them, the download and the commands for it)."""
+    commands = []
+    for archive in index.archives:
+        members = zip_members(archive)
+        if not missing & set(members):
+            continue
+        unpacked = next((image for image in members if image in index.paths), None)
+        into = Path(archive).with_suffix("")
+        if unpacked is not None and index.paths[unpacked].endswith(members[unpacked]):
+            into = Path(index.paths[unpacked][: -len(members[unpacked])] or ".")
+        commands.append(unpack_command(Path(archive), into))
+    if commands:
+        return f"unpack the archive(s) that hold them: `{' && '.join(commands)}`"
+    commands = [unpack_command(root / name, root / Path(name).stem) for name in IMAGE_ARCHIVES]
+    return (
+        f"download {' and '.join(IMAGE_ARCHIVES)} from {DOWNLOAD_PAGE} into {root} and unpack "
+        f"them: `{' && '.join(commands)}`"
+    )
+
+
+def image_files(root: Path, metadata: Metadata, on_unreadable: str) -> np.ndarray:
+    """The JPEG of every metadata row, found by image_id anywhere under ``root``, each checked
+    to be a non-empty regular file (an empty one passes when ``on_unreadable`` is "skip": it is
+    left out as unreadable when decoded). Errors give the count, the first few and the fix."""
+    index = ImageIndex.of(root)
+    listed = [str(image) for image in metadata.image_ids]
+    doubled = [
+        f"{index.paths[image]} and {index.twice[image]}" for image in listed if image in index.twice
+    ]
+    if doubled:
+        raise ValueError(
+            f"{len(doubled)} image(s) of {metadata.path} found twice under {root} (first: "
+            f"{first(doubled)}); expected each JPEG once: delete the second copy of each"
         )
-    found: dict[str, str] = {}
-    for folder in folders:
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                stem, extension = os.path.splitext(entry.name)
-                if extension.lower() != ".jpg":
-                    continue
-                if stem in found:
-                    raise ValueError(
-                        f"{entry.path} and {found[stem]}: image {stem!r} found twice; "
-                        "expected each image in one folder"
-                    )
-                found[stem] = entry.path
-    missing = [image for image in metadata.image_ids if image not in found]
+    missing = [image for image in listed if image not in index.paths]
     if missing:
-        listed = ", ".join(f"{image}.jpg" for image in missing[:5])
         raise FileNotFoundError(
-            f"{len(missing)} image(s) of {metadata.path} not found in "
-            f"{', '.join(map(str, folders))} (first: {listed}); {EXPECTED_LAYOUT}"
+            f"{len(missing)} of {len(listed)} image(s) listed in {metadata.path} not found under "
+            f"{root} (first: {first([f'{image}.jpg' for image in missing])}); "
+            f"{index.found(root)}; {unzip_fix(root, index, set(missing))}"
         )
-    return np.array([found[image] for image in metadata.image_ids])
+    files = [index.paths[image] for image in listed]
+    problems = file_problems(files, allow_empty=on_unreadable == "skip")
+    if problems:
+        raise ValueError(
+            f"{len(problems)} of {len(listed)} image(s) listed in {metadata.path} cannot be read "
+            f"(first: {first(problems)}); expected non-empty JPEG files: unzip them again, "
+            "overwriting (unzip -o), or set the option on_unreadable: skip to leave empty ones out"
+        )
+    return np.array(files)
 
 
 def root_folder(root: Any) -> Path:
@@ -147,8 +285,10 @@ def root_folder(root: Any) -> Path:
 
 
 def ham10000_files(options: dict[str, Any]) -> list[Path]:
-    """The metadata CSV (the images are too many to list)."""
-    return [Path(options["root"]).expanduser() / METADATA]
+    """The metadata file (the images are too many to list): the one found in ``root``, else the
+    name expected first."""
+    root = Path(options["root"]).expanduser()
+    return metadata_files(root) or [root / METADATA_NAMES[0]]
 
 
 def ham10000_content_files(options: dict[str, Any]) -> list[Path]:
@@ -156,7 +296,16 @@ def ham10000_content_files(options: dict[str, Any]) -> list[Path]:
     then the JPEG of each row."""
     folder = root_folder(options["root"])
     metadata = read_metadata(folder)
-    return [metadata.path, *map(Path, image_files(folder, metadata).tolist())]
+    images = image_files(folder, metadata, options["on_unreadable"])
+    return [metadata.path, *map(Path, images.tolist())]
+
+
+def ham10000_check(options: dict[str, Any]) -> None:
+    """Before any job: the options and every file :func:`load_ham10000` reads for ``options``
+    (defaults filled): the metadata and the JPEG of each row, one stat each."""
+    folder = root_folder(options["root"])
+    decoding = Decoding.checked(options["size"], options["on_unreadable"], options["workers"])
+    image_files(folder, read_metadata(folder), decoding.on_unreadable)
 
 
 def ham10000_split_sizes(options: dict[str, Any]) -> dict[str, int]:
@@ -185,7 +334,7 @@ def load_ham10000(
     decoding = Decoding.checked(size, on_unreadable, workers)
     seed = require_int("seed", seed, 0)
     metadata = read_metadata(folder)
-    files = image_files(folder, metadata)
+    files = image_files(folder, metadata, decoding.on_unreadable)
     parts = {
         split: decoding.split(
             tuple(files[rows].tolist()), "RGB", metadata.labels[rows], rows, EXPECTED_LAYOUT

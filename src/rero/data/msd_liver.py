@@ -7,7 +7,9 @@ al. 2024. The volumes come from the LiTS challenge; the licence is CC BY-SA 4.0.
 The download (``Task03_Liver.tar`` from http://medicaldecathlon.com/) unpacks to
 ``dataset.json``, ``imagesTr/liver_<k>.nii.gz`` (131 CT volumes, HU), ``labelsTr/liver_<k>.nii.gz``
 (0 background, 1 liver, 2 cancer) and ``imagesTs/`` (unlabelled, ignored). Only the volumes that
-``dataset.json`` lists under "training" are read, so stray files in the folders do no harm.
+``dataset.json`` lists under "training" are read, so stray files in the folders (the macOS
+``._liver_<k>.nii.gz`` twins the tar holds) do no harm; each listed file is checked to be a
+non-empty regular file before any job (:func:`msd_liver_check`).
 
 Preprocessing: each volume is read with nibabel and reoriented to the closest canonical (RAS+)
 orientation, windowed to [-150, 200] HU and scaled to float32 [0, 1], then resampled to a grid of
@@ -45,6 +47,7 @@ from rero.data.base import (
     require_int,
     require_workers,
 )
+from rero.data.unpacked import file_problems, first, unpack_command
 from rero.data.volumes import canonical_data, open_nifti, resample, spatial_shape, stored_layout
 
 DOWNLOAD_PAGE = "http://medicaldecathlon.com/"
@@ -202,14 +205,22 @@ def require_enough(path: Path, entries: Sequence[Entry], options: Options) -> No
         )
 
 
-def require_files(entries: Sequence[Entry]) -> None:
-    """A FileNotFoundError listing the first missing image or label files, if any are."""
-    missing = [str(path) for entry in entries for path in (entry.image, entry.label)]
-    missing = [path for path in missing if not Path(path).is_file()]
-    if missing:
+def require_files(root: Path, entries: Sequence[Entry]) -> None:
+    """An error unless every image and label file of ``entries`` is a non-empty regular file
+    (one stat each), naming the count, the first few and, when ``Task03_Liver.tar`` is beside
+    ``root``, the command that unpacks it again."""
+    paths = [str(path) for entry in entries for path in (entry.image, entry.label)]
+    problems = file_problems(paths)
+    if problems:
+        archive = root.parent / ARCHIVE
+        fix = (
+            f"; unpack {archive} again: `{unpack_command(archive, root.parent)}`"
+            if archive.is_file()
+            else ""
+        )
         raise FileNotFoundError(
-            f"{len(missing)} file(s) listed in {DATASET_JSON} not found (first: "
-            f"{', '.join(missing[:5])}); {EXPECTED_LAYOUT}"
+            f"{len(problems)} of {len(paths)} file(s) listed in {root / DATASET_JSON} cannot be "
+            f"read (first: {first(problems)}){fix}; {EXPECTED_LAYOUT}"
         )
 
 
@@ -361,6 +372,14 @@ def msd_liver_split_sizes(options: dict[str, Any]) -> dict[str, int]:
     return {split: len(rows[split]) for split in SPLIT_NAMES}
 
 
+def msd_liver_check(options: dict[str, Any]) -> None:
+    """Before any job: the options and every file :func:`load_msd_liver` reads for ``options``
+    (defaults filled): ``dataset.json`` and each volume it lists, one stat each."""
+    msd_liver_split_sizes(options)
+    folder = root_folder(options["root"])
+    require_files(folder, read_dataset_json(folder))
+
+
 def load_msd_liver(
     root: str,
     size: int = 128,
@@ -382,7 +401,7 @@ def load_msd_liver(
     folder = root_folder(root)
     entries = read_dataset_json(folder)
     require_enough(folder / DATASET_JSON, entries, options)
-    require_files(entries)
+    require_files(folder, entries)
     grid = options.grid
     largest = np.array(
         list(in_order(inspect_case, [(entry, grid) for entry in entries], options.workers)),

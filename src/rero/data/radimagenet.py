@@ -2,16 +2,25 @@
 CT, MR and ultrasound images in 165 classes, grayscale, 224 x 224.
 
 The download (by request, https://www.radimagenet.com/) holds the images under
-``radiology_ai/<CT|MR|US>/.../<label>/<file>.png`` and the official split files
-``RadiologyAI_train.csv``, ``RadiologyAI_val.csv`` and ``RadiologyAI_test.csv`` (columns
-``filename``, relative to the folder holding them, and ``label``). The classes are the labels of
-the training CSV, sorted; images are resized (shorter side) and centre-cropped to ``size`` only
-when they differ from it.
+``radiology_ai/<CT|MR|US>/.../<label>/<file>.png`` (a region level below CT and MR, none below
+US) and the official split files ``RadiologyAI_train.csv``, ``RadiologyAI_val.csv`` and
+``RadiologyAI_test.csv`` (columns ``filename``, e.g. ``radiology_ai/CT/abd/normal/<file>.png``,
+and ``label``). ``root`` is the folder holding ``radiology_ai/`` or ``radiology_ai/`` itself; the
+split files are read beside it or inside it, and a filename is resolved against ``radiology_ai/``
+with or without its leading ``radiology_ai/``. The classes are the labels of the training CSV,
+sorted; images are resized (shorter side) and centre-cropped to ``size`` only when they differ
+from it.
+
+Before any job (:func:`radimagenet_check`) every listed image is looked up in a listing of its
+folder (one listing per folder: a stat of each of the 1.35 million files takes minutes on a
+network file system), and a seeded sample of :data:`SAMPLE` of them is checked with a stat each
+to be a non-empty regular file.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +33,70 @@ from rero.data.base import (
 )
 from rero.data.files import read_csv
 from rero.data.images import Decoding
+from rero.data.unpacked import archives_in, file_problems, first, unpack_command
 
 REQUEST_PAGE = "https://www.radimagenet.com/"
 IMAGE_FOLDER = "radiology_ai"
+MODALITIES = ("CT", "MR", "US")
 CSV_FILES = {split: f"RadiologyAI_{split}.csv" for split in SPLIT_NAMES}
 COLUMNS = ("filename", "label")
+SAMPLE = 1000  # images checked with a stat before any job (all of them when fewer)
+SAMPLE_SEED = 0
 EXPECTED_LAYOUT = (
     f"expected the RadImageNet download ({REQUEST_PAGE}) in the folder given as option 'root': "
     f"<root>/{IMAGE_FOLDER}/<CT|MR|US>/.../<label>/<file>.png and the split files "
-    f"<root>/{', '.join(CSV_FILES.values())} with columns filename (relative to <root>, e.g. "
-    f"{IMAGE_FOLDER}/CT/abd/normal/<file>.png) and label"
+    f"{', '.join(CSV_FILES.values())} in <root> or in <root>/{IMAGE_FOLDER}, with columns "
+    f"filename (e.g. {IMAGE_FOLDER}/CT/abd/normal/<file>.png, or CT/abd/normal/<file>.png) and "
+    f"label; or 'root' set to the {IMAGE_FOLDER} folder itself"
 )
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the pieces of a RadImageNet download are: the ``root`` option's folder, the folder
+    of the split CSVs and the image folder (``radiology_ai/``, holding CT/, MR/, US/)."""
+
+    root: Path
+    tables: Path
+    images: Path
+
+    @classmethod
+    def of(cls, root: Path) -> Layout:
+        """The layout under ``root``, which holds ``radiology_ai/`` or is it (the CSVs beside or
+        inside it); an error saying what is there and how to unpack it otherwise."""
+        images = root / IMAGE_FOLDER if (root / IMAGE_FOLDER).is_dir() else root
+        if not any((images / modality).is_dir() for modality in MODALITIES):
+            raise FileNotFoundError(
+                f"{root}: no {IMAGE_FOLDER}/ folder and no {', '.join(MODALITIES)} folder in "
+                f"it{unpack_hint(root)}; {EXPECTED_LAYOUT}"
+            )
+        tables = images if not (root / CSV_FILES["train"]).is_file() else root
+        return cls(root, tables, images)
+
+    def image_path(self, filename: str) -> str:
+        """The file a CSV's ``filename`` names, with or without its leading ``radiology_ai/``."""
+        prefix = f"{IMAGE_FOLDER}/"
+        relative = filename[len(prefix) :] if filename.startswith(prefix) else filename
+        return os.path.join(self.images, relative)
+
+
+def tables_folder(root: Path) -> Path:
+    """The folder that holds (or should hold) the split CSVs: ``root``, else
+    ``root/radiology_ai`` when only that one has the training CSV. Raises nothing."""
+    inside = root / IMAGE_FOLDER
+    if not (root / CSV_FILES["train"]).is_file() and (inside / CSV_FILES["train"]).is_file():
+        return inside
+    return root
+
+
+def unpack_hint(root: Path) -> str:
+    """The command that unpacks the archive found in ``root``, if one is."""
+    archives = archives_in(root)
+    if not archives:
+        return ""
+    return (
+        f" (found the archive {archives[0]}: unpack it with `{unpack_command(archives[0], root)}`)"
+    )
 
 
 def root_folder(root: Any) -> Path:
@@ -73,25 +135,85 @@ def label_indices(path: Path, labels: list[str], classes: list[str]) -> np.ndarr
 
 def radimagenet_files(options: dict[str, Any]) -> list[Path]:
     """The three split CSVs (the images are too many to list)."""
-    root = Path(options["root"]).expanduser()
-    return [root / name for name in CSV_FILES.values()]
+    tables = tables_folder(Path(options["root"]).expanduser())
+    return [tables / name for name in CSV_FILES.values()]
 
 
 def radimagenet_content_files(options: dict[str, Any]) -> list[Path]:
     """Every file :func:`load_radimagenet` reads for ``options``: the split CSVs, then the image
     of each row."""
-    folder = root_folder(options["root"])
+    layout = Layout.of(root_folder(options["root"]))
     images = [
-        folder / filename for split in SPLIT_NAMES for filename in read_split_csv(folder, split)[0]
+        Path(layout.image_path(filename))
+        for split in SPLIT_NAMES
+        for filename in read_split_csv(layout.tables, split)[0]
     ]
-    return [*(folder / name for name in CSV_FILES.values()), *images]
+    return [*(layout.tables / name for name in CSV_FILES.values()), *images]
 
 
 def radimagenet_split_sizes(options: dict[str, Any]) -> dict[str, int]:
     """The split sizes of :func:`load_radimagenet`: the rows of each split's CSV (fewer when
     ``on_unreadable: skip`` leaves images out)."""
-    root = root_folder(options["root"])
-    return {split: len(read_split_csv(root, split)[0]) for split in SPLIT_NAMES}
+    tables = tables_folder(root_folder(options["root"]))
+    return {split: len(read_split_csv(tables, split)[0]) for split in SPLIT_NAMES}
+
+
+def missing_images(paths: list[str]) -> tuple[list[str], list[str]]:
+    """(missing files, missing folders) among ``paths``: one listing of each folder."""
+    by_folder: dict[str, list[str]] = {}
+    for path in paths:
+        by_folder.setdefault(os.path.dirname(path), []).append(path)
+    missing: list[str] = []
+    folders: list[str] = []
+    for folder, listed in by_folder.items():
+        try:
+            names = set(os.listdir(folder))
+        except OSError:
+            folders.append(folder)
+            missing += listed
+            continue
+        missing += [path for path in listed if os.path.basename(path) not in names]
+    return missing, folders
+
+
+def require_images(layout: Layout, paths: list[str], on_unreadable: str) -> None:
+    """An error unless every one of ``paths`` is listed in its folder and a seeded sample of
+    :data:`SAMPLE` of them are non-empty regular files (empty ones pass when ``on_unreadable``
+    is "skip": they are left out as unreadable when decoded)."""
+    source = f"the split CSVs in {layout.tables}"
+    missing, folders = missing_images(paths)
+    if missing:
+        absent = f"; {len(folders)} folder(s) missing (first: {first(folders)})" if folders else ""
+        found = ", ".join(sorted(os.listdir(layout.images))[:10])
+        raise FileNotFoundError(
+            f"{len(missing)} of {len(paths)} image(s) listed in {source} not found (first: "
+            f"{first(missing)}){absent}; found in {layout.images}: {found}"
+            f"{unpack_hint(layout.root)}; {EXPECTED_LAYOUT}"
+        )
+    rng = np.random.default_rng(SAMPLE_SEED)
+    picked = sorted(rng.choice(len(paths), size=min(SAMPLE, len(paths)), replace=False))
+    problems = file_problems([paths[row] for row in picked], allow_empty=on_unreadable == "skip")
+    if problems:
+        raise ValueError(
+            f"{len(problems)} of {len(picked)} image(s) checked (a seeded sample of those listed "
+            f"in {source}) cannot be read (first: {first(problems)}); expected non-empty PNG "
+            "files: unpack them again, or set the option on_unreadable: skip to leave empty ones "
+            "out"
+        )
+
+
+def radimagenet_check(options: dict[str, Any]) -> None:
+    """Before any job: the options, the split CSVs and the images they list (each looked up in
+    its folder's listing, a seeded sample of :data:`SAMPLE` stat-ed) for ``options`` (defaults
+    filled)."""
+    layout = Layout.of(root_folder(options["root"]))
+    decoding = Decoding.checked(options["size"], options["on_unreadable"], options["workers"])
+    paths = [
+        layout.image_path(filename)
+        for split in SPLIT_NAMES
+        for filename in read_split_csv(layout.tables, split)[0]
+    ]
+    require_images(layout, paths, decoding.on_unreadable)
 
 
 def load_radimagenet(
@@ -106,21 +228,25 @@ def load_radimagenet(
     """
     folder = root_folder(root)
     decoding = Decoding.checked(size, on_unreadable, workers)
-    if not (folder / IMAGE_FOLDER).is_dir():
-        raise FileNotFoundError(f"{folder / IMAGE_FOLDER}: folder not found; {EXPECTED_LAYOUT}")
-    tables = {split: read_split_csv(folder, split) for split in SPLIT_NAMES}
+    layout = Layout.of(folder)
+    tables = {split: read_split_csv(layout.tables, split) for split in SPLIT_NAMES}
     classes = sorted(set(tables["train"][1]))
     if len(classes) < 2:
         raise ValueError(
-            f"{folder / CSV_FILES['train']}: labels {classes}; expected at least 2 classes"
+            f"{layout.tables / CSV_FILES['train']}: labels {classes}; expected at least 2 classes"
         )
+    require_images(
+        layout,
+        [layout.image_path(name) for names, _ in tables.values() for name in names],
+        decoding.on_unreadable,
+    )
     parts = {}
     for split, (filenames, labels) in tables.items():
-        paths = tuple(os.path.join(folder, filename) for filename in filenames)
+        paths = tuple(layout.image_path(filename) for filename in filenames)
         parts[split] = decoding.split(
             paths,
             "L",
-            label_indices(folder / CSV_FILES[split], labels, classes),
+            label_indices(layout.tables / CSV_FILES[split], labels, classes),
             np.arange(len(paths)),
             EXPECTED_LAYOUT,
         )

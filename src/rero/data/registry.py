@@ -6,7 +6,9 @@ Each loader module provides ``load(**options) -> DatasetSplits``, a function tha
 of each split from the options without preparing anything (so the workflow checks δ < 1/N and
 B ≤ N before any job starts) and, for data on the user's disk, the files it reads: the few index
 files the workflow takes as inputs, and every file, images included, whose content identifies
-the source (``rero.data.fingerprint``), so a changed one reruns the preparation.
+the source (``rero.data.fingerprint``), so a changed one reruns the preparation; and a check of
+every file it will read, so a missing or empty image or volume is named before any job
+(:func:`checked_split_sizes`).
 :func:`loader_options` fills in a loader's defaults and refuses unknown or missing options.
 """
 
@@ -27,9 +29,11 @@ class Loader:
     """A registered dataset source: the ``module`` that defines it and the names there of
     ``load(**options)``, ``split_sizes(options)`` -> the size of each split, ``files(options)``
     -> its index files (a few) and ``content_files(options)`` -> every file it reads, images
-    included, when those are more (all take the options with defaults filled; no ``files`` for a
-    loader that reads nothing from the user's disk); ``task``, one of ``rero.data.tasks.TASKS``,
-    is known before any data is read."""
+    included, when those are more, and ``check(options)``, which raises unless every file
+    ``load`` will read is there (all take the options with defaults filled; no ``files`` or
+    ``check`` for a loader that reads nothing from the user's disk or checks it all in
+    ``split_sizes``); ``task``, one of ``rero.data.tasks.TASKS``, is known before any data is
+    read."""
 
     module: str
     load_name: str
@@ -37,6 +41,7 @@ class Loader:
     files_name: str | None = None
     task: str = "classification"
     content_files_name: str | None = None
+    check_name: str | None = None
 
     def _function(self, name: str) -> Callable[..., Any]:
         return getattr(importlib.import_module(self.module), name)
@@ -51,6 +56,10 @@ class Loader:
 
     def files(self, options: dict[str, Any]) -> list[Path]:
         return [] if self.files_name is None else self._function(self.files_name)(options)
+
+    def check(self, options: dict[str, Any]) -> None:
+        if self.check_name is not None:
+            self._function(self.check_name)(options)
 
     def content_files(self, options: dict[str, Any]) -> list[Path]:
         if self.content_files_name is None:
@@ -72,6 +81,7 @@ LOADERS: dict[str, Loader] = {
         "ham10000_split_sizes",
         "ham10000_files",
         content_files_name="ham10000_content_files",
+        check_name="ham10000_check",
     ),
     "radimagenet": Loader(
         "rero.data.radimagenet",
@@ -79,6 +89,7 @@ LOADERS: dict[str, Loader] = {
         "radimagenet_split_sizes",
         "radimagenet_files",
         content_files_name="radimagenet_content_files",
+        check_name="radimagenet_check",
     ),
     "msd_liver": Loader(
         "rero.data.msd_liver",
@@ -87,6 +98,7 @@ LOADERS: dict[str, Loader] = {
         "msd_liver_files",
         task="segmentation",
         content_files_name="msd_liver_content_files",
+        check_name="msd_liver_check",
     ),
 }
 
@@ -142,9 +154,25 @@ def expected_split_sizes(loader: str, options: dict[str, Any]) -> dict[str, int]
     )
 
 
+def check_files(loader: str, options: dict[str, Any]) -> None:
+    """Raises (naming the count and the first few) unless every file ``loader`` will read for
+    ``options`` is there: for the paper's datasets every image or volume their CSVs or
+    ``dataset.json`` list (RadImageNet: each looked up in its folder's listing, a seeded sample
+    stat-ed). Returns nothing; depends on the options and the files alone."""
+    LOADERS[loader].check(loader_options(loader, options))
+
+
+def checked_split_sizes(loader: str, options: dict[str, Any]) -> dict[str, int]:
+    """:func:`expected_split_sizes` after :func:`check_files`: what the workflow and
+    ``check-config`` check of a dataset before any job."""
+    sizes = expected_split_sizes(loader, options)
+    check_files(loader, options)
+    return sizes
+
+
 def source_files(loader: str, options: dict[str, Any]) -> list[str]:
     """The files ``loader`` reads its splits from (the CSVs or the ``.npz``; not every image),
-    so the workflow reruns the preparation when one changes. Checks nothing on disk."""
+    so the workflow reruns the preparation when one changes. Raises nothing for a missing one."""
     return [str(path) for path in LOADERS[loader].files(loader_options(loader, options))]
 
 

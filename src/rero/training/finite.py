@@ -25,9 +25,12 @@ class NonFiniteTrainingError(ValueError):
 
 def all_finite(tensors: Iterable[torch.Tensor | None]) -> bool:
     """Whether every entry of every tensor is finite (None entries, unused gradients, are
-    skipped); one device synchronisation for all of them."""
-    checks = [torch.isfinite(tensor).all() for tensor in tensors if tensor is not None]
-    return bool(torch.stack(checks).all()) if checks else True
+    skipped); one synchronisation per device (Adam keeps its step counts on the CPU)."""
+    checks: dict[torch.device, list[torch.Tensor]] = {}
+    for tensor in tensors:
+        if tensor is not None:
+            checks.setdefault(tensor.device, []).append(torch.isfinite(tensor).all())
+    return all(bool(torch.stack(flags).all()) for flags in checks.values())
 
 
 def nested_tensors(value: Any) -> Iterator[torch.Tensor]:

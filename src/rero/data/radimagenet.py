@@ -12,9 +12,9 @@ sorted; images are resized (shorter side) and centre-cropped to ``size`` only wh
 from it.
 
 Before any job (:func:`radimagenet_check`) every listed image is looked up in a listing of its
-folder (one listing per folder: a stat of each of the 1.35 million files takes minutes on a
-network file system), and a seeded sample of :data:`SAMPLE` of them is checked with a stat each
-to be a non-empty regular file.
+folder (one listing per folder: 0.9 µs a name on a warm local disk, against 6.6 µs a stat, 9 s
+for all 1.35 million, and a server round trip a stat on a network file system), and a seeded
+sample of :data:`SAMPLE` of them is checked with a stat each to be a non-empty regular file.
 """
 
 from __future__ import annotations

@@ -94,6 +94,7 @@ class Scale:
     paper_batches: int | None = None
     paper_batch: int | None = None  # every paper job's physical batch (None: paper or CPU's)
     paper_jobs: int | None = None  # the first of PAPER_JOBS only (None: all)
+    paper_prior_aware: bool = True  # the prior-aware attack beside each paper-scale imprint job
     matching_reconstructions: tuple[int, int] = (256, 8)  # (with --full or on CUDA, else)
 
 
@@ -360,12 +361,15 @@ def bench_paper_scale(
                     "bins": bins, "batches": batches, "classes": classes,
                     "clip_norm": imprint.clip_norm,
                     "prior_aware": dataclasses.asdict(prior_aware)}  # fmt: skip
-            results[name] = measured = _in_fresh_process(spec)
+            measured = _in_fresh_process(spec)
+            results[name] = measured | {"batch": batch, "batches": batches, "bins": bins}
             gpu = f", GPU peak {measured['cuda_peak_mb']:.0f} MB" if on_cuda else ""
             print_fn(
                 f"  {name:<12} {channels} ch, {batches} x batch {batch:>3}, {bins:>3} bins: "
                 f"{measured['wall_s']:7.1f} s, RSS +{measured['rss_above_start_mb']:.0f} MB{gpu}"
             )
+            if not scale.paper_prior_aware:
+                continue
             spec["kind"] = "prior_aware"
             results[f"{name} prior-aware"] = measured = _in_fresh_process(spec)
             print_fn(
@@ -375,7 +379,8 @@ def bench_paper_scale(
         count = scale.matching_reconstructions[0 if full or on_cuda else 1]
         spec = {"kind": "matching", "folder": scratch, "device": device, "side": side,
                 "reconstructions": count}  # fmt: skip
-        results["matching"] = measured = _in_fresh_process(spec)
+        measured = _in_fresh_process(spec)
+        results["matching"] = measured | {"originals": MATCHING_ORIGINALS, "candidates": count}
     inputs = (MATCHING_ORIGINALS + count) * 3 * side**2 * 8 / 2**20
     gpu = f", GPU peak {measured['cuda_peak_mb']:.0f} MB" if on_cuda else ""
     print_fn(

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import torch
 from opacus import PrivacyEngine
+from step_timing import StepTiming, time_interleaved
 from study_settings import REPO
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -314,11 +315,9 @@ def resnet9_multiplicity(
     batch: int = 8,
     device: str = "cpu",
     side: int = RESNET9_SIDE,
-) -> dict[str, float]:
+) -> dict[str, StepTiming]:
     """DP / non-private step time of ResNet-9 at ``side`` px with K = 4, every working mode side
-    by side, interleaved; prints and returns the median ratio per mode."""
-    if rounds < 1:
-        raise ValueError(f"rounds: expected an integer >= 1, got {rounds}")
+    by side, interleaved; prints the median ratio per mode and returns each one's timing."""
     warnings.filterwarnings("ignore", message="Secure RNG turned off")
     warnings.filterwarnings("ignore", message="Full backward hook is firing")
     use_fast_conv_grad_sampler(True)
@@ -331,14 +330,8 @@ def resnet9_multiplicity(
     steps = {"non-private": _resnet9_step(base, None, False, images.shape)}
     for label, mode, output_backward in RESNET9_VARIANTS:
         steps[label] = _resnet9_step(base, mode, output_backward, images.shape)
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for round_index in range(rounds + 1):  # round 0 warms up
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step(images, labels)
-            if round_index:
-                times[name].append(time.perf_counter() - start)
-    medians = {name: statistics.median(values) for name, values in times.items()}
+    timings = time_interleaved(steps, (images, labels), rounds)
+    medians = {name: timing.median_s for name, timing in timings.items()}
     reference = medians["non-private"]
     print_fn(
         f"resnet9, batch {batch} x K={RESNET9_MULTIPLICITY} views, "
@@ -351,7 +344,7 @@ def resnet9_multiplicity(
             print_fn(f"  DP {name:20s}: {value * 1e3:7.1f} ms/step  ratio {value / reference:.2f}x")
     print_fn("  DP ew: not usable (expanded weights cannot differentiate the weight centring)")
     print_fn("  DP ghost: not usable (it computes per-sample norms only; views need averaging)")
-    return {name: value / reference for name, value in medians.items()}
+    return timings
 
 
 if __name__ == "__main__":

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
-import time
 import warnings
 from collections.abc import Callable
 
@@ -37,6 +35,7 @@ import torch
 from opacus import PrivacyEngine
 from opacus.grad_sample import GradSampleModule
 from opacus.grad_sample.conv import compute_conv_grad_sample
+from step_timing import StepTiming, time_interleaved
 from study_settings import SEGMENTATION_STUDY, study_config, training_size
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -143,9 +142,9 @@ def compare(
     device: str = "cpu",
     print_fn: Callable[[str], None] = print,
     num_classes: int = NUM_CLASSES,
-) -> dict[str, float]:
+) -> dict[str, StepTiming]:
     """Median step time of every variant on (B, 1, D, H, W) = ``shape`` volumes, interleaved;
-    prints and returns the ratio DP / non-private of each."""
+    prints the ratio DP / non-private of each and returns each one's timing."""
     torch.manual_seed(0)
     volumes = torch.rand(*shape, device=device)
     masks = torch.randint(0, num_classes, shape[:1] + shape[2:], device=device)
@@ -154,15 +153,9 @@ def compare(
     steps = {"non-private": _step(plain, torch.optim.Adam(plain.parameters(), lr=1e-3), DiceLoss())}
     for label, mode, grouped, output_backward in VARIANTS:
         steps[f"DP {label}"] = _private_step(base, mode, grouped, output_backward, volumes)
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for round_index in range(rounds + 1):  # round 0 warms up
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step(volumes, masks)
-            if round_index:
-                times[name].append(time.perf_counter() - start)
+    timings = time_interleaved(steps, (volumes, masks), rounds)
     _use_samplers(True)
-    medians = {name: statistics.median(values) for name, values in times.items()}
+    medians = {name: timing.median_s for name, timing in timings.items()}
     reference = medians["non-private"]
     parameters = sum(p.numel() for p in base.parameters())
     print_fn(
@@ -174,7 +167,7 @@ def compare(
     for name, value in medians.items():
         if name != "non-private":
             print_fn(f"  {name:32s}: {value * 1e3:9.1f} ms/step  ratio {value / reference:.2f}x")
-    return {name: value / reference for name, value in medians.items()}
+    return timings
 
 
 if __name__ == "__main__":

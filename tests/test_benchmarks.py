@@ -15,7 +15,7 @@ import pytest
 from tests.helpers import REPO
 
 BENCHMARKS = REPO / "benchmarks"
-NAMES = [*sorted(path.stem for path in BENCHMARKS.glob("bench_*.py")), "foundation"]
+NAMES = [*sorted(path.stem for path in BENCHMARKS.glob("bench_*.py")), "foundation", "gpu_check"]
 #: benchmarks whose imports are light (no torch, no accountants): ``--help`` in about a second
 LIGHT = {"bench_dry_run", "bench_prepare"}
 

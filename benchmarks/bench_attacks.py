@@ -65,8 +65,8 @@ from rero.attacks.matching import best_matches, normalise_for_matching, ssim_mat
 from rero.attacks.prior_aware import run_prior_aware_attack
 from rero.data.prepare import prepare_dataset
 from rero.data.registry import expected_split_sizes
+from rero.privacy.accounting.base import sampling_schedule
 from rero.privacy.calibration import calibrate
-from rero.privacy.plan import sampling_schedule
 from rero.runtime.device import DEVICES, resolve_device
 from rero.study.config import dataset_settings
 

@@ -41,8 +41,8 @@ from rero.audit.game import draw_membership, judge, subsampled_gaussian_scores
 from rero.audit.runner import AuditSettings, run_audit
 from rero.data.prepare import prepare_dataset, read_meta
 from rero.data.store import load_split
+from rero.privacy.accounting.base import sampling_schedule
 from rero.privacy.calibration import calibrate
-from rero.privacy.plan import sampling_schedule
 from rero.study.config import dataset_settings
 from rero.training.config import TrainConfig
 

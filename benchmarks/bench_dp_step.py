@@ -50,7 +50,8 @@ from rero.data.prepare import read_meta
 from rero.data.store import load_split
 from rero.models.grad_samples import use_fast_conv_grad_sampler
 from rero.models.registry import build_model
-from rero.privacy.plan import PrivacyPlan, sampling_schedule
+from rero.privacy.accounting.base import sampling_schedule
+from rero.privacy.plan import PrivacyPlan
 from rero.training.augment import Augmentation, average_views
 from rero.training.config import TrainConfig
 from rero.training.loss import ClassificationLoss

@@ -67,8 +67,9 @@ from study_settings import PAPER_STUDY, study_config
 from rero.cli import main as rero_main
 from rero.data.prepare import prepare_dataset
 from rero.data.registry import loader_options
+from rero.privacy.accounting.base import sampling_schedule
 from rero.privacy.calibration import calibrate
-from rero.privacy.plan import sampling_schedule, write_plan
+from rero.privacy.plan import write_plan
 from rero.runtime.io import read_json
 from rero.study.config import dataset_settings
 

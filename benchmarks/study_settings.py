@@ -1,7 +1,7 @@
 """The settings the benchmarks time, read from the workflow's own config files with its own code.
 
 A config file is read and validated as the Snakefile does (``rero.study.config``), each dataset's
-sampling schedule is ``rero.privacy.plan.sampling_schedule`` of its N, B and epochs, and κ is the
+sampling schedule is ``rero.privacy.accounting.base.sampling_schedule`` of its N, B and epochs, and κ is the
 config's first ``bounds.kappa`` (``1/N`` in every shipped config). N comes from
 ``rero.data.registry.expected_split_sizes`` when the dataset can be sized here (the generated
 MNI152 sets; the paper's data when its ``root`` exists); else from :data:`PAPER_TRAINING_SIZES`.
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rero.data.registry import expected_split_sizes
-from rero.privacy.plan import sampling_schedule
+from rero.privacy.accounting.base import sampling_schedule
 from rero.study.config import dataset_settings, load_schema, read_config_files, validate_config
 from rero.study.tokens import eps_tokens, parse_eps_token, parse_kappa
 

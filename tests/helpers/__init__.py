@@ -100,7 +100,8 @@ def toy_plan(
 
     ``target = inf`` gives the non-private plan. ε is recorded as the target.
     """
-    from rero.privacy.plan import PrivacyPlan, sampling_schedule
+    from rero.privacy.accounting.base import sampling_schedule
+    from rero.privacy.plan import PrivacyPlan
 
     sample_rate, steps = sampling_schedule(n, batch, epochs)
     private = math.isfinite(target)

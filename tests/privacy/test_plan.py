@@ -8,8 +8,9 @@ from dataclasses import replace
 
 import pytest
 
+from rero.privacy.accounting.base import sampling_schedule
 from rero.privacy.calibration import calibrate, calibrate_grid
-from rero.privacy.plan import PrivacyPlan, read_plan, sampling_schedule, write_plan
+from rero.privacy.plan import PrivacyPlan, read_plan, write_plan
 from rero.runtime.io import dumps_json, read_json, write_json
 from tests.helpers import toy_plan
 

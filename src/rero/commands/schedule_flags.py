@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 
 from rero.data.prepare import read_meta
-from rero.privacy.plan import sampling_schedule
+from rero.privacy.accounting.base import sampling_schedule
 
 
 def add_schedule_flags(parser: argparse.ArgumentParser) -> None:

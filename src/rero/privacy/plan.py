@@ -17,22 +17,10 @@ import os
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from rero.privacy.accounting.base import require_positive_int
+from rero.privacy.accounting.base import require_positive_int, sampling_schedule
 from rero.runtime.io import read_json, write_json
 
 NON_PRIVATE_ACCOUNTANT = "none"
-
-
-def sampling_schedule(num_examples: int, batch_size: int, epochs: int) -> tuple[float, int]:
-    """(q, T) of Poisson-sampled DP-SGD: q = B/N and T = epochs·⌈N/B⌉ (expected batch size B)."""
-    require_positive_int("num_examples", num_examples)
-    require_positive_int("batch_size", batch_size)
-    require_positive_int("epochs", epochs)
-    if batch_size > num_examples:
-        raise ValueError(
-            f"batch_size={batch_size} must be at most the number of examples N={num_examples}"
-        )
-    return batch_size / num_examples, epochs * math.ceil(num_examples / batch_size)
 
 
 def check_schedule(

@@ -11,7 +11,7 @@ job, and the list cannot drift from the code. Parent packages' ``__init__.py`` c
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from rero.runtime.subcommands import SUBCOMMANDS
@@ -44,11 +44,25 @@ def imported_modules(source: Path, module: str) -> frozenset[str]:
     return _IMPORTS_SEEN[key]
 
 
+#: the fields of a statement that hold statements (an import is a statement, so the expressions
+#: beneath, most of a module's nodes, need no visit)
+STATEMENT_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def statements(nodes: Iterable[ast.AST]) -> Iterator[ast.AST]:
+    """Every statement in ``nodes`` and, at any depth, in their bodies (functions, classes,
+    branches, loops, ``try`` handlers, ``match`` cases)."""
+    for node in nodes:
+        yield node
+        for field in STATEMENT_FIELDS:
+            yield from statements(getattr(node, field, ()))
+
+
 def _parse_imports(source: Path, module: str) -> frozenset[str]:
     tree = ast.parse(source.read_text(), filename=str(source))
     package = module if source.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(tree):
+    for node in statements(tree.body):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):

@@ -1,7 +1,7 @@
 """Time limits of the GPU jobs (``train``, ``audit``), from the work each does.
 
 A DP-SGD training job computes T·B·K per-sample gradients in expectation: T = epochs·⌈N/B⌉ steps
-(``rero.privacy.plan.sampling_schedule``) of expected logical batch B, each sample's gradient
+(``rero.privacy.accounting.base.sampling_schedule``) of expected logical batch B, each sample's gradient
 taken over K augmented views (De et al. 2022). An audit trains ``audit.runs`` such models. The
 time is that work over :data:`ASSUMED_THROUGHPUT`, with :data:`MARGIN` for evaluation and
 checkpoints and :data:`START_MINUTES` for start-up, capped at :data:`MAX_ATTEMPT_MINUTES` a
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from rero.privacy.plan import sampling_schedule
+from rero.privacy.accounting.base import sampling_schedule
 
 #: ASSUMED, not measured (no GPU was at hand): per-sample gradients a second that one data-centre
 #: GPU (A100 class) computes for each model at the paper's input size (ResNet-9 at 224 x 224, the

@@ -16,6 +16,18 @@ def require_positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
+def sampling_schedule(num_examples: int, batch_size: int, epochs: int) -> tuple[float, int]:
+    """(q, T) of Poisson-sampled DP-SGD: q = B/N and T = epochs·⌈N/B⌉ (expected batch size B)."""
+    require_positive_int("num_examples", num_examples)
+    require_positive_int("batch_size", batch_size)
+    require_positive_int("epochs", epochs)
+    if batch_size > num_examples:
+        raise ValueError(
+            f"batch_size={batch_size} must be at most the number of examples N={num_examples}"
+        )
+    return batch_size / num_examples, epochs * math.ceil(num_examples / batch_size)
+
+
 MEMORY_BUDGET_BYTES = 1 << 30
 """Largest working set one PRV or PLD evaluation may need (the process stays under 2 GiB)."""
 DEFAULT_RELATIVE_ERROR = 2e-3

@@ -1,4 +1,5 @@
-"""Locating where an attack starts to work, on synthetic attacks with a known threshold."""
+"""Locating where an attack starts to work, on synthetic attacks with a known threshold, by the
+paper's success or another of the attack's criteria."""
 
 from __future__ import annotations
 
@@ -6,7 +7,15 @@ import math
 
 import pytest
 
-from rero.attacks.transition import locate_transition
+from rero.attacks.job import CalibrationPolicy, ImprintSettings
+from rero.attacks.success import SuccessCriterion
+from rero.attacks.transition import criterion_rate, locate_transition, transition_job
+from rero.privacy.plan import write_plan
+from rero.reporting.columns import describe_column
+from rero.reporting.summary import transition_columns
+from rero.runtime.io import write_json
+from tests.attacks.test_attacks import _prepared
+from tests.helpers import toy_plan
 
 
 def step_attack(threshold: float, calls: list[float]):
@@ -52,3 +61,59 @@ def test_the_first_crossing_is_taken_when_noise_makes_success_dip():
     assert (found.low, found.high) == (1.0, 10.0)
     with pytest.raises(ValueError, match=r"level=1\.5"):
         locate_transition(measured, lambda eps: 0.0, 1.5)
+
+
+# ------------------------------------------------------------ success by another criterion
+
+IMPRINT = {
+    "clip_norm": 0.5,
+    "batch_size": 8,
+    "num_batches": 2,
+    "num_bins": 16,
+    "ssim_threshold": 0.95,
+    "noise_calibration": "full",
+    "reference_split": "val",
+}
+PSNR = SuccessCriterion("raw_psnr", 30.0)
+
+
+def _imprint_record(target: float, paper: float, by_psnr: float) -> dict:
+    plan = toy_plan(target, n=120, batch=30, epochs=10, dataset="tiny")
+    rates = ((SuccessCriterion("ssim", 0.95), paper), (PSNR, by_psnr))
+    criteria = [{"label": c.label, "criterion": c.text, "success_rate": r} for c, r in rates]
+    return {"dataset": "tiny", "plan": plan.to_dict(), "success_rate": paper, "criteria": criteria}
+
+
+def test_the_transition_of_a_psnr_criterion_reads_its_rates_and_names_it(tmp_path):
+    data_dir = _prepared(tmp_path)
+    plans, records = [], []
+    for target, paper, by_psnr in ((1.0, 0.0, 0.0), (100.0, 0.0, 0.75)):
+        plans.append(tmp_path / f"plan_{target:g}.json")
+        records.append(tmp_path / f"imprint_{target:g}.json")
+        write_plan(plans[-1], toy_plan(target, n=120, batch=30, epochs=10, dataset="tiny"))
+        write_json(records[-1], _imprint_record(target, paper, by_psnr))
+    job = {"bisections": 0, "seed": 0, "policy": CalibrationPolicy("rdp", 0.1), "device": "cpu"}
+    settings = ImprintSettings(**IMPRINT, success=(PSNR,))
+    by_psnr = transition_job(data_dir, plans, records, settings, [0.5], criterion=PSNR, **job)
+    paper = transition_job(data_dir, plans, records, settings, [0.5], **job)
+    assert by_psnr["success_criterion"]["label"] == "raw_psnr_ge_30"
+    assert paper["success_criterion"]["label"] == "ssim_ge_0.95"  # the default, as before
+    psnr_half, paper_half = by_psnr["transitions"][0], paper["transitions"][0]
+    assert (psnr_half["epsilon_low"], psnr_half["epsilon_high"]) == (1.0, 100.0)
+    assert paper_half["epsilon_high"] == math.inf  # never reached by SSIM
+    write_json(tmp_path / "by_psnr.json", by_psnr)
+    columns = transition_columns([tmp_path / "by_psnr.json"]).columns
+    assert "imprint_transition_raw_psnr_ge_30_>=0.5_eps_low" in columns
+    assert "PSNR ≥ 30 dB" in describe_column("imprint_transition_raw_psnr_ge_30_>=0.5_eps_low")
+
+
+def test_a_transition_criterion_the_attack_does_not_report_is_refused(tmp_path):
+    job = {"bisections": 0, "seed": 0, "policy": CalibrationPolicy("rdp", 0.1)}
+    settings = ImprintSettings(**IMPRINT)
+    with pytest.raises(ValueError, match=r"raw_psnr ≥ 30 dB: expected one of .*ssim ≥ 0\.95"):
+        transition_job(tmp_path, [], [], settings, [0.5], criterion=PSNR, **job)
+    record = _imprint_record(8.0, 0.0, 0.5)
+    record["criteria"] = record["criteria"][:1]
+    with pytest.raises(ValueError, match=r"old\.json: the imprint record reports no .*raw_psnr"):
+        criterion_rate(record, PSNR, "old.json")
+    assert criterion_rate(record, SuccessCriterion("ssim", 0.95), "old.json") == 0.0

@@ -209,6 +209,26 @@ MALFORMED: dict[str, tuple[Callable[[dict], object], str]] = {
         lambda c: c["attack"]["imprint"].update(ssim_threshold=2),
         "attack.imprint.ssim_threshold: 2 is greater than the maximum",
     ),
+    "success metric that is not a raw metric": (
+        lambda c: c["attack"]["imprint"].update(success=[{"metric": "psnr", "threshold": 30}]),
+        "attack.imprint.success.0.metric: 'psnr' is not one of ['raw_mse', 'raw_psnr',",
+    ),
+    "success NCC threshold above 1": (
+        lambda c: c["attack"]["imprint"].update(success=[{"metric": "raw_ncc", "threshold": 2}]),
+        "attack.imprint.success.0.threshold: 2 is greater than the maximum of 1",
+    ),
+    "success MSE threshold of zero": (
+        lambda c: c["attack"]["imprint"].update(success=[{"metric": "raw_mse", "threshold": 0}]),
+        "attack.imprint.success.0.threshold: 0 is less than or equal to the minimum of 0",
+    ),
+    "success criterion without a threshold": (
+        lambda c: c["attack"]["imprint"].update(success=[{"metric": "raw_psnr"}]),
+        "attack.imprint.success.0: 'threshold' is a required property",
+    ),
+    "success criterion as a mapping": (
+        lambda c: c["attack"]["imprint"].update(success={"metric": "raw_psnr", "threshold": 30}),
+        "attack.imprint.success: {'metric': 'raw_psnr', 'threshold': 30} is not of type 'array'",
+    ),
     "prior of one": (
         lambda c: c["attack"]["prior_aware"].update(prior_size=1),
         "attack.prior_aware.prior_size: 1 is less than the minimum",

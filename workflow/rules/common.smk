@@ -239,17 +239,25 @@ def training_device(wildcards):
 
 def imprint_flags(wildcards):
     """Input function: the flags of the job's imprint attack (attack.imprint), as `attack` and
-    `transition` take them."""
-    return flags(
-        STUDY.datasets[wildcards.dataset].attack["imprint"],
-        [
-            ("batch-size", "batch_size"),
-            ("num-batches", "num_batches"),
-            ("num-bins", "num_bins"),
-            ("ssim-threshold", "ssim_threshold"),
-            ("noise-calibration", "noise_calibration"),
-            ("reference-split", "reference_split"),
-        ],
+    `transition` take them: a `--success METRIC:THRESHOLD` per further criterion."""
+    imprint = STUDY.datasets[wildcards.dataset].attack["imprint"]
+    criteria = "".join(
+        f" --success {item['metric']}:{item['threshold']!r}"
+        for item in imprint["success"]
+    )
+    return (
+        flags(
+            imprint,
+            [
+                ("batch-size", "batch_size"),
+                ("num-batches", "num_batches"),
+                ("num-bins", "num_bins"),
+                ("ssim-threshold", "ssim_threshold"),
+                ("noise-calibration", "noise_calibration"),
+                ("reference-split", "reference_split"),
+            ],
+        )
+        + criteria
     )
 
 

@@ -13,7 +13,10 @@ difference of adjacent rows holds only the images with c_i < h(x) <= c_{i+1}, an
 is exact for an image alone in its bin. The per-sample clip factor multiplies both terms and
 cancels; the DP noise (sigma C per coordinate on the sum) does not. Thresholds are quantiles of h
 on data the server plausibly holds (a split it does not attack), so each bin holds about 1/K of
-the images.
+the images. Reconstructions are matched to the images after the paper's normalisation
+(:mod:`rero.attacks.matching`); the matched one is also measured raw, as read out, in the image's
+units (:mod:`rero.attacks.fidelity`), and success is counted by the paper's SSIM criterion and
+any others (:mod:`rero.attacks.success`).
 
 Splits may be memory-mapped (uint8 or float32 storage): only the attacked batches are gathered and
 converted (``rero.data.unit_float``), the reference statistic is computed in chunks. The model, the
@@ -22,6 +25,7 @@ per-sample gradients, the noise, the read-out and the matching run on one torch 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,13 +33,14 @@ import torch
 from torch import nn
 
 from rero.attacks.dp_step import DEFAULT_MAX_CHUNK_BYTES, check_labels, dp_sgd_gradient
+from rero.attacks.fidelity import raw_metrics
 from rero.attacks.matching import (
     best_matches,
-    clopper_pearson,
     normalise_for_matching,
     share_at_least,
     share_at_most,
 )
+from rero.attacks.success import SuccessCriterion
 from rero.data.store import unit_float
 
 STATISTIC = "mean brightness"
@@ -141,12 +146,17 @@ def reconstruct_from_imprint(
 @dataclass(frozen=True)
 class ImprintResult:
     """Per attacked image: normalised original, best reconstruction by SSIM (both float32),
-    best SSIM and MSE."""
+    best SSIM and MSE (normalised), and the raw metrics of the best-SSIM reconstruction as read
+    out against the image in [0, 1] (:data:`rero.attacks.fidelity.RAW_METRICS`)."""
 
     originals: np.ndarray
     reconstructions: np.ndarray
     ssim: np.ndarray
     mse: np.ndarray
+    raw_mse: np.ndarray
+    raw_psnr: np.ndarray
+    raw_ncc: np.ndarray
+    raw_ssim: np.ndarray
     batch_index: np.ndarray
     alone_in_bin: np.ndarray
     num_reconstructions: int
@@ -187,16 +197,19 @@ def _attack_batch(
     )
     flat, _ = reconstruct_from_imprint(gradients["imprint.weight"], gradients["imprint.bias"])
     del gradients
-    candidates = normalise_for_matching(flat.reshape(-1, *images.shape[1:]))
+    raw = flat.reshape(-1, *images.shape[1:])
+    candidates = normalise_for_matching(raw)
     originals = normalise_for_matching(inputs)
     matches = best_matches(originals, candidates, max_chunk_bytes=release.max_chunk_bytes)
-    best = candidates[torch.from_numpy(matches.ssim_index).to(device)]
+    chosen = torch.from_numpy(matches.ssim_index).to(device)
+    best = candidates[chosen]
     bins = bin_of(images, release.thresholds)
     arrays = {
         "originals": originals.cpu().numpy().astype(np.float32),
         "reconstructions": best.cpu().numpy().astype(np.float32),
         "ssim": matches.ssim,
         "mse": matches.mse,
+        **raw_metrics(inputs, raw[chosen]),
         "alone_in_bin": np.bincount(bins, minlength=len(release.thresholds))[bins] == 1,
     }
     return arrays, len(candidates)
@@ -255,21 +268,31 @@ def run_imprint_attack(
     return ImprintResult(**stacked, num_reconstructions=total_reconstructions)
 
 
-def summarise_imprint(result: ImprintResult, ssim_threshold: float) -> dict[str, object]:
-    """Success at eta, its 95 % Clopper-Pearson CI (images as independent trials), the curves."""
+def summarise_imprint(
+    result: ImprintResult,
+    ssim_threshold: float,
+    criteria: Sequence[SuccessCriterion] = (),
+) -> dict[str, object]:
+    """Success at eta (SSIM >= eta, the paper's), its 95 % Clopper-Pearson CI (images as
+    independent trials), the curves, and under ``criteria`` every criterion's rate and CI: the
+    paper's first, then ``criteria``."""
     if not 0 < ssim_threshold <= 1:
         raise ValueError(f"ssim_threshold must be in (0, 1], got {ssim_threshold}")
-    successes = int(np.sum(result.ssim >= ssim_threshold))
+    paper = SuccessCriterion("ssim", ssim_threshold)
+    records = [
+        criterion.record(getattr(result, criterion.metric)) for criterion in (paper, *criteria)
+    ]
+    headline = records[0]
     num_images = len(result.ssim)
-    ci_low, ci_high = clopper_pearson(successes, num_images)
     ssim_grid = np.linspace(0.0, 1.0, CURVE_POINTS)
     mse_grid = np.concatenate([[0.0], np.logspace(-6, 0, CURVE_POINTS - 1)])
     return {
-        "success_rate": successes / num_images,
-        "successes": successes,
-        "ci_low": ci_low,
-        "ci_high": ci_high,
+        "success_rate": headline["success_rate"],
+        "successes": headline["successes"],
+        "ci_low": headline["ci_low"],
+        "ci_high": headline["ci_high"],
         "ssim_threshold": ssim_threshold,
+        "criteria": records,
         "num_images": num_images,
         "num_reconstructions": result.num_reconstructions,
         "share_alone_in_bin": float(np.mean(result.alone_in_bin)),
@@ -286,4 +309,7 @@ def summarise_imprint(result: ImprintResult, ssim_threshold: float) -> dict[str,
         "statistic": STATISTIC,
         "matching": "images clipped to [0, 1] and min-max normalised per image; best of the "
         "batch's reconstructions by Gaussian SSIM (window 11, sigma 1.5) and by MSE",
+        "raw_metrics": "raw_mse, raw_psnr (dB, data range 1, inf for MSE 0), raw_ncc "
+        "(uncentred) and raw_ssim of the best-SSIM reconstruction as read out (not clipped, not "
+        "normalised) against the image in [0, 1]",
     }

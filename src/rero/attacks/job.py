@@ -23,8 +23,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from rero.attacks.fidelity import RAW_METRICS
 from rero.attacks.imprint import run_imprint_attack, summarise_imprint
 from rero.attacks.prior_aware import run_prior_aware_attack, summarise_prior_aware
+from rero.attacks.success import SuccessCriterion
 from rero.data.prepare import read_meta
 from rero.data.store import load_split
 from rero.privacy.accounting.registry import ACCOUNTANTS
@@ -48,6 +50,8 @@ class ImprintSettings:
     split whose statistic quantiles place the bins (data the server plausibly holds).
     ``clip_norm`` is the training's C (the attacked update is clipped to it and noised with std
     σ·C); None for the non-private plan, whose update is neither clipped nor noised.
+    ``success``: criteria reported beside the paper's SSIM >= ``ssim_threshold`` (on the raw
+    metrics; each once).
     """
 
     clip_norm: float | None
@@ -57,8 +61,19 @@ class ImprintSettings:
     ssim_threshold: float
     noise_calibration: str
     reference_split: str
+    success: tuple[SuccessCriterion, ...] = ()
 
     def __post_init__(self) -> None:
+        for criterion in self.success:
+            if criterion.metric == "ssim":
+                raise ValueError(
+                    f"success criterion {criterion.text}: the paper's SSIM criterion is set by "
+                    "the SSIM threshold; expected a criterion on a raw metric"
+                )
+        if len({criterion.label for criterion in self.success}) < len(self.success):
+            raise ValueError(
+                f"success criteria {[c.text for c in self.success]}: expected each once"
+            )
         if self.clip_norm is not None and not (
             math.isfinite(self.clip_norm) and self.clip_norm > 0
         ):
@@ -186,7 +201,7 @@ def imprint_job(
         seed=seed,
         device=device,
     )
-    record = summarise_imprint(result, settings.ssim_threshold) | {
+    record = summarise_imprint(result, settings.ssim_threshold, settings.success) | {
         "num_batches": settings.num_batches,
         "batch_size": settings.batch_size,
         "num_bins": settings.num_bins,
@@ -202,6 +217,7 @@ def imprint_job(
         "reconstructions": result.reconstructions,
         "ssim": result.ssim,
         "mse": result.mse,
+        **{metric: getattr(result, metric) for metric in RAW_METRICS},
         "batch_index": result.batch_index,
         "alone_in_bin": result.alone_in_bin,
     }

@@ -153,6 +153,15 @@ def _ssim_block(
     return numerator.div_(denominator).mean(dim=(2, 3, 4))
 
 
+def _ssim_filter(images: torch.Tensor) -> _GaussianFilter:
+    """The SSIM window's filter for (n, C, H, W) ``images``; ValueError where it does not fit."""
+    height, width = images.shape[2:]
+    window = 2 * int(SSIM_TRUNCATE * SSIM_SIGMA + 0.5) + 1
+    if min(height, width) < window:
+        raise ValueError(f"images must be at least {window}x{window} for SSIM")
+    return _GaussianFilter(height, width, images.device)
+
+
 def ssim_matrix(
     originals: ImageArray,
     reconstructions: ImageArray,
@@ -167,10 +176,7 @@ def ssim_matrix(
     """
     x, y = _as_pair(originals, reconstructions)
     n, channels, height, width = x.shape
-    window = 2 * int(SSIM_TRUNCATE * SSIM_SIGMA + 0.5) + 1
-    if min(height, width) < window:
-        raise ValueError(f"images must be at least {window}x{window} for SSIM")
-    gaussian = _GaussianFilter(height, width, x.device)
+    gaussian = _ssim_filter(x)
     result = torch.empty((n, y.shape[0]), dtype=torch.float64, device=x.device)
     pair_bytes = SSIM_PAIR_COPIES * channels * height * width * 8
     original_chunk, recon_chunk = _chunk_sizes(n, y.shape[0], pair_bytes, max_chunk_bytes)
@@ -181,6 +187,20 @@ def ssim_matrix(
             block = _ssim_block(gaussian, x[o : o + original_chunk], y_block, moments_y)
             result[o : o + original_chunk, r : r + recon_chunk] = block
     return result
+
+
+def paired_ssim(originals: ImageArray, reconstructions: ImageArray) -> torch.Tensor:
+    """SSIM of each pair (originals[i], reconstructions[i]), shape (n,): the diagonal of
+    :func:`ssim_matrix` (the same operations), one pair at a time, on the originals' device."""
+    x, y = _as_pair(originals, reconstructions)
+    if len(x) != len(y):
+        raise ValueError(f"{len(x)} originals and {len(y)} reconstructions do not pair up")
+    gaussian = _ssim_filter(x)
+    values = [
+        _ssim_block(gaussian, x[i : i + 1], y[i : i + 1], gaussian.moments(y[i : i + 1]))[0, 0]
+        for i in range(len(x))
+    ]
+    return torch.stack(values) if values else x.new_empty(0)
 
 
 def _mean_square(difference: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,8 @@ two neighbouring budgets (below the level at the lower, at or above at the upper
 is then halved in log ε a fixed number of times, each midpoint attacked with σ calibrated for it
 by the study's accountant policy. The result is an interval, not a point: the success at the
 midpoints is measured on finitely many images, so the crossing is located for this attack, these
-batches and this seed.
+batches and this seed. Success is the paper's (SSIM >= η) unless another of the attack's
+criteria (:mod:`rero.attacks.success`) is named.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import torch
 
 from rero.attacks.job import CalibrationPolicy, ImprintSettings, imprint_job
+from rero.attacks.success import SuccessCriterion
 from rero.data.prepare import read_meta
 from rero.data.store import load_split
 from rero.privacy.calibration import calibrate
@@ -90,6 +92,23 @@ def locate_transition(
     )
 
 
+def criterion_rate(
+    record: Mapping[str, Any], criterion: SuccessCriterion, source: str | Path
+) -> float:
+    """The success rate of ``criterion`` in an imprint record (the paper's SSIM criterion: its
+    ``success_rate``); ValueError naming ``source`` when the record does not report it."""
+    if criterion.metric == "ssim":
+        return float(record["success_rate"])
+    reported = {item["label"]: item for item in record.get("criteria", [])}
+    if criterion.label not in reported:
+        raise ValueError(
+            f"{source}: the imprint record reports no success criterion {criterion.text} (it "
+            f"reports {', '.join(item['criterion'] for item in reported.values()) or 'none'}); "
+            "expected the attack run with it"
+        )
+    return float(reported[criterion.label]["success_rate"])
+
+
 def transition_job(
     data_dir: str | Path,
     plan_files: Sequence[str | Path],
@@ -102,11 +121,20 @@ def transition_job(
     policy: CalibrationPolicy,
     device: str = "auto",
     threads: int = 1,
+    criterion: SuccessCriterion | None = None,
 ) -> dict[str, Any]:
     """The transition of every level (and of "first success > 0") for one dataset, from its
     imprint results on the budgets of ``plan_files``; midpoints are attacked with the same
     batches, seed and settings at σ calibrated by ``policy`` (the study's accountant and ε
-    tolerance)."""
+    tolerance). Success by ``criterion``, one of the settings' criteria (None: the paper's
+    SSIM >= ``settings.ssim_threshold``)."""
+    paper = SuccessCriterion("ssim", settings.ssim_threshold)
+    criterion = paper if criterion is None else criterion
+    if criterion not in (paper, *settings.success):
+        raise ValueError(
+            f"transition criterion {criterion.text}: expected one of the attack's criteria "
+            f"({', '.join(item.text for item in (paper, *settings.success))})"
+        )
     torch_device = resolve_device(device)
     torch.set_num_threads(threads)
     plans = [read_plan(file) for file in plan_files]
@@ -117,7 +145,8 @@ def transition_job(
     measured = {}
     for file in imprint_files:
         record = read_json(file)
-        measured[PrivacyPlan.from_dict(record["plan"]).target_epsilon] = record["success_rate"]
+        epsilon = PrivacyPlan.from_dict(record["plan"]).target_epsilon
+        measured[epsilon] = criterion_rate(record, criterion, file)
     meta = read_meta(data_dir)
     train = load_split(data_dir, "train")
     reference, _ = load_split(data_dir, settings.reference_split)
@@ -147,7 +176,7 @@ def transition_job(
                 torch_device,
                 policy,
             )
-            attacked[epsilon] = float(record["success_rate"])
+            attacked[epsilon] = criterion_rate(record, criterion, f"the attack at ε = {epsilon:g}")
         return attacked[epsilon]
 
     found = [
@@ -171,6 +200,12 @@ def transition_job(
         "measured": {f"{eps:g}": value for eps, value in sorted(measured.items())},
         "bisected": {f"{eps:.6g}": value for eps, value in sorted(attacked.items())},
         "ssim_threshold": settings.ssim_threshold,
+        "success_criterion": {
+            "label": criterion.label,
+            "criterion": criterion.text,
+            "metric": criterion.metric,
+            "threshold": criterion.threshold,
+        },
         "seed": seed,
         "accountant": policy.accountant,
         "eps_tolerance": policy.rel_tol,

@@ -21,6 +21,7 @@ from rero.attacks.job import (
     PriorAwareSettings,
     run_attacks,
 )
+from rero.attacks.success import CRITERION_METRICS, SuccessCriterion
 from rero.attacks.transition import transition_job
 from rero.privacy.accounting.registry import ACCOUNTANTS
 from rero.privacy.plan import read_plan
@@ -66,6 +67,7 @@ def _imprint_settings(args: argparse.Namespace) -> ImprintSettings:
         ssim_threshold=args.ssim_threshold,
         noise_calibration=args.noise_calibration,
         reference_split=args.reference_split,
+        success=tuple(args.success),
     )
 
 
@@ -92,6 +94,7 @@ def run_transition(args: argparse.Namespace) -> None:
         policy=CalibrationPolicy(args.accountant, args.rel_tol),
         device=args.device,
         threads=args.threads,
+        criterion=args.criterion,
     )
     write_json(args.out, record)
     for item in record["transitions"]:
@@ -120,6 +123,13 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
     return value
+
+
+def _criterion(text: str) -> SuccessCriterion:
+    try:
+        return SuccessCriterion.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _add_policy_flags(parser: argparse.ArgumentParser, required: bool) -> None:
@@ -167,6 +177,17 @@ def _add_imprint_flags(parser: argparse.ArgumentParser) -> None:
     imprint.add_argument(
         "--ssim-threshold", type=_unit_interval, required=True, help="success: best SSIM >= this"
     )
+    raw_metrics = ", ".join(metric for metric in CRITERION_METRICS if metric != "ssim")
+    imprint.add_argument(
+        "--success",
+        type=_criterion,
+        action="append",
+        default=[],
+        metavar="METRIC:THRESHOLD",
+        help=f"a further success criterion, reported with its rate and CI ({raw_metrics}; "
+        "raw_mse succeeds at or below the threshold, the others at or above; "
+        "attack.imprint.success)",
+    )
     imprint.add_argument("--noise-calibration", choices=NOISE_CALIBRATIONS, required=True)
     imprint.add_argument("--reference-split", choices=REFERENCE_SPLITS, required=True)
 
@@ -204,6 +225,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--level", type=_unit_interval, action="append", required=True, help="success level"
     )
     transition.add_argument("--bisections", type=int, default=4, help="halvings in log ε")
+    transition.add_argument(
+        "--criterion",
+        type=_criterion,
+        metavar="METRIC:THRESHOLD",
+        help="the success whose transition to locate: one of the attack's criteria (default: "
+        "ssim at --ssim-threshold, the paper's)",
+    )
     _add_policy_flags(transition, required=True)
     transition.add_argument("--out", type=Path, required=True, help="transition JSON to write")
     _add_imprint_flags(transition)

@@ -82,13 +82,32 @@ ATTACK_FIELDS = {
 ATTACKS = {
     "imprint": (
         "imprint attack (malicious linear layer, one DP-SGD update; success: a reconstruction "
-        "with SSIM ≥ η)"
+        "with SSIM ≥ η, attack.imprint.ssim_threshold, after the paper's per-image min-max "
+        "normalisation)"
     ),
     "prior_aware": (
         "prior-aware informed adversary (picks the training image among M candidates from the "
         "noisy updates)"
     ),
 }
+
+
+#: a criterion label of rero.attacks.success (the paper's SSIM is the plain imprint columns)
+CRITERION = r"raw_(?:mse_le|psnr_ge|ncc_ge|ssim_ge)_[0-9.e+-]+"
+CRITERION_TEXT = {
+    "raw_mse_le": "MSE ≤ {threshold}",
+    "raw_psnr_ge": "PSNR ≥ {threshold} dB (data range 1)",
+    "raw_ncc_ge": "NCC ≥ {threshold} (uncentred normalised cross-correlation)",
+    "raw_ssim_ge": "SSIM ≥ {threshold}",
+}
+
+
+def _criterion_text(label: str | None) -> str:
+    """``raw_psnr_ge_30`` as "PSNR ≥ 30 dB (data range 1)"."""
+    if label is None:
+        return ""
+    kind, _, threshold = label.rpartition("_")
+    return CRITERION_TEXT[kind].format(threshold=threshold)
 
 
 def _statistic(stat: str) -> str:
@@ -113,9 +132,23 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         "false-positive rate {fpr}",
     ),
     (
+        re.compile(
+            rf"imprint_transition_(?P<criterion>{CRITERION})_(?P<level>[<>=]+[0-9.e+-]+)"
+            r"_eps_(?P<end>low|high)"
+        ),
+        "the imprint attack's success rate by {criterion} first becomes {level} at a budget in "
+        "(eps_low, eps_high]: the {end} end of that interval (bisected between the budgets run)",
+    ),
+    (
         re.compile(r"imprint_transition_(?P<level>.+)_eps_(?P<end>low|high)"),
         "the imprint attack's success rate first becomes {level} at a budget in "
         "(eps_low, eps_high]: the {end} end of that interval (bisected between the budgets run)",
+    ),
+    (
+        re.compile(rf"imprint_(?P<criterion>{CRITERION})_(?P<field>{'|'.join(ATTACK_FIELDS)})"),
+        "imprint attack, success by {criterion} (of its best-SSIM reconstruction as read out, "
+        "not clipped or normalised, against the image in [0, 1]; the units of the from-scratch "
+        "bound): {field}; empty where the dataset's attack does not report it",
     ),
     (
         re.compile(rf"(?P<attack>{'|'.join(ATTACKS)})_(?P<field>{'|'.join(ATTACK_FIELDS)})"),
@@ -151,6 +184,7 @@ def describe_column(name: str) -> str:
             end=found.get("end"),
             attack=ATTACKS.get(found.get("attack", ""), ""),
             field=ATTACK_FIELDS.get(found.get("field", ""), ""),
+            criterion=_criterion_text(found.get("criterion")),
         )
     raise ValueError(
         f"summary column {name!r} has no description; describe it in rero.reporting.columns"

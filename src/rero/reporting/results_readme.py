@@ -45,10 +45,16 @@ OUTPUTS = (
     ),
     (
         "attack/{dataset}/eps_{eps}/imprint.json",
-        "the imprint attack on one DP-SGD update: success rate with its 95 % interval, SSIM "
-        "and MSE curves",
+        "the imprint attack on one DP-SGD update: success rate (SSIM ≥ η) with its 95 % "
+        "interval, SSIM and MSE curves, and under `criteria` each success criterion's rate and "
+        "interval (attack.imprint.success)",
     ),
-    ("attack/{dataset}/eps_{eps}/recon.npz", "the imprint attack's originals and reconstructions"),
+    (
+        "attack/{dataset}/eps_{eps}/recon.npz",
+        "the imprint attack's originals and reconstructions (normalised for display and "
+        "matching), and per image the raw metrics of the matched reconstruction as read out "
+        "(raw_mse, raw_psnr, raw_ncc, raw_ssim; data range 1)",
+    ),
     (
         "attack/{dataset}/eps_{eps}/prior_aware.json",
         "the prior-aware informed adversary: success rate with its 95 % interval, κ = 1/M and "

@@ -140,6 +140,23 @@ def attack_table(
     return pd.DataFrame(rows, columns=[*KEY, *(f"{prefix}_{field}" for field in fields)])
 
 
+def criteria_columns(imprint_files: Sequence[str | Path]) -> pd.DataFrame:
+    """The imprint attack's further success criteria (``criteria`` of its records beyond the
+    paper's SSIM, which is ``imprint_success_rate``): ``imprint_<label>_success_rate``,
+    ``_ci_low`` and ``_ci_high`` per criterion label."""
+    rows = []
+    for file in imprint_files:
+        record = read_json(file)
+        dataset, target = record_key(record, file)
+        row: dict[str, Any] = {"dataset": dataset, "target_epsilon": target}
+        for item in record.get("criteria", []):
+            if item["metric"] != "ssim":
+                for field in ("success_rate", "ci_low", "ci_high"):
+                    row[f"imprint_{item['label']}_{field}"] = float(item[field])
+        rows.append(row)
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=KEY)
+
+
 def bound_columns(bound_files: Sequence[str | Path]) -> pd.DataFrame:
     """The rigorous bound of the training run's mechanism at every κ of the bounds tables, one
     column ``train_rero_bound_kappa_<label>`` per κ label."""
@@ -164,13 +181,16 @@ def membership_columns(membership_files: Sequence[str | Path]) -> pd.DataFrame:
 
 def transition_columns(transition_files: Sequence[str | Path]) -> pd.DataFrame:
     """Per dataset, the ε interval (low, high] where the imprint attack's success first reaches
-    each level: columns ``imprint_transition_<criterion>_eps_low`` / ``_eps_high``."""
+    each level: columns ``imprint_transition_<criterion>_eps_low`` / ``_eps_high``; success by
+    a criterion other than the paper's SSIM names it: ``imprint_transition_<label>_<criterion>``."""
     rows = []
     for file in transition_files:
         record = read_json(file)
         row: dict[str, Any] = {"dataset": record["dataset"]}
+        success = record.get("success_criterion", {"metric": "ssim"})
+        prefix = "" if success["metric"] == "ssim" else f"{success['label']}_"
         for item in record["transitions"]:
-            name = item["criterion"].replace("success ", "").replace(" ", "")
+            name = prefix + item["criterion"].replace("success ", "").replace(" ", "")
             row[f"imprint_transition_{name}_eps_low"] = float(item["epsilon_low"])
             row[f"imprint_transition_{name}_eps_high"] = float(item["epsilon_high"])
         rows.append(row)
@@ -222,6 +242,7 @@ def summarise(
     table = table.merge(membership_columns(membership_files), on=KEY, how="left")
     table = table.merge(transition_columns(transition_files), on="dataset", how="left")
     table = table.merge(attack_table(imprint_files, "imprint"), on=KEY, how="left")
+    table = table.merge(criteria_columns(imprint_files), on=KEY, how="left")
     # the prior-aware attack runs DP-SGD of its own (its q, T): its κ and bound are that run's
     prior_aware = attack_table(prior_aware_files, "prior_aware", extra=("kappa", "bound"))
     prior_aware = prior_aware.rename(

@@ -271,8 +271,11 @@ def test_radimagenet_missing_folder_and_files_are_counted(tmp_path: Path) -> Non
     images = root / "radiology_ai"
     assert str(error.value).startswith(  # in the order of the CSVs
         f"6 of 20 image(s) listed in the split CSVs in {images} not found (first: "
-        f"{images / 'CT/abd/normal/ct_abd_normal000004.png'}, "
         f"{images / 'US/thyroid/us_thyroid000000.png'}, "
+        f"{images / 'US/thyroid/us_thyroid000001.png'}, "
+        f"{images / 'US/thyroid/us_thyroid000002.png'}, "
+        f"{images / 'US/thyroid/us_thyroid000003.png'}, "
+        f"{images / 'CT/abd/normal/ct_abd_normal000004.png'}, ...)"
     )
     assert (
         f"; 1 folder(s) missing (first: {images / 'US/thyroid'}); found in {images}: CT, MR, "

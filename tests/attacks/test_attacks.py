@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from scipy import integrate, ndimage, stats
+from scipy import integrate, stats
 from skimage.metrics import structural_similarity
 
 from rero.attacks.dp_step import (
@@ -52,20 +52,15 @@ from rero.cli import main
 from rero.data.store import unit_float
 from rero.privacy.plan import PrivacyPlan, write_plan
 from rero.runtime.device import resolve_device
-from tests.helpers import prepare_toy_dataset, toy_plan
+from tests.helpers import toy_plan
+from tests.helpers.attacks import (
+    ATTACK_SETTINGS,
+    imprint_on_fields,
+    prepared_fields,
+    realistic_images,
+)
 
 SSIM_THRESHOLD = 0.95  # the config schema's default
-
-
-def realistic_images(count: int, seed: int, size: int = 28) -> np.ndarray:
-    """Smooth random fields, varied brightness and contrast: (count, 1, size, size) in [0, 1]."""
-    rng = np.random.default_rng(seed)
-    fields = ndimage.gaussian_filter(rng.standard_normal((count, size, size)), sigma=(0, 2, 2))
-    low = fields.min(axis=(1, 2), keepdims=True)
-    fields = (fields - low) / (fields.max(axis=(1, 2), keepdims=True) - low)
-    contrast = rng.uniform(0.3, 0.7, (count, 1, 1))
-    offset = rng.uniform(0.0, 1.0 - contrast)
-    return (offset + contrast * fields)[:, None].astype(np.float32)
 
 
 def rgb_images(count: int, seed: int, size: int) -> np.ndarray:
@@ -279,30 +274,11 @@ def test_imprint_thresholds_split_the_reference_into_equal_bins() -> None:
     )
 
 
-def _imprint(sigma: float, clip_norm: float | None, seed: int = 0, **changes):
-    images = realistic_images(160, seed=8)
-    settings = {
-        "num_classes": 3,
-        "batch_size": 16,
-        "num_batches": 3,
-        "num_bins": 32,
-        "sigma": sigma,
-        "clip_norm": clip_norm,
-        "seed": seed,
-    }
-    return run_imprint_attack(
-        changes.pop("images", images),
-        np.random.default_rng(9).integers(0, 3, len(images)),
-        changes.pop("reference", realistic_images(800, seed=10)),
-        **settings | changes,
-    )
-
-
 @pytest.mark.parametrize("clip_norm", [None, 1e-3])
 def test_imprint_without_noise_reconstructs_every_image_alone_in_its_bin(
     clip_norm: float | None,
 ) -> None:
-    result = _imprint(sigma=0.0, clip_norm=clip_norm)
+    result = imprint_on_fields(sigma=0.0, clip_norm=clip_norm)
     assert result.alone_in_bin.sum() >= 20
     assert np.all(result.ssim[result.alone_in_bin] > 0.99)
     assert np.all(result.mse[result.alone_in_bin] < 1e-6)
@@ -312,12 +288,12 @@ def test_imprint_without_noise_reconstructs_every_image_alone_in_its_bin(
 
 @pytest.mark.slow
 def test_imprint_with_huge_noise_fails_and_attacks_the_same_batches() -> None:
-    private = _imprint(sigma=1e3, clip_norm=1.0)
+    private = imprint_on_fields(sigma=1e3, clip_norm=1.0)
     summary = summarise_imprint(private, SSIM_THRESHOLD)
     assert summary["success_rate"] == 0 and summary["ci_low"] == 0
     assert summary["mean_ssim"] < 0.3
     assert summary["curve"]["share"][0] == 1 and summary["curve"]["share"][-1] == 0
-    np.testing.assert_array_equal(private.originals, _imprint(0.0, None).originals)
+    np.testing.assert_array_equal(private.originals, imprint_on_fields(0.0, None).originals)
 
 
 def test_imprint_refuses_more_images_than_the_split_has() -> None:
@@ -338,18 +314,18 @@ def test_imprint_refuses_more_images_than_the_split_has() -> None:
 
 @pytest.mark.slow
 def test_imprint_noise_is_seeded_and_the_same_on_every_run() -> None:
-    first, second = _imprint(sigma=1.0, clip_norm=1.0), _imprint(sigma=1.0, clip_norm=1.0)
+    first, second = (imprint_on_fields(sigma=1.0, clip_norm=1.0) for _ in range(2))
     np.testing.assert_array_equal(first.reconstructions, second.reconstructions)
     np.testing.assert_array_equal(first.ssim, second.ssim)
-    assert not np.array_equal(first.ssim, _imprint(sigma=1.0, clip_norm=1.0, seed=1).ssim)
+    assert not np.array_equal(first.ssim, imprint_on_fields(sigma=1.0, clip_norm=1.0, seed=1).ssim)
 
 
 def test_imprint_on_a_uint8_memmap_equals_the_converted_arrays(tmp_path: Path) -> None:
     images = uint8_memmap(tmp_path / "train_images.npy", realistic_images(160, seed=8))
     reference = uint8_memmap(tmp_path / "val_images.npy", realistic_images(800, seed=10))
     assert isinstance(images, np.memmap) and images.dtype == np.uint8
-    mapped = _imprint(sigma=0.5, clip_norm=1.0, images=images, reference=reference)
-    in_memory = _imprint(
+    mapped = imprint_on_fields(sigma=0.5, clip_norm=1.0, images=images, reference=reference)
+    in_memory = imprint_on_fields(
         sigma=0.5,
         clip_norm=1.0,
         images=unit_float(np.asarray(images)),
@@ -365,10 +341,12 @@ def test_imprint_gathers_only_the_batches_and_reference_chunks() -> None:
         GatherOnly(realistic_images(800, seed=10)),
     )
     # 28 x 28 images, 16 bytes a pixel (gathered, float32, float64 copies): 100 images a chunk
-    result = _imprint(0.0, None, images=images, reference=reference, max_chunk_bytes=1_254_400)
+    result = imprint_on_fields(
+        0.0, None, images=images, reference=reference, max_chunk_bytes=1_254_400
+    )
     assert images.largest == 16 and reference.largest == 100
     # (one sample's gradients at a time too: the sums differ from one batch-wide sum by rounding)
-    np.testing.assert_allclose(result.ssim, _imprint(0.0, None).ssim, atol=1e-5)
+    np.testing.assert_allclose(result.ssim, imprint_on_fields(0.0, None).ssim, atol=1e-5)
 
 
 @pytest.mark.slow
@@ -452,15 +430,15 @@ def test_devices_resolve_and_cuda_without_a_gpu_stops_a_job_before_it_loads_anyt
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_imprint_on_cuda_succeeds_as_on_the_cpu_and_is_seeded() -> None:
     for clip_norm in (None, 1e-3):
-        cpu = _imprint(sigma=0.0, clip_norm=clip_norm)
-        cuda = _imprint(sigma=0.0, clip_norm=clip_norm, device="cuda")
+        cpu = imprint_on_fields(sigma=0.0, clip_norm=clip_norm)
+        cuda = imprint_on_fields(sigma=0.0, clip_norm=clip_norm, device="cuda")
         np.testing.assert_array_equal(cuda.alone_in_bin, cpu.alone_in_bin)
         np.testing.assert_allclose(cuda.ssim, cpu.ssim, atol=1e-5)
         assert (
             summarise_imprint(cuda, SSIM_THRESHOLD)["success_rate"]
             == (summarise_imprint(cpu, SSIM_THRESHOLD)["success_rate"])
         )
-    noisy = [_imprint(sigma=1.0, clip_norm=1.0, device="cuda") for _ in range(2)]
+    noisy = [imprint_on_fields(sigma=1.0, clip_norm=1.0, device="cuda") for _ in range(2)]
     np.testing.assert_array_equal(noisy[0].reconstructions, noisy[1].reconstructions)
 
 
@@ -662,37 +640,6 @@ def test_prior_aware_pools_rgb_images_in_chunks() -> None:
 # ---------------------------------------------------------------------------------------- CLI
 
 
-def _prepared(tmp_path: Path) -> Path:
-    """120 training images (16x16 smooth fields, 2 classes), 60 val and test, prepared for real."""
-    images = {
-        split: np.round(realistic_images(count, seed=20 + index, size=16)[:, 0] * 255).astype(
-            np.uint8
-        )
-        for index, (split, count) in enumerate((("train", 120), ("val", 60), ("test", 60)))
-    }
-    return prepare_toy_dataset(
-        tmp_path / "data", name="tiny", num_classes=2, n_train=120, n_eval=60, images=images
-    )
-
-
-ATTACK_SETTINGS = {
-    "--seed": "0",
-    "--batch-size": "8",
-    "--num-batches": "2",
-    "--num-bins": "16",
-    "--ssim-threshold": "0.95",
-    "--noise-calibration": "full",
-    "--reference-split": "val",
-    "--prior-size": "8",
-    "--known-size": "8",
-    "--trials": "10",
-    "--attack-steps": "3",
-    "--attack-sample-rate": "1.0",
-    "--attack-clip-norm": "0.1",
-    "--attack-learning-rate": "0.1",
-}
-
-
 #: the study's calibration policy, as the workflow passes it to a private plan's attack job
 POLICY = {"accountant": "auto", "rel_tol": "0.01"}
 
@@ -709,7 +656,7 @@ def _run_cli(data_dir: Path, plan: Path, out_dir: Path, **changes: str) -> int:
 def test_cli_writes_the_attack_outputs_of_the_contract(
     tmp_path: Path, target: float, sigma: float
 ) -> None:
-    data_dir, plan, out_dir = _prepared(tmp_path), tmp_path / "plan.json", tmp_path / "out"
+    data_dir, plan, out_dir = prepared_fields(tmp_path), tmp_path / "plan.json", tmp_path / "out"
     write_plan(plan, toy_plan(target, n=120, batch=30, epochs=10, sigma=sigma, delta=1e-3))
     # what the workflow passes a private plan: the training's C, the study's accountant and
     # tolerance (privacy.*), which calibrate the prior-aware run's own σ
@@ -760,21 +707,21 @@ def test_one_step_noise_calibration_spends_the_target_in_one_step() -> None:
 
 
 def test_cli_rejects_a_file_that_is_not_a_plan(tmp_path: Path) -> None:
-    data_dir, plan = _prepared(tmp_path), tmp_path / "plan.json"
+    data_dir, plan = prepared_fields(tmp_path), tmp_path / "plan.json"
     plan.write_text(json.dumps({"sigma": 1.0}))
     assert _run_cli(data_dir, plan, tmp_path / "out") == 2
     assert not (tmp_path / "out").exists()
 
 
 def test_cli_rejects_a_plan_for_another_dataset(tmp_path: Path, capsys) -> None:
-    data_dir, plan = _prepared(tmp_path), tmp_path / "plan.json"
+    data_dir, plan = prepared_fields(tmp_path), tmp_path / "plan.json"
     write_plan(plan, toy_plan(8.0, n=240, batch=30, epochs=10, delta=1e-3))
     assert _run_cli(data_dir, plan, tmp_path / "out", clip_norm="1.0", **POLICY) == 2
     assert "dataset_size 240 differs from the training set (120" in capsys.readouterr().err
 
 
 def test_cli_needs_the_training_clip_norm_exactly_for_a_private_plan(tmp_path: Path, capsys):
-    data_dir, plan = _prepared(tmp_path), tmp_path / "plan.json"
+    data_dir, plan = prepared_fields(tmp_path), tmp_path / "plan.json"
     write_plan(plan, toy_plan(8.0, n=120, batch=30, epochs=10, delta=1e-3))
     assert _run_cli(data_dir, plan, tmp_path / "out") == 2
     assert (
@@ -787,7 +734,7 @@ def test_cli_needs_the_training_clip_norm_exactly_for_a_private_plan(tmp_path: P
 
 
 def test_cli_needs_the_studys_accountant_and_tolerance_for_a_private_plan(tmp_path, capsys):
-    data_dir, plan = _prepared(tmp_path), tmp_path / "plan.json"
+    data_dir, plan = prepared_fields(tmp_path), tmp_path / "plan.json"
     write_plan(plan, toy_plan(8.0, n=120, batch=30, epochs=10, delta=1e-3))
     assert _run_cli(data_dir, plan, tmp_path / "out", clip_norm="1.0") == 2
     assert "needs the study's accountant and ε tolerance" in capsys.readouterr().err

@@ -20,8 +20,13 @@ from rero.cli import main
 from rero.privacy.plan import write_plan
 from rero.reporting.columns import describe_column
 from rero.reporting.summary import criteria_columns
-from tests.attacks.test_attacks import ATTACK_SETTINGS, _imprint, _prepared, realistic_images
 from tests.helpers import toy_plan
+from tests.helpers.attacks import (
+    ATTACK_SETTINGS,
+    imprint_on_fields,
+    prepared_fields,
+    realistic_images,
+)
 
 
 def skimage_ssim(x: np.ndarray, y: np.ndarray) -> float:
@@ -89,7 +94,7 @@ def test_raw_psnr_equals_skimage_on_the_attacks_own_reconstructions(monkeypatch)
         return metrics
 
     monkeypatch.setattr(imprint_module, "raw_metrics", recording)
-    result = _imprint(sigma=0.02, clip_norm=1e-3)
+    result = imprint_on_fields(sigma=0.02, clip_norm=1e-3)
     originals = np.concatenate([item[0] for item in seen])
     reconstructions = np.concatenate([item[1] for item in seen])
     assert len(originals) == len(result.raw_psnr) == 48
@@ -102,7 +107,7 @@ def test_raw_psnr_equals_skimage_on_the_attacks_own_reconstructions(monkeypatch)
 
 
 def test_a_noise_free_update_reconstructs_each_image_alone_in_its_bin_exactly() -> None:
-    result = _imprint(sigma=0.0, clip_norm=1e-3)
+    result = imprint_on_fields(sigma=0.0, clip_norm=1e-3)
     alone = result.alone_in_bin
     assert alone.sum() >= 20
     assert np.all(result.raw_mse[alone] < 1e-12)  # float32 gradients: exact up to rounding
@@ -112,7 +117,7 @@ def test_a_noise_free_update_reconstructs_each_image_alone_in_its_bin_exactly() 
 
 
 def test_a_psnr_criterion_is_reported_with_its_rate_and_clopper_pearson_interval() -> None:
-    result = _imprint(sigma=0.002, clip_norm=1e-3)
+    result = imprint_on_fields(sigma=0.002, clip_norm=1e-3)
     paper_only = summarise_imprint(result, 0.95)
     psnr = SuccessCriterion("raw_psnr", 15.0)
     summary = summarise_imprint(result, 0.95, [psnr, SuccessCriterion("raw_mse", 10**-1.5)])
@@ -165,7 +170,7 @@ def test_imprint_settings_refuse_the_papers_ssim_and_a_criterion_twice() -> None
 def test_the_cli_records_each_criterion_and_the_summary_gets_its_columns(
     tmp_path: Path, capsys
 ) -> None:
-    data_dir, plan, out_dir = _prepared(tmp_path), tmp_path / "plan.json", tmp_path / "out"
+    data_dir, plan, out_dir = prepared_fields(tmp_path), tmp_path / "plan.json", tmp_path / "out"
     write_plan(plan, toy_plan(math.inf, n=120, batch=30, epochs=10, sigma=0.0, delta=1e-3))
     settings = [item for pair in ATTACK_SETTINGS.items() for item in pair]
     command = ["attack", "--data-dir", str(data_dir), "--plan", str(plan), "--device", "cpu"]

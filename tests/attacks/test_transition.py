@@ -14,8 +14,8 @@ from rero.privacy.plan import write_plan
 from rero.reporting.columns import describe_column
 from rero.reporting.summary import transition_columns
 from rero.runtime.io import write_json
-from tests.attacks.test_attacks import _prepared
 from tests.helpers import toy_plan
+from tests.helpers.attacks import prepared_fields
 
 
 def step_attack(threshold: float, calls: list[float]):
@@ -85,7 +85,7 @@ def _imprint_record(target: float, paper: float, by_psnr: float) -> dict:
 
 
 def test_the_transition_of_a_psnr_criterion_reads_its_rates_and_names_it(tmp_path):
-    data_dir = _prepared(tmp_path)
+    data_dir = prepared_fields(tmp_path)
     plans, records = [], []
     for target, paper, by_psnr in ((1.0, 0.0, 0.0), (100.0, 0.0, 0.75)):
         plans.append(tmp_path / f"plan_{target:g}.json")

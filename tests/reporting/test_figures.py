@@ -8,20 +8,23 @@ import re
 import zlib
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.text import Text
 
 from rero.privacy.plan import write_plan
 from rero.privacy.rero.methods import METHOD_NAMES, METHODS
 from rero.privacy.rero.table import bounds_table
+from rero.reporting.corridor import read_eta
 from rero.reporting.figures import FIGURES
 from rero.reporting.figures.draw import draw_all
-from rero.reporting.figures.labels import EpsAxis, kappa_text, method_name, read_eta
+from rero.reporting.figures.labels import EpsAxis, kappa_text, method_name
 from rero.reporting.figures.reconstructions import (
     drawn_images,
     read_reconstructions,
     reconstructions,
 )
+from rero.reporting.figures.risk import risk_vs_eps
 from rero.reporting.figures.style import (
     DOUBLE_COLUMN_IN,
     SINGLE_COLUMN_IN,
@@ -32,20 +35,20 @@ from rero.reporting.figures.style import (
 )
 from rero.reporting.figures.utility import distinct_metrics
 from rero.reporting.summary import summarise, training_table
-from rero.runtime.io import save_npz, write_json
+from rero.runtime.io import read_json, save_npz, write_json
 from tests.helpers import toy_plan
 
 TRAINED = [1.0, 8.0, 1e3, 1e9, math.inf]
 EXTRA = [4.0, 1e6]  # budgets of the bounds and the imprint attack only
 ETA = 0.95
-TASKS = {"toy": "classification", "organs": "segmentation"}
+TASKS = {"toy": "classification", "organs": "segmentation", "skin": "classification"}
 SCORES = {
     "classification": {"accuracy": 0.9, "balanced_accuracy": 0.85, "auroc": 0.95, "mcc": 0.7},
     "segmentation": {"dice": 0.8, "dice_foreground": 0.6},
 }
 
 
-def write_results(root, datasets=tuple(TASKS), images=20):
+def write_results(root, datasets=("toy", "organs"), images=20):
     """Plans, metrics, bounds (every method, κ = 1/N and 0.125), attack records, recon
     archives and transitions of ``datasets``, each file named ``<dataset>...``."""
     files = {key: [] for key in ("metrics", "plans", "bounds", "imprint", "prior", "recon", "tr")}
@@ -115,8 +118,49 @@ def write_summary(files, path):
     return path
 
 
-def _imprint(success: float) -> dict[str, float]:
-    return {"success_rate": success, "ci_low": success / 2, "ci_high": 1.0, "ssim_threshold": ETA}
+def _imprint(success: float) -> dict[str, object]:
+    psnr = {"label": "raw_psnr_ge_30", "criterion": "raw_psnr ≥ 30 dB", "metric": "raw_psnr"}
+    psnr |= {"threshold": 30.0, "success_rate": success / 2, "ci_low": 0.0, "ci_high": 0.8}
+    return {
+        "success_rate": success,
+        "ci_low": success / 2,
+        "ci_high": 1.0,
+        "ssim_threshold": ETA,
+        "criteria": [psnr],
+    }
+
+
+SCRATCH_CENTRES = {"smallest": 3.0, "quantile_5": 3.5, "median": 4.5, "mean_over_images": 4.0}
+
+
+def write_from_scratch(root, files):
+    """A from-scratch table per dataset of ``files`` (the contract's columns): success a logistic
+    curve in log10 ε, earlier for smaller norms and for the whole run."""
+    written = []
+    for bounds in files["bounds"]:
+        dataset = bounds.name.removesuffix("-bounds.csv")
+        rows = []
+        for target in sorted(TRAINED + EXTRA):
+            for norm, centre in SCRATCH_CENTRES.items():
+                single, whole = (
+                    (
+                        1.0 / (1 + math.exp(-4 * (math.log10(target) - c)))
+                        for c in (centre, centre - 1)
+                    )
+                    if math.isfinite(target)
+                    else (1.0, 1.0)
+                )
+                rows.append(
+                    {"dataset": dataset, "target_epsilon": target, "sigma": 1.0}
+                    | {"sample_rate": 0.1, "steps": 20, "dimension": 64, "metric": "psnr"}
+                    | {"threshold": 30.0, "criterion": "PSNR ≥ 30 dB", "norm": norm}
+                    | {"data_norm": math.nan if norm == "mean_over_images" else centre}
+                    | {"single_release": single, "whole_run": whole, "ncc_bound": 0.1}
+                    | {"clipping_active": True, "threat_model": "no data prior"}
+                )
+        written.append(root / f"{dataset}_from_scratch.csv")
+        pd.DataFrame(rows).to_csv(written[-1], index=False)
+    return written
 
 
 @pytest.fixture(scope="module")
@@ -343,3 +387,107 @@ def test_the_size_checks_catch_small_text(tmp_path):
     width, sizes = pdf_page_width_and_font_sizes(tmp_path / "small.pdf")
     assert width == pytest.approx(SINGLE_COLUMN_IN)
     assert {5.0, 6.5} <= {round(size, 6) for size in sizes}
+
+
+def renamed(value, old, new):
+    """A JSON value with every ``dataset`` field ``old`` renamed ``new``."""
+    if isinstance(value, dict):
+        return {
+            key: new if key == "dataset" and item == old else renamed(item, old, new)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [renamed(item, old, new) for item in value]
+    return value
+
+
+def copied_dataset(files, root, old, new):
+    """``files`` with the JSON and CSV files of dataset ``old`` copied as dataset ``new``
+    (named ``<new>...`` under ``root``; the recon archives are not copied)."""
+    copies = {key: list(paths) for key, paths in files.items()}
+    for key, paths in files.items():
+        for path in paths:
+            if not path.name.startswith(old) or path.suffix == ".npz":
+                continue
+            target = root / path.name.replace(old, new, 1)
+            if path.suffix == ".csv":
+                table = pd.read_csv(path)
+                table.assign(dataset=table["dataset"].replace(old, new)).to_csv(target, index=False)
+            else:
+                write_json(target, renamed(read_json(path), old, new))
+            copies[key].append(target)
+    return copies
+
+
+def rising_bounds(path, root):
+    """A copy under ``root`` of a bounds table whose certified bound rises with ε: ≥ 0.5 from
+    ε = 10^1.5 on (at 10³ of the budgets), 1 at ε = inf."""
+    table = pd.read_csv(path)
+    eps = table["target_epsilon"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", over="ignore"):
+        rising = 1 / (1 + np.exp(-2 * (np.log10(eps) - 1.5)))
+    rigorous = table["method"] == "rigorous"
+    table.loc[rigorous, "bound"] = rising[rigorous.to_numpy()]
+    table.to_csv(root / path.name, index=False)
+    return root / path.name
+
+
+@pytest.fixture(scope="module")
+def risk_results(results, tmp_path_factory):
+    """The result files of three datasets (skin a copy of toy), their summary and their
+    from-scratch tables."""
+    root = tmp_path_factory.mktemp("risk")
+    files = copied_dataset(results, root, "toy", "skin")
+    files["bounds"] = [rising_bounds(path, root) for path in files["bounds"]]
+    files["tr"] = []
+    for path in files["bounds"]:
+        dataset = path.name.removesuffix("-bounds.csv")
+        transition = {"criterion": "success > 0", "epsilon_low": 1e6, "epsilon_high": 1e9}
+        write_json(root / f"{dataset}-tr.json", {"dataset": dataset, "transitions": [transition]})
+        files["tr"].append(root / f"{dataset}-tr.json")
+    files["scratch"] = write_from_scratch(root, files)
+    return files, pd.read_csv(write_summary(files, root / "summary.csv"))
+
+
+THREAT_MODELS = {
+    "identification, κ = 1/N (N = 500), certified",
+    "from scratch, one release (no prior), median image, P(PSNR ≥ 30 dB)",
+    "from scratch, whole run (no prior), median image, P(PSNR ≥ 30 dB)",
+    f"imprint attack, measured (SSIM ≥ η = {ETA:g}), 95 % CI",
+    "imprint attack, measured (PSNR ≥ 30 dB), 95 % CI",
+    "corridor: certified bound ≥ 0.5, no imprint success",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("datasets", "scratch"),
+    [(("toy",), True), (tuple(TASKS), True), (("toy",), False)],
+    ids=["one", "three", "one-without-from-scratch"],
+)
+def test_the_risk_legend_names_each_threat_model_and_fits_the_figure(
+    risk_results, tmp_path, datasets, scratch
+):
+    files, summary = risk_results
+    files = of_datasets(files, datasets)
+    figure = risk_vs_eps(
+        summary[summary["dataset"].isin(datasets)],
+        files["bounds"],
+        tmp_path / "risk_vs_eps.png",
+        files["imprint"],
+        files["scratch"] if scratch else (),
+    )
+    assert (tmp_path / "risk_vs_eps.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "risk_vs_eps.pdf").read_bytes()[:5] == b"%PDF-"
+    (legend,) = figure.legends
+    figure.draw_without_rendering()
+    inside = figure.bbox.padded(0.5)  # half a pixel of rounding
+    box = legend.get_window_extent()
+    assert inside.x0 <= box.x0 and box.x1 <= inside.x1, (box, figure.bbox)
+    assert inside.y0 <= box.y0 and box.y1 <= inside.y1, (box, figure.bbox)
+    labels = {" ".join(text.get_text().split()) for text in legend.get_texts()}
+    expected = THREAT_MODELS if scratch else {t for t in THREAT_MODELS if "PSNR" not in t}
+    assert expected <= labels, expected - labels
+    assert scratch or not any("from scratch" in label for label in labels)
+    assert any(label.startswith("identification, κ = 1/8") for label in labels)
+    assert min(text.get_fontsize() for text in visible_texts(figure)) >= SMALLEST_TEXT_PT

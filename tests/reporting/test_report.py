@@ -14,6 +14,7 @@ from rero.privacy.calibration import calibrate_grid
 from rero.reporting import html as html_pages
 from rero.reporting.columns import describe_column
 from rero.reporting.figures import FIGURES
+from rero.reporting.pages import study_page
 from rero.reporting.provenance import checkout_state, declared_packages, installed_versions
 from rero.reporting.results_readme import FIGURE_DESCRIPTIONS, readme_text
 from rero.reporting.study_text import (
@@ -21,8 +22,10 @@ from rero.reporting.study_text import (
     budgets_text,
     number_text,
     refusals,
+    results_corridor_text,
     series_text,
 )
+from rero.runtime.io import write_json
 from tests.helpers import toy_plan
 from tests.helpers.html import table_rows
 
@@ -169,3 +172,87 @@ def test_versions_cover_the_declared_dependencies():
     versions = installed_versions([*names, "no-such-distribution-rero"])
     assert versions["no-such-distribution-rero"] == "not installed"
     assert versions["pandas"] == pd.__version__
+
+
+GRID = [1, 32, 64, 1e4, 1e6, 1e9, math.inf]
+PRIORS = (("1/N", 1 / 500, "rigorous"), ("0.125", 0.125, "rigorous"), ("1/N", 1 / 500, "gdp_clt"))
+CORRIDOR = (
+    "On toy, the certified identification bound (κ = 1/N) reaches 0.5 between ε = 32 and 64; "
+    "the from-scratch bound (no data prior; median-norm image, one release) reaches "
+    "P(PSNR ≥ 30 dB) = 0.5 between ε = 10⁶ and 10⁹ (whole run: between ε = 10⁴ and 10⁶); the "
+    "imprint attack (measured, SSIM ≥ 0.95) first succeeds on an image between ε = 10⁶ and "
+    "3.16·10⁷ (by PSNR ≥ 30 dB: between ε = 10⁶ and 10⁹). The corridor, where the certified "
+    "bound is ≥ 0.5 but the imprint attack succeeds on no image, spans ε = 64 to 10⁶."
+)
+
+
+def write_corridor_results(root, identification, *, scratch=True, first_success=(1e6, 10**7.5)):
+    """A results folder of dataset toy: summary.csv with the imprint transitions, the bounds
+    (certified at κ = 1/N, and at κ = 1/8 and an approximation that the corridor ignores), the
+    from-scratch table (``scratch``) and one imprint record (η = 0.95)."""
+    (root / "bounds").mkdir(parents=True)
+    first = "imprint_transition_>0_eps"
+    at_psnr = "imprint_transition_raw_psnr_ge_30_>0_eps"
+    summary = {"dataset": ["toy"], "target_epsilon": [8.0], f"{first}_low": [first_success[0]]}
+    summary |= {f"{first}_high": [first_success[1]], f"{at_psnr}_low": [1e6]}
+    summary |= {f"{at_psnr}_high": [1e9], "imprint_transition_>=0.5_eps_low": [1.0]}
+    summary |= {"imprint_transition_>=0.5_eps_high": [32.0]}
+    pd.DataFrame(summary).to_csv(root / "summary.csv", index=False)
+    bounds = [
+        {"dataset": "toy", "target_epsilon": eps, "kappa_label": label, "kappa": kappa}
+        | {"method": method, "bound": value}
+        for eps, value in zip(GRID, identification, strict=True)
+        for label, kappa, method in PRIORS
+    ]
+    frame = pd.DataFrame(bounds)
+    frame.loc[frame["kappa_label"] == "0.125", "bound"] = 1.0  # above 0.5 everywhere
+    frame.loc[frame["method"] == "gdp_clt", "bound"] = 1.0
+    frame.to_csv(root / "bounds" / "toy.csv", index=False)
+    curves = {
+        "median": ([0, 0, 0, 0, 0.1, 0.7, 1], [0, 0, 0, 0.2, 0.9, 1, 1]),
+        "smallest": ([0, 0, 0, 0.6, 1, 1, 1], [0, 0, 0.6, 1, 1, 1, 1]),
+    }
+    rows = [
+        {"dataset": "toy", "target_epsilon": eps, "metric": "psnr", "threshold": 30.0}
+        | {"criterion": "PSNR ≥ 30 dB", "norm": norm, "single_release": one, "whole_run": run}
+        for norm, (single, whole) in curves.items()
+        for eps, one, run in zip(GRID, single, whole, strict=True)
+    ]
+    if scratch:
+        pd.DataFrame(rows).to_csv(root / "bounds" / "toy_from_scratch.csv", index=False)
+    plan = toy_plan(8.0, 500, 50, 2, dataset="toy").to_dict()
+    record = {"dataset": "toy", "plan": plan, "ssim_threshold": 0.95, "success_rate": 0.0}
+    write_json(root / "attack" / "toy" / "eps_8" / "imprint.json", record)
+    return root
+
+
+def test_the_corridor_sentence_states_each_threat_models_crossing_from_the_files(tmp_path):
+    results = write_corridor_results(tmp_path, [0.01, 0.4, 0.6, 0.9, 1, 1, 1])
+    assert results_corridor_text(results) == [CORRIDOR]
+
+
+def test_a_curve_that_never_crosses_is_not_reached_within_the_studied_eps(tmp_path):
+    results = write_corridor_results(
+        tmp_path,
+        [0.01, 0.1, 0.2, 0.3, 0.4, 0.45, 1.0],
+        scratch=False,
+        first_success=(1e9, math.inf),
+    )
+    assert results_corridor_text(results) == [
+        "On toy, the certified identification bound (κ = 1/N): 0.5 not reached within the "
+        "studied ε, up to ε = 10⁹; the imprint attack (measured, SSIM ≥ 0.95): a first success "
+        "not reached within the studied ε, up to ε = 10⁹."
+    ]
+
+
+def test_a_curve_above_the_level_at_the_smallest_budget_says_so(tmp_path):
+    results = write_corridor_results(tmp_path, [0.6] * 6 + [1.0], scratch=False)
+    (text,) = results_corridor_text(results)
+    assert "reaches 0.5 already at ε = 1, the smallest budget studied" in text
+    assert "spans ε = 1 to 10⁶." in text
+
+
+def test_the_study_page_states_each_datasets_corridor(tmp_path):
+    plans = [toy_plan(8.0, 500, 50, 2, dataset="toy")]
+    page = study_page(plans, pd.DataFrame(), {"toy": "auto"}, {}, {"toy": CORRIDOR})
+    assert html_pages.paragraphs_html([CORRIDOR]) in page

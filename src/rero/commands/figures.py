@@ -10,7 +10,15 @@ from rero.reporting.figures.draw import draw_all
 
 def run_figures(args: argparse.Namespace) -> None:
     """Draw every figure of the study into --out-dir, as PNG and PDF."""
-    draw_all(args.summary, args.metrics, args.bounds, args.recon, args.imprint, Path(args.out_dir))
+    draw_all(
+        args.summary,
+        args.metrics,
+        args.bounds,
+        args.recon,
+        args.imprint,
+        Path(args.out_dir),
+        args.from_scratch,
+    )
     print(f"figures written to {args.out_dir}")
 
 
@@ -26,6 +34,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         required=True,
         help="imprint.json files of every budget attacked (they state the SSIM threshold η)",
+    )
+    draw.add_argument(
+        "--from-scratch",
+        nargs="*",
+        default=[],
+        help="from-scratch bound .csv files (bounds/<dataset>_from_scratch.csv); without them "
+        "the risk figure draws no from-scratch bound",
     )
     draw.add_argument("--out-dir", required=True, help="folder for the PNG and PDF files")
     draw.set_defaults(handler=run_figures)

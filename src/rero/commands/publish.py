@@ -37,6 +37,7 @@ def run_report_pages(args: argparse.Namespace) -> None:
         transition_files=[Path(file) for file in args.transitions],
         accountants=dataset_values(args.accountant, "--accountant"),
         translation_files=[Path(file) for file in args.translations],
+        from_scratch_files=[Path(file) for file in args.from_scratch],
     )
     print("\n".join(f"wrote {file}" for file in written))
 
@@ -70,6 +71,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="*",
         default=[],
         help="translation .csv files from `translate` (shown on the study page)",
+    )
+    pages.add_argument(
+        "--from-scratch",
+        nargs="*",
+        default=[],
+        help="from-scratch bound .csv files (the study page states their corridor)",
     )
     pages.add_argument(
         "--accountant",

@@ -16,7 +16,14 @@ import pandas as pd
 from rero.privacy.plan import PrivacyPlan, read_plan
 from rero.reporting import html as html_pages
 from rero.reporting.columns import describe_column
-from rero.reporting.study_text import accountant_text, budgets_text, schedule_text, series_text
+from rero.reporting.corridor import corridors, read_eta
+from rero.reporting.study_text import (
+    accountant_text,
+    budgets_text,
+    corridor_text,
+    schedule_text,
+    series_text,
+)
 from rero.reporting.summary import attack_table, training_table
 from rero.runtime.io import atomic_path, read_json
 
@@ -100,9 +107,11 @@ def study_page(
     runs: pd.DataFrame,
     requested: Mapping[str, str],
     translations: Mapping[str, pd.DataFrame],
+    corridor_texts: Mapping[str, str],
 ) -> str:
-    """The study in prose: budgets and seeds, per dataset its schedule and accountants, and
-    where ``translations`` has one its table of RDP-calibrated budgets translated to tight ε."""
+    """The study in prose: budgets and seeds, per dataset its schedule, accountants and risk
+    corridor (where ``corridor_texts`` has it), and where ``translations`` has one its table of
+    RDP-calibrated budgets translated to tight ε."""
     budgets = sorted({plan.target_epsilon for plan in plans})
     seeds = sorted(set(runs["seed"])) if not runs.empty else []
     datasets = sorted({str(plan.dataset) for plan in plans})
@@ -126,6 +135,7 @@ def study_page(
                 [
                     f"Schedule: {schedule_text(own[0])}.",
                     accountant_text(own, requested.get(dataset, "auto")),
+                    *([corridor_texts[dataset]] if dataset in corridor_texts else []),
                 ]
             ),
             html_pages.table_html(table),
@@ -173,8 +183,10 @@ def write_pages(
     transition_files: Sequence[Path],
     accountants: Mapping[str, str],
     translation_files: Sequence[Path],
+    from_scratch_files: Sequence[Path] = (),
 ) -> list[Path]:
-    """Write every page of :func:`page_list` under ``out_dir``; returns their paths."""
+    """Write every page of :func:`page_list` under ``out_dir``; returns their paths (the study
+    page states the from-scratch bound only where its tables are given)."""
     plans = [read_plan(file) for file in plan_files]
     datasets = sorted({str(plan.dataset) for plan in plans})
     translations = {
@@ -185,6 +197,10 @@ def write_pages(
     summary = pd.read_csv(summary_file)
     runs = training_table(metric_files)
     columns = {str(column): describe_column(str(column)) for column in summary.columns}
+    corridor_texts = {
+        dataset: corridor_text(item, read_eta(by_dataset(imprint_files, dataset)))
+        for dataset, item in corridors(summary, bound_files, from_scratch_files).items()
+    }
     pages = {
         (None, "summary"): html_pages.page(
             "Summary",
@@ -200,7 +216,7 @@ def write_pages(
             "spent, from results/train/*/eps_*/seed_*/metrics.json.",
             html_pages.table_html(runs),
         ),
-        (None, "study"): study_page(plans, runs, accountants, translations),
+        (None, "study"): study_page(plans, runs, accountants, translations, corridor_texts),
     }
     for dataset in datasets:
         imprint = by_dataset(imprint_files, dataset)

@@ -44,6 +44,19 @@ OUTPUTS = (
         "balanced accuracy)",
     ),
     (
+        "bounds/{dataset}_from_scratch.csv",
+        "the from-scratch bound (Riess et al. 2024): one row per budget, success criterion "
+        "(bounds.from_scratch) and norm (the training images' smallest, quantile_5 and median "
+        "||X||, and mean_over_images, whose data_norm is empty): P(success) of one release "
+        "(single_release) and of the whole run, every inclusion averaged (whole_run), and the "
+        "NCC value; the law of an analytic inversion without a data prior, an upper bound on "
+        "that class of attacks, not on every adversary (threat_model). clipping_active: ||X|| ≥ "
+        "C (every image's, for the mean), so even a one-row trap is clipped as the law assumes; "
+        "where false, a trap of fewer than (C/||X||)² rows sees more noise and the curve "
+        "overstates its success (still an upper bound). σ = 0, the non-private run (no noise, "
+        "no clipping): 1, exact",
+    ),
+    (
         "attack/{dataset}/eps_{eps}/imprint.json",
         "the imprint attack on one DP-SGD update: success rate (SSIM ≥ η) with its 95 % "
         "interval, SSIM and MSE curves, and under `criteria` each success criterion's rate and "
@@ -76,8 +89,10 @@ OUTPUTS = (
     ),
     (
         "advice/{dataset}.csv",
-        "budget advice: the least σ (and its ε) whose certified bound meets each tolerated risk, "
-        "and the test metric it costs",
+        "budget advice: per threat model (threat: identification, the certified bound at κ; "
+        "from-scratch and from-scratch-run, the from-scratch bound of one release and of the "
+        "whole run at the training images' median norm (norm, data_norm); membership), the least "
+        "σ (and its ε) whose bound meets each tolerated risk, and the test metric it costs",
     ),
     ("summary.csv", "one row per dataset and target ε; its columns are described below"),
     ("figures/{figure}.*", "the figures (see the list below)"),
@@ -94,7 +109,12 @@ FIGURE_DESCRIPTIONS = {
     "utility_vs_eps": "test performance against ε, per seed and mean, beside the non-private model",
     "bounds_vs_eps": "reconstruction-risk bounds against ε per prior κ: certified and approximate",
     "reconstructions": "imprint-attack reconstructions of the same training images at each ε",
-    "risk_vs_eps": "certified risk bound beside the attacks' measured success, against ε",
+    "risk_vs_eps": (
+        "reconstruction risk against ε by threat model: the certified identification bound per "
+        "κ, the from-scratch bound (no data prior; where the run computed it), the attacks' "
+        "measured success (95 % CI), and the corridor from where the certified bound reaches 0.5 "
+        "to the imprint attack's first success"
+    ),
     "trade_off": "test utility against reconstruction risk, one point per trained budget",
     "audit_vs_claim": (
         "the ε each plan claims against the audited lower bounds of the training code"

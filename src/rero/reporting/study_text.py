@@ -1,6 +1,7 @@
-"""The study described in prose: its budgets written as a reader writes them, and which
-accountant calibrated σ at each budget, with the reason a preferred one was not used (from the
-privacy plans' own ``accountant`` and ``note``)."""
+"""The study described in prose: its budgets written as a reader writes them, which accountant
+calibrated σ at each budget, with the reason a preferred one was not used (from the privacy
+plans' own ``accountant`` and ``note``), and each dataset's risk corridor
+(:mod:`rero.reporting.corridor`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import math
 import re
 from collections.abc import Sequence
 from itertools import groupby
+from pathlib import Path
 
 from rero.privacy.plan import NON_PRIVATE_ACCOUNTANT, PrivacyPlan
+from rero.reporting.corridor import LEVEL, Corridor, Crossing, read_eta, results_corridors
 
 SUPERSCRIPTS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 ACCOUNTANT_NAMES = {
@@ -103,3 +106,69 @@ def schedule_text(plan: PrivacyPlan) -> str:
         f"δ = {number_text(plan.delta)}",
     ]
     return ", ".join(part for part in parts if part)
+
+
+def eps_text(value: float) -> str:
+    """A budget where a curve crosses, to three significant digits: 64, 3.16·10⁷."""
+    return number_text(float(f"{value:.3g}"))
+
+
+def where_text(crossing: Crossing) -> str:
+    """Where a curve first reaches its level, as the budgets computed bracket it."""
+    if not crossing.reached:
+        return f"not reached within the studied ε, up to ε = {eps_text(crossing.low)}"
+    if crossing.low == 0:
+        return f"already at ε = {eps_text(crossing.high)}, the smallest budget studied"
+    return f"between ε = {eps_text(crossing.low)} and {eps_text(crossing.high)}"
+
+
+def reach_text(subject: str, verb: str, goal: str, crossing: Crossing) -> str:
+    """ "<subject> <verb> between ε = a and b", or "<subject>: <goal> not reached ..."."""
+    if crossing.reached:
+        return f"{subject} {verb} {where_text(crossing)}"
+    return f"{subject}: {goal} {where_text(crossing)}"
+
+
+def corridor_text(corridor: Corridor, eta: float) -> str:
+    """One dataset's corridor in prose: where the certified identification bound and the
+    from-scratch bound (where computed) reach :data:`LEVEL`, where the imprint attack (success
+    SSIM ≥ ``eta``) first succeeds, and the ε range between them."""
+    level = f"{LEVEL:g}"
+    kappa = "κ = 1/N" if corridor.kappa_label == "1/N" else f"κ = {number_text(corridor.kappa)}"
+    subject = f"the certified identification bound ({kappa})"
+    clauses = [reach_text(subject, f"reaches {level}", level, corridor.identification)]
+    if corridor.single_release is not None and corridor.whole_run is not None:
+        goal = f"P({corridor.criterion}) = {level}"
+        subject = "the from-scratch bound (no data prior; median-norm image, one release)"
+        clauses.append(
+            f"{reach_text(subject, f'reaches {goal}', goal, corridor.single_release)} "
+            f"(whole run: {where_text(corridor.whole_run)})"
+        )
+    subject = f"the imprint attack (measured, SSIM ≥ {eta:g})"
+    if corridor.attack is None:
+        clauses.append(f"{subject}: its first success was not located in this run")
+    else:
+        clause = reach_text(
+            subject, "first succeeds on an image", "a first success", corridor.attack
+        )
+        if corridor.attack_at_criterion is not None:
+            clause += f" (by {corridor.criterion}: {where_text(corridor.attack_at_criterion)})"
+        clauses.append(clause)
+    text = f"On {corridor.dataset}, {'; '.join(clauses)}."
+    if corridor.span is not None:
+        low, high = corridor.span
+        text += (
+            f" The corridor, where the certified bound is ≥ {level} but the imprint attack "
+            f"succeeds on no image, spans ε = {eps_text(low)} to {eps_text(high)}."
+        )
+    return text
+
+
+def results_corridor_text(results: str | Path) -> list[str]:
+    """The corridor sentence of every dataset of a results folder (its summary, bounds, the
+    from-scratch tables where written, and η from the imprint attack's records)."""
+    root = Path(results)
+    return [
+        corridor_text(item, read_eta(sorted(root.glob(f"attack/{name}/eps_*/imprint.json"))))
+        for name, item in results_corridors(root).items()
+    ]

@@ -21,15 +21,17 @@ def draw_all(
     recon_files: Sequence[str | Path],
     imprint_files: Sequence[str | Path],
     out_dir: Path,
+    from_scratch_files: Sequence[str | Path] = (),
 ) -> dict[str, Figure]:
-    """Every figure of :data:`FIGURES`, written as ``out_dir/<name>.png`` and ``.pdf``."""
+    """Every figure of :data:`FIGURES`, written as ``out_dir/<name>.png`` and ``.pdf`` (the
+    from-scratch bound in the risk figure only where its tables are given)."""
     summary = pd.read_csv(summary_file)
     figures = {
         "utility_vs_eps": utility_vs_eps(metric_files, out_dir / "utility_vs_eps.png"),
         "bounds_vs_eps": bounds_vs_eps(bound_files, out_dir / "bounds_vs_eps.png"),
         "reconstructions": reconstructions(recon_files, out_dir / "reconstructions.png"),
         "risk_vs_eps": risk_vs_eps(
-            summary, bound_files, out_dir / "risk_vs_eps.png", imprint_files
+            summary, bound_files, out_dir / "risk_vs_eps.png", imprint_files, from_scratch_files
         ),
         "trade_off": trade_off(summary, out_dir / "trade_off.png", imprint_files),
         "audit_vs_claim": audit_vs_claim(summary, out_dir / "audit_vs_claim.png"),

@@ -1,5 +1,5 @@
-"""What the figures write: budgets, priors κ as fractions, method names, the SSIM threshold η,
-and the ε axis on which the non-private run has its own place."""
+"""What the figures write: budgets, priors κ as fractions, method names, the imprint attack's
+criterion, and the ε axis on which the non-private run has its own place."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +14,6 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import NullLocator
 
 from rero.privacy.rero.methods import METHOD_NAMES
-from rero.runtime.io import read_json
 
 NON_PRIVATE = "non-private"
 NON_PRIVATE_TICK = "non-\nprivate"  # narrow: it sits next to the largest budget's tick
@@ -63,19 +61,9 @@ def method_name(method: str) -> str:
     return METHOD_NAMES[method]
 
 
-def read_eta(imprint_files: Sequence[str | Path]) -> float:
-    """The SSIM threshold η of imprint success, which every ``imprint.json`` states (one η)."""
-    if not imprint_files:
-        raise ValueError("the figures need the imprint attack's imprint.json files (for η)")
-    etas = {float(read_json(file)["ssim_threshold"]) for file in imprint_files}
-    if len(etas) != 1:
-        raise ValueError(f"imprint.json files disagree on ssim_threshold η: {sorted(etas)}")
-    return etas.pop()
-
-
 def imprint_text(eta: float) -> str:
-    """The imprint attack's success criterion, η given."""
-    return f"imprint attack (SSIM ≥ η = {eta:g})"
+    """The imprint attack, measured by the paper's success criterion, η given."""
+    return f"imprint attack, measured (SSIM ≥ η = {eta:g})"
 
 
 @dataclass(frozen=True)

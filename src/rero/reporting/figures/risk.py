@@ -1,10 +1,12 @@
-"""Risk figures: every bound method against ε, and the certified bound beside the attacks'
-measured success."""
+"""Risk figures: every bound method against ε, and the risk by threat model (certified
+identification bound, from-scratch bound, the attacks' measured success) with the corridor
+between them."""
 
 from __future__ import annotations
 
 import math
 import re
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,23 +16,36 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from rero.privacy.rero.methods import METHOD_NAMES, UPPER_BOUND
-from rero.reporting.figures.labels import (
-    EpsAxis,
-    imprint_text,
-    kappa_text,
-    method_name,
+from rero.reporting.corridor import (
+    EXPOSED_NORM,
+    LEVEL,
+    LINE_NORM,
+    TRANSITION,
+    corridors,
+    drawn_criterion,
+    norm_rows,
     read_eta,
+    read_tables,
+    same_metric,
 )
+from rero.reporting.figures.labels import EpsAxis, imprint_text, kappa_text, method_name
 from rero.reporting.figures.style import (
+    APPROXIMATION_COLOURS,
+    CORRIDOR_COLOUR,
+    FAMILY_COLOURS,
+    KAPPA_COLOURS,
     SINGLE_COLUMN_IN,
+    fit_legend,
     panel_grid,
     save_figure,
     shared_legend,
     styled,
 )
-from rero.reporting.summary import attack_table
+from rero.reporting.summary import attack_table, record_key
+from rero.runtime.io import read_json
 
-KAPPA_COLOURS = ("C0", "C4", "C5", "C7", "C8")  # one per κ of the bounds; C2, C3: the attacks
+CI_FIELDS = ("success_rate", "ci_low", "ci_high")
+LEGEND_CHARACTERS = 50  # a legend entry's line: one column wide at 7 pt, with its handle
 ROW_HEIGHT_IN = 2.5
 
 
@@ -93,6 +108,9 @@ def bounds_vs_eps(bound_files: Sequence[str | Path], path: str | Path) -> Figure
                 lines["bound"],
                 marker="o",
                 markersize=2.5,
+                color=FAMILY_COLOURS["identification"]
+                if method == "rigorous"
+                else APPROXIMATION_COLOURS.get(method),
                 linestyle="-" if upper else "--",
                 label=method_name(method),
             )
@@ -120,25 +138,83 @@ def _attack_points(
     )
 
 
+def criterion_points(
+    imprint_files: Sequence[str | Path], dataset: str, metric: str, threshold: float
+) -> pd.DataFrame:
+    """The imprint attack's success by one further criterion (``criteria`` of its records), at
+    every budget of ``dataset`` that recorded it: columns ``criterion_success_rate``, ``_ci_low``
+    and ``_ci_high`` (``raw_psnr`` and ``psnr`` are one metric)."""
+    rows = []
+    for file in imprint_files:
+        record = read_json(file)
+        name, target = record_key(record, file)
+        for item in record.get("criteria", []) if name == dataset else []:
+            if same_metric(item["metric"], float(item["threshold"]), metric, threshold):
+                rows.append(
+                    {"target_epsilon": target}
+                    | {f"criterion_{key}": float(item[key]) for key in CI_FIELDS}
+                )
+    return pd.DataFrame(rows, columns=["target_epsilon", *(f"criterion_{k}" for k in CI_FIELDS)])
+
+
 def _shade_transitions(axis: Axes, rows: pd.DataFrame) -> None:
-    """Shade each located ε interval of the imprint transition (finite ends only)."""
+    """Shade each located ε interval of the imprint attack's transitions by the paper's SSIM
+    criterion (finite ends only)."""
     if rows.empty:
         return
     for column in rows.columns:
-        if not (column.startswith("imprint_transition_") and column.endswith("_eps_low")):
+        match = TRANSITION.fullmatch(column)
+        if match is None or match["metric"] is not None:
             continue
-        criterion = column.removeprefix("imprint_transition_").removesuffix("_eps_low")
-        criterion = re.sub(r"^([<>=≤≥]+)", r"\1 ", criterion)
+        criterion = re.sub(r"^([<>=≤≥]+)", r"\1 ", match["level"])
         low, high = rows[column].iloc[0], rows[column.replace("_eps_low", "_eps_high")].iloc[0]
         if low > 0 and math.isfinite(high):
             axis.axvspan(
                 low,
                 high,
-                color="C2",
+                color=FAMILY_COLOURS["imprint"],
                 alpha=0.15,
                 linewidth=0,
-                label=f"ε where imprint success first {criterion}",
+                label=f"imprint attack: ε where success first {criterion}",
             )
+
+
+def _from_scratch(axis: Axes, eps_axis: EpsAxis, scratch: pd.DataFrame) -> tuple[str, float]:
+    """The from-scratch bound by the table's first criterion: the median-norm image's success
+    as lines (one release solid, whole run dashed), each with a band up to the smallest-norm
+    image's (every image of norm in between lies in it); returns the criterion's metric and
+    threshold."""
+    scratch = drawn_criterion(scratch)
+    criterion = str(scratch["criterion"].iloc[0])
+    median, exposed = norm_rows(scratch, LINE_NORM), norm_rows(scratch, EXPOSED_NORM)
+    colour = FAMILY_COLOURS["from_scratch"]
+    for column, style, name in (
+        ("single_release", "-", "one release"),
+        ("whole_run", "--", "whole run"),
+    ):
+        bound_line(
+            axis,
+            eps_axis,
+            median["target_epsilon"],
+            median[column],
+            color=colour,
+            linestyle=style,
+            label=f"from scratch, {name} (no prior), median image, P({criterion})",
+        )
+        band = median[["target_epsilon", column]].merge(
+            exposed[["target_epsilon", column]], on="target_epsilon", suffixes=("", "_exposed")
+        )
+        band = band[np.isfinite(band["target_epsilon"])].sort_values("target_epsilon")
+        axis.fill_between(
+            band["target_epsilon"],
+            band[column],
+            band[f"{column}_exposed"],
+            color=colour,
+            alpha=0.15,
+            linewidth=0,
+            label="from scratch, images of norm between the smallest and the median",
+        )
+    return str(scratch["metric"].iloc[0]), float(scratch["threshold"].iloc[0])
 
 
 @styled
@@ -147,14 +223,19 @@ def risk_vs_eps(
     bound_files: Sequence[str | Path],
     path: str | Path,
     imprint_files: Sequence[str | Path],
+    from_scratch_files: Sequence[str | Path] = (),
 ) -> Figure:
-    """Certified bounds as lines, the attacks' measured success as points with 95 % CIs,
-    against ε: the imprint attack at every budget attacked (``imprint_files``), the
-    prior-aware attack at the trained ones, and the ε interval where the imprint success first
-    reaches each located level, shaded."""
+    """Reconstruction risk against ε by threat model: the certified identification bound per κ
+    (and of the prior-aware attack's own run), the from-scratch bound where its tables are given,
+    and the attacks' measured success as points with 95 % CIs (the imprint attack at every budget
+    attacked, also by the from-scratch criterion where recorded; the prior-aware attack at the
+    trained ones); shaded, the corridor (:mod:`rero.reporting.corridor`) and the ε intervals
+    where the imprint success first reaches each located level."""
     eta = read_eta(imprint_files)
     imprint = attack_table(imprint_files, "imprint")
     rigorous = read_bounds(bound_files).query("method == 'rigorous'")
+    scratch = read_tables(from_scratch_files)
+    spans = corridors(summary, bound_files, from_scratch_files)
     eps_axis = EpsAxis.of(
         pd.concat(
             [rigorous["target_epsilon"], summary["target_epsilon"], imprint["target_epsilon"]]
@@ -164,9 +245,12 @@ def risk_vs_eps(
     figure, axes = panel_grid(len(datasets), ROW_HEIGHT_IN, 1.3, max_columns=2)
     for axis, dataset in zip(axes.flat, datasets, strict=False):
         lines = rigorous[rigorous["dataset"] == dataset]
-        for colour, (label, line) in zip(
-            KAPPA_COLOURS, lines.groupby("kappa_label", sort=False), strict=False
+        first = spans[dataset].kappa_label
+        labels = [first, *(label for label in lines["kappa_label"].unique() if label != first)]
+        for colour, label in zip(
+            (FAMILY_COLOURS["identification"], *KAPPA_COLOURS), labels, strict=False
         ):
+            line = lines[lines["kappa_label"] == label]
             text = kappa_text(float(line["kappa"].iloc[0]), str(label))
             bound_line(
                 axis,
@@ -174,28 +258,32 @@ def risk_vs_eps(
                 line["target_epsilon"],
                 line["bound"],
                 color=colour,
-                label=f"{method_name('rigorous')}, training run, {text}",
+                label=f"identification, {text}, certified",
             )
         rows = summary[summary["dataset"] == dataset]
         prior_kappa = rows["prior_aware_run_kappa"].dropna()
         prior_text = kappa_text(float(prior_kappa.iloc[0])) if not prior_kappa.empty else "κ = 1/M"
+        prior_colour = FAMILY_COLOURS["prior_aware"]
         bound_line(
             axis,
             eps_axis,
             rows["target_epsilon"],
             rows["prior_aware_run_bound"],
-            color="C3",
+            color=prior_colour,
             linestyle="-.",
-            label=f"{method_name('rigorous')}, prior-aware setting, {prior_text}",
+            label=f"identification, {prior_text}, prior-aware attack's run, certified",
         )
+        own = scratch[scratch["dataset"] == dataset] if not scratch.empty else scratch
+        if not own.empty:
+            metric, threshold = _from_scratch(axis, eps_axis, own)
         _attack_points(
             axis,
             eps_axis,
             rows,
             "prior_aware",
             fmt="o",
-            color="C3",
-            label=f"prior-aware attack ({prior_text}), 95 % CI",
+            color=prior_colour,
+            label=f"prior-aware attack, measured ({prior_text}), 95 % CI",
         )
         _attack_points(
             axis,
@@ -203,10 +291,35 @@ def risk_vs_eps(
             imprint[imprint["dataset"] == dataset],
             "imprint",
             fmt="s",
-            color="C2",
+            color=FAMILY_COLOURS["imprint"],
             label=f"{imprint_text(eta)}, 95 % CI",
         )
+        if not own.empty:
+            _attack_points(
+                axis,
+                eps_axis,
+                criterion_points(imprint_files, dataset, metric, threshold),
+                "criterion",
+                fmt="D",
+                color=FAMILY_COLOURS["imprint"],
+                markerfacecolor="white",
+                label=f"imprint attack, measured ({spans[dataset].criterion}), 95 % CI",
+            )
         _shade_transitions(axis, rows)
+        span = spans[dataset].span
+        if span is not None:
+            axis.axvspan(
+                *span,
+                color=CORRIDOR_COLOUR,
+                linewidth=0,
+                zorder=0,
+                label=f"corridor: certified bound ≥ {LEVEL:g}, no imprint success",
+            )
         _panel_axes(axis, eps_axis, "reconstruction success", dataset)
-    shared_legend(figure, axes.flat, columns=1 if figure.get_figwidth() == SINGLE_COLUMN_IN else 2)
+    for axis in axes.flat:  # wrapped to fit a column of the legend
+        for artist in [*axis.lines, *axis.collections, *axis.patches, *axis.containers]:
+            artist.set_label(textwrap.fill(artist.get_label(), LEGEND_CHARACTERS))
+    single = figure.get_figwidth() == SINGLE_COLUMN_IN
+    legend = shared_legend(figure, axes.flat, columns=1 if single else 2)
+    fit_legend(figure, legend, ROW_HEIGHT_IN * axes.shape[0])
     return save_figure(figure, path)

@@ -14,6 +14,7 @@ import seaborn as sns
 from matplotlib import cycler
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.legend import Legend
 
 from rero.runtime.io import atomic_path
 
@@ -52,6 +53,23 @@ STYLE: dict[str, object] = {
     "savefig.dpi": 300,
     "pdf.fonttype": 42,  # TrueType: the PDF's text stays text (searchable, editable)
 }
+
+#: one colour per family of risk curves, the same in every figure: the certified identification
+#: bound at κ = 1/N, the imprint attack, the prior-aware attack (and its own run's bound) and the
+#: from-scratch bound; further priors κ and the approximate methods have colours of their own
+FAMILY_COLOURS = {
+    "identification": "C0",
+    "imprint": "C2",
+    "prior_aware": "C3",
+    "from_scratch": "C4",
+}
+#: the identification bound at the priors κ after the first (blue, then greys and yellow)
+KAPPA_COLOURS = ("C9", "C7", "C8")
+#: the approximations of the identification bound (bounds_vs_eps)
+APPROXIMATION_COLOURS = {"gdp_clt": "C1", "edgeworth": "C6", "glrt": "C5"}
+#: the corridor's shading (no curve is this grey)
+CORRIDOR_COLOUR = "0.85"
+LEGEND_PAD_IN = 0.12
 
 Params = ParamSpec("Params")
 Result = TypeVar("Result")
@@ -99,19 +117,30 @@ def new_figure(
     return figure, axes
 
 
-def shared_legend(figure: Figure, axes: Iterable[Axes], columns: int = 2) -> None:
+def shared_legend(figure: Figure, axes: Iterable[Axes], columns: int = 2) -> Legend | None:
     """One legend under the panels with every distinct entry of ``axes`` (first seen first)."""
     entries: dict[str, object] = {}
     for axis in axes:
         for handle, label in zip(*axis.get_legend_handles_labels(), strict=True):
             entries.setdefault(label, handle)
-    if entries:
-        figure.legend(
-            list(entries.values()),
-            list(entries),
-            loc="outside lower center",
-            ncols=min(columns, len(entries)),
-        )
+    if not entries:
+        return None
+    return figure.legend(
+        list(entries.values()),
+        list(entries),
+        loc="outside lower center",
+        ncols=min(columns, len(entries)),
+    )
+
+
+def fit_legend(figure: Figure, legend: Legend | None, panels_in: float) -> None:
+    """Make the figure ``panels_in`` plus the legend's drawn height tall, so that the legend
+    under the panels lies inside it (its width stays the column's or the page's)."""
+    if legend is None:
+        return
+    figure.draw_without_rendering()
+    height_in = legend.get_window_extent().height / figure.dpi
+    figure.set_figheight(panels_in + height_in + LEGEND_PAD_IN)
 
 
 def save_figure(figure: Figure, path: str | Path) -> Figure:

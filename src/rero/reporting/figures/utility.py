@@ -11,9 +11,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from rero.data.tasks import METRIC_LABELS, TASK_METRICS
-from rero.reporting.figures.labels import EpsAxis, eps_label, imprint_text, method_name, read_eta
+from rero.reporting.corridor import read_eta
+from rero.reporting.figures.labels import EpsAxis, eps_label, imprint_text, method_name
 from rero.reporting.figures.style import (
     DOUBLE_COLUMN_IN,
+    FAMILY_COLOURS,
     SINGLE_COLUMN_IN,
     new_figure,
     panel_grid,
@@ -131,7 +133,12 @@ def trade_off(
         bound = "train_rero_bound_kappa_1/N"
         if bound in rows:
             axis.errorbar(
-                rows[bound], utility, yerr=sd, fmt="o-", label=f"{method_name('rigorous')}, κ = 1/N"
+                rows[bound],
+                utility,
+                yerr=sd,
+                fmt="o-",
+                color=FAMILY_COLOURS["identification"],
+                label=f"{method_name('rigorous')}, κ = 1/N",
             )
         success = rows["imprint_success_rate"]
         axis.errorbar(
@@ -140,7 +147,8 @@ def trade_off(
             xerr=[success - rows["imprint_ci_low"], rows["imprint_ci_high"] - success],
             yerr=sd,
             fmt="s-",
-            label=f"{imprint_text(eta)}, measured (95 % CI)",
+            color=FAMILY_COLOURS["imprint"],
+            label=f"{imprint_text(eta)}, 95 % CI",
         )
         anchor = rows.get(bound, success)
         for x, y, target in zip(anchor, utility, rows["target_epsilon"], strict=True):

@@ -5,14 +5,16 @@ Snakefile that plans the same jobs, and ``python -m rero check-config`` of the s
 The paper config's three datasets are pointed at generated HAM10000, RadImageNet and MSD Liver
 folders in the official layouts, as its DAG test does (``paper_config`` of
 ``tests/helpers/paper.py``); RadImageNet's CSVs are then replaced by CSVs of 1.08 M / 135 k /
-135 k rows (``tests/helpers/index_files.py``; the images they list are not written: planning
-reads the CSVs only) and its training and attack settings are the paper's again. The bare
+135 k rows and every image they list is written, as a hard link to one small PNG per class folder
+(``tests/helpers/index_files.py``), so the file check before any job passes; its training and
+attack settings are the paper's again. The bare
 Snakefile has the same rules, wildcards and job counts, its dataset, ε and seed lists taken from
 the paper config (schema defaults filled), each rule a ``touch`` and nothing else: no config
 validation, no input functions, no code inputs. Both job tables are read from the dry runs and
 must agree rule by rule, and with the table ``check-config`` prints (else the script stops). The
-first dry run of the study reads the CSVs and fills the planning cache
-(``.snakemake/rero/planning/``, ``rero.data.planning_cache``); the rounds after it are timed
+first dry run of the study (once the generated files are older than the cache's settling time)
+reads the CSVs, checks the images and fills the planning cache (``.snakemake/rero/planning/``,
+``rero.data.planning_cache``); the rounds after it are timed
 side by side, interleaved round by round, with the SLURM profile, in fresh processes that print
 only their job tables (``--quiet rules host``). Prints the first run's time, the job count, the
 medians, their ratio and the target (rero <= 5 s), then ``check-config``'s time and output.
@@ -44,11 +46,12 @@ from study_settings import REPO, SCHEMA
 
 sys.path.insert(0, str(REPO))
 
+from rero.data.file_hashes import SETTLE_SECONDS
 from rero.data.registry import LOADERS
 from rero.study.config import fill_defaults, load_schema
 from rero.study.planned_jobs import job_table
 from rero.study.tokens import audited_eps_tokens, eps_tokens, merged_eps_tokens
-from tests.helpers.index_files import PAPER_ROWS, write_radimagenet_csvs
+from tests.helpers.index_files import PAPER_ROWS, write_radimagenet_csvs, write_radimagenet_images
 from tests.helpers.paper import PAPER_CONFIG, paper_config
 from tests.helpers.workflow import planned_jobs
 
@@ -197,6 +200,7 @@ def paper_scale_config(root: Path, rows: dict[str, int]) -> dict[str, Any]:
     config = paper_config(root)
     radimagenet = config["datasets"]["radimagenet"]
     write_radimagenet_csvs(Path(radimagenet["options"]["root"]), rows)
+    write_radimagenet_images(Path(radimagenet["options"]["root"]), rows)
     shipped = yaml.safe_load(PAPER_CONFIG.read_text())["datasets"]["radimagenet"]
     radimagenet.update(training=shipped["training"], attack=shipped["attack"])
     return config
@@ -233,6 +237,7 @@ def table_jobs(check_output: str) -> dict[str, int]:
 
 
 def main(rounds: int, rows: dict[str, int], stub_scontrol: bool) -> None:
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as temp:
         root = Path(temp)
         study, bare = root / "study", root / "bare"
@@ -252,6 +257,7 @@ def main(rounds: int, rows: dict[str, int], stub_scontrol: bool) -> None:
             ),
             "bare Snakefile": (bare / "Snakefile", bare, env),
         }
+        time.sleep(SETTLE_SECONDS)  # files changed since are not cached: a download is older
         first, _ = dry_run(*runs["rero, paper config"])
         times: dict[str, list[float]] = {label: [] for label in runs}
         jobs: dict[str, dict[str, int]] = {}
@@ -278,9 +284,10 @@ def main(rounds: int, rows: dict[str, int], stub_scontrol: bool) -> None:
     scontrol = "scontrol stubbed" if stub_scontrol else "scontrol as installed"
     print(
         f"snakemake -n of the paper config, RadImageNet CSVs of {sum(rows.values()):,} rows, "
-        f"SLURM profile, {scontrol}"
+        f"SLURM profile, {scontrol}; {os.cpu_count()} cores, load average (1 min) "
+        f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
     )
-    print(f"  first run (reads the CSVs, fills the planning cache) {first:6.2f} s")
+    print(f"  first run (reads the CSVs, checks the images, fills the cache) {first:6.2f} s")
     print(f"  then {sum(study_jobs.values())} jobs in each, median of {rounds} rounds:")
     for label, median in medians.items():
         print(f"  {label:20s} {median:6.2f} s")

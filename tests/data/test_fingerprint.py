@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rero.data import fingerprint
+from rero.data import file_hashes
 from rero.data.fingerprint import source_digest
 from rero.data.prepare import prepare_dataset
 from tests.helpers import write_medmnist
@@ -71,12 +71,12 @@ def test_unchanged_files_are_not_read_again(tmp_path: Path, monkeypatch) -> None
     root = write_ham10000(tmp_path / "ham", 6, images_per_lesion=1, size=(20, 15))
     options, cache = {"root": str(root)}, tmp_path / "cache"
     read: list[Path] = []
-    hash_file = fingerprint.file_sha256
+    hash_file = file_hashes.file_sha256
     monkeypatch.setattr(
-        fingerprint, "file_sha256", lambda path: read.append(path) or hash_file(path)
+        file_hashes, "file_sha256", lambda path: read.append(path) or hash_file(path)
     )
-    later = fingerprint.time.time_ns() + 10**10  # every file settled (older than SETTLE_SECONDS)
-    monkeypatch.setattr(fingerprint.time, "time_ns", lambda: later)
+    later = file_hashes.time.time_ns() + 10**10  # every file settled (older than SETTLE_SECONDS)
+    monkeypatch.setattr(file_hashes.time, "time_ns", lambda: later)
     first = source_digest("ham10000", options, cache)
     files = len(read)
     assert files == 1 + len(list(root.rglob("*.jpg")))

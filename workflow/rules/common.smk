@@ -7,11 +7,12 @@ from snakemake.exceptions import WorkflowError
 
 import rero.study.config as study_config
 from rero.data.base import SPLIT_NAMES
-from rero.data.fingerprint import source_digest
+from rero.data.file_hashes import CACHE_FOLDER as FILE_HASH_CACHE
 from rero.data.registry import (
     RUNTIME_OPTIONS,
     checked_split_sizes,
     loader_module,
+    planning_digest,
     source_files,
 )
 from rero.models.registry import model_module
@@ -135,28 +136,27 @@ def prepared_data(*splits, masks=False):
     return files
 
 
-#: the cache of the source files' hashes (rero.data.fingerprint), beside Snakemake's own state
-SOURCE_HASH_CACHE = ".snakemake/rero/source_hashes"
+#: the cache of the source files' hashes (rero.data.file_hashes), beside Snakemake's own state
+SOURCE_HASH_CACHE = str(FILE_HASH_CACHE)
 
 
 @functools.cache
 def source_digest_of(name):
-    """The content digest of dataset ``name``'s source files, computed once per Snakemake run;
-    a listing or an option the loader refuses is one line naming the dataset."""
+    """The source digest of dataset ``name`` (rero.data.planning_cache), once per run; a
+    listing or an option the loader refuses is one line naming the dataset."""
     dataset = STUDY.datasets[name]
     try:
-        return source_digest(
-            dataset.loader, dict(dataset.options), Path(SOURCE_HASH_CACHE)
-        )
+        return planning_digest(dataset.loader, dict(dataset.options))
     except (OSError, ValueError) as error:
         raise WorkflowError(f"datasets.{name}: {error}") from None
 
 
 def dataset_source_digest(wildcards):
-    """Param: the SHA-256 of every file the dataset's loader reads, images included
-    (rero.data.fingerprint), so that new content reruns its preparation and everything after
-    it whatever the files' mtimes (`cp -p`, `rsync -a`, `tar x` keep them). Each file's hash
-    is cached with its size, mtime, ctime and inode: an unchanged file is not read again.
+    """Param: the SHA-256 that identifies the dataset's source (rero.data.planning_cache): the
+    content of every file its loader reads (RadImageNet: its CSVs, and its image folders'
+    status for the images), so that new content reruns its preparation and everything after it
+    whatever the files' mtimes (`cp -p`, `rsync -a`, `tar x` keep them). Cached with the
+    status of everything it depends on: an unchanged dataset is not read again.
     """
     return source_digest_of(wildcards.dataset)
 

@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--hash-cache",
         type=Path,
-        help="folder of the cache of the source files' hashes (rero.data.fingerprint): an "
+        help="folder of the cache of the source files' hashes (rero.data.file_hashes): an "
         "unchanged file is not read again; default: hash every file",
     )
     parser.set_defaults(handler=run_prepare_data)

@@ -34,6 +34,7 @@ from rero.data.base import (
 )
 from rero.data.files import read_csv
 from rero.data.images import Decoding
+from rero.data.planning_cache import Survey
 from rero.data.unpacked import (
     archive_suffix,
     file_problems,
@@ -173,12 +174,14 @@ def lesion_split(metadata: Metadata, seed: int) -> dict[str, np.ndarray]:
 @dataclass(frozen=True)
 class ImageIndex:
     """Every ``<image_id>.jpg`` under a folder, from one walk: the path of each image_id, the
-    second path of an image_id found twice, the JPEGs per folder and the zip archives found."""
+    second path of an image_id found twice, the JPEGs per folder, the zip archives found and
+    the folders listed."""
 
     paths: dict[str, str]
     twice: dict[str, str]
     per_folder: Counter[str]
     archives: tuple[str, ...]
+    folders: tuple[str, ...]
 
     @classmethod
     def of(cls, root: Path) -> ImageIndex:
@@ -186,7 +189,8 @@ class ImageIndex:
         twice: dict[str, str] = {}
         per_folder: Counter[str] = Counter()
         archives = []
-        for entry in walk_files(root):
+        folders: list[str] = []
+        for entry in walk_files(root, folders):
             stem, extension = os.path.splitext(entry.name)
             if extension.lower() == ".jpg":
                 per_folder[os.path.dirname(entry.path)] += 1
@@ -196,7 +200,7 @@ class ImageIndex:
                     paths[stem] = entry.path
             elif extension.lower() == ".zip":
                 archives.append(entry.path)
-        return cls(paths, twice, per_folder, tuple(archives))
+        return cls(paths, twice, per_folder, tuple(archives), tuple(folders))
 
     def found(self, root: Path) -> str:
         """Where the JPEGs are, in words: the count in each folder, the largest first."""
@@ -247,11 +251,12 @@ def unzip_fix(root: Path, index: ImageIndex, missing: set[str]) -> str:
     )
 
 
-def image_files(root: Path, metadata: Metadata, on_unreadable: str) -> np.ndarray:
-    """The JPEG of every metadata row, found by image_id anywhere under ``root``, each checked
+def image_files(
+    root: Path, index: ImageIndex, metadata: Metadata, on_unreadable: str
+) -> np.ndarray:
+    """The JPEG of every metadata row, found by image_id in ``index`` (of ``root``), each checked
     to be a non-empty regular file (an empty one passes when ``on_unreadable`` is "skip": it is
     left out as unreadable when decoded). Errors give the count, the first few and the fix."""
-    index = ImageIndex.of(root)
     listed = [str(image) for image in metadata.image_ids]
     doubled = [
         f"{index.paths[image]} and {index.twice[image]}" for image in listed if image in index.twice
@@ -296,16 +301,26 @@ def ham10000_content_files(options: dict[str, Any]) -> list[Path]:
     then the JPEG of each row."""
     folder = root_folder(options["root"])
     metadata = read_metadata(folder)
-    images = image_files(folder, metadata, options["on_unreadable"])
+    images = image_files(folder, ImageIndex.of(folder), metadata, options["on_unreadable"])
     return [metadata.path, *map(Path, images.tolist())]
 
 
-def ham10000_check(options: dict[str, Any]) -> None:
-    """Before any job: the options and every file :func:`load_ham10000` reads for ``options``
-    (defaults filled): the metadata and the JPEG of each row, one stat each."""
+def ham10000_survey(options: dict[str, Any]) -> Survey:
+    """Before any job: the options, the split sizes and every file :func:`load_ham10000` reads
+    for ``options`` (defaults filled), which identify the source by content: the metadata and
+    the JPEG of each row, one stat each; the folders walked to find them are watched."""
     folder = root_folder(options["root"])
     decoding = Decoding.checked(options["size"], options["on_unreadable"], options["workers"])
-    image_files(folder, read_metadata(folder), decoding.on_unreadable)
+    seed = require_int("seed", options["seed"], 0)
+    metadata = read_metadata(folder)
+    index = ImageIndex.of(folder)
+    images = image_files(folder, index, metadata, decoding.on_unreadable)
+    rows = lesion_split(metadata, seed)
+    return Survey(
+        split_sizes={split: len(rows[split]) for split in SPLIT_NAMES},
+        files=(metadata.path, *map(Path, images.tolist())),
+        watched=tuple(map(Path, index.folders)),
+    )
 
 
 def ham10000_split_sizes(options: dict[str, Any]) -> dict[str, int]:
@@ -334,7 +349,7 @@ def load_ham10000(
     decoding = Decoding.checked(size, on_unreadable, workers)
     seed = require_int("seed", seed, 0)
     metadata = read_metadata(folder)
-    files = image_files(folder, metadata, decoding.on_unreadable)
+    files = image_files(folder, ImageIndex.of(folder), metadata, decoding.on_unreadable)
     parts = {
         split: decoding.split(
             tuple(files[rows].tolist()), "RGB", metadata.labels[rows], rows, EXPECTED_LAYOUT

@@ -9,7 +9,7 @@ The download (``Task03_Liver.tar`` from http://medicaldecathlon.com/) unpacks to
 (0 background, 1 liver, 2 cancer) and ``imagesTs/`` (unlabelled, ignored). Only the volumes that
 ``dataset.json`` lists under "training" are read, so stray files in the folders (the macOS
 ``._liver_<k>.nii.gz`` twins the tar holds) do no harm; each listed file is checked to be a
-non-empty regular file before any job (:func:`msd_liver_check`).
+non-empty regular file before any job (:func:`msd_liver_survey`).
 
 Preprocessing: each volume is read with nibabel and reoriented to the closest canonical (RAS+)
 orientation, windowed to [-150, 200] HU and scaled to float32 [0, 1], then resampled to a grid of
@@ -47,6 +47,7 @@ from rero.data.base import (
     require_int,
     require_workers,
 )
+from rero.data.planning_cache import Survey
 from rero.data.unpacked import file_problems, first, unpack_command
 from rero.data.volumes import canonical_data, open_nifti, resample, spatial_shape, stored_layout
 
@@ -372,12 +373,16 @@ def msd_liver_split_sizes(options: dict[str, Any]) -> dict[str, int]:
     return {split: len(rows[split]) for split in SPLIT_NAMES}
 
 
-def msd_liver_check(options: dict[str, Any]) -> None:
-    """Before any job: the options and every file :func:`load_msd_liver` reads for ``options``
-    (defaults filled): ``dataset.json`` and each volume it lists, one stat each."""
-    msd_liver_split_sizes(options)
+def msd_liver_survey(options: dict[str, Any]) -> Survey:
+    """Before any job: the options, the split sizes and every file :func:`load_msd_liver` reads
+    for ``options`` (defaults filled), which identify the source by content: ``dataset.json``
+    and each volume it lists, one stat each."""
+    sizes = msd_liver_split_sizes(options)
     folder = root_folder(options["root"])
-    require_files(folder, read_dataset_json(folder))
+    entries = read_dataset_json(folder)
+    require_files(folder, entries)
+    volumes = (path for entry in entries for path in (entry.image, entry.label))
+    return Survey(sizes, (folder / DATASET_JSON, *volumes))
 
 
 def load_msd_liver(

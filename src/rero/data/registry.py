@@ -6,9 +6,9 @@ Each loader module provides ``load(**options) -> DatasetSplits``, a function tha
 of each split from the options without preparing anything (so the workflow checks δ < 1/N and
 B ≤ N before any job starts) and, for data on the user's disk, the files it reads: the few index
 files the workflow takes as inputs, and every file, images included, whose content identifies
-the source (``rero.data.fingerprint``), so a changed one reruns the preparation; and a check of
-every file it will read, so a missing or empty image or volume is named before any job
-(:func:`checked_split_sizes`).
+the source (``rero.data.fingerprint``); and a survey that checks every file it will read, so a
+missing or empty image or volume is named before any job, and names what planning's answer
+depends on (``rero.data.planning_cache``: split sizes, check and source digest cached together).
 :func:`loader_options` fills in a loader's defaults and refuses unknown or missing options.
 """
 
@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rero.data.planning_cache import cached, valid_split_sizes
+from rero.data import planning_cache
+from rero.data.planning_cache import Planned, Survey
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Loader:
     files_name: str | None = None
     task: str = "classification"
     content_files_name: str | None = None
-    check_name: str | None = None
+    survey_name: str | None = None
 
     def _function(self, name: str) -> Callable[..., Any]:
         return getattr(importlib.import_module(self.module), name)
@@ -57,9 +58,10 @@ class Loader:
     def files(self, options: dict[str, Any]) -> list[Path]:
         return [] if self.files_name is None else self._function(self.files_name)(options)
 
-    def check(self, options: dict[str, Any]) -> None:
-        if self.check_name is not None:
-            self._function(self.check_name)(options)
+    def survey(self, options: dict[str, Any]) -> Survey:
+        if self.survey_name is None:
+            return Survey(self.split_sizes(options), tuple(self.files(options)))
+        return self._function(self.survey_name)(options)
 
     def content_files(self, options: dict[str, Any]) -> list[Path]:
         if self.content_files_name is None:
@@ -81,7 +83,7 @@ LOADERS: dict[str, Loader] = {
         "ham10000_split_sizes",
         "ham10000_files",
         content_files_name="ham10000_content_files",
-        check_name="ham10000_check",
+        survey_name="ham10000_survey",
     ),
     "radimagenet": Loader(
         "rero.data.radimagenet",
@@ -89,7 +91,7 @@ LOADERS: dict[str, Loader] = {
         "radimagenet_split_sizes",
         "radimagenet_files",
         content_files_name="radimagenet_content_files",
-        check_name="radimagenet_check",
+        survey_name="radimagenet_survey",
     ),
     "msd_liver": Loader(
         "rero.data.msd_liver",
@@ -98,7 +100,7 @@ LOADERS: dict[str, Loader] = {
         "msd_liver_files",
         task="segmentation",
         content_files_name="msd_liver_content_files",
-        check_name="msd_liver_check",
+        survey_name="msd_liver_survey",
     ),
 }
 
@@ -144,30 +146,40 @@ def loader_options(loader: str, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def expected_split_sizes(loader: str, options: dict[str, Any]) -> dict[str, int]:
-    """The size of each split ``loader`` will produce (train: N), known without preparing; read
-    from the planning cache while the files the loader reads are unchanged
-    (``rero.data.planning_cache``)."""
+    """The size of each split ``loader`` will produce (train: N), known without preparing: from
+    the planning cache while what it depends on is unchanged (``rero.data.planning_cache``),
+    else from the loader's index files, its other files unchecked."""
     filled = loader_options(loader, options)
-    files = LOADERS[loader].files(filled)
-    return cached(
-        "split_sizes", loader, filled, files, LOADERS[loader].split_sizes, valid_split_sizes
-    )
+    found = planning_cache.cached_plan(loader, filled)
+    return LOADERS[loader].split_sizes(filled) if found is None else found.split_sizes
+
+
+def planned(loader: str, options: dict[str, Any]) -> Planned:
+    """The split sizes and source digest of ``loader`` with ``options`` once every file it will
+    read is checked (for the paper's datasets every image or volume their CSVs or
+    ``dataset.json`` list; RadImageNet: each looked up in its folder's listing, a seeded sample
+    stat-ed), cached while nothing it depends on changes (``rero.data.planning_cache``)."""
+    filled = loader_options(loader, options)
+    return planning_cache.planned(loader, filled, LOADERS[loader].survey)
 
 
 def check_files(loader: str, options: dict[str, Any]) -> None:
     """Raises (naming the count and the first few) unless every file ``loader`` will read for
-    ``options`` is there: for the paper's datasets every image or volume their CSVs or
-    ``dataset.json`` list (RadImageNet: each looked up in its folder's listing, a seeded sample
-    stat-ed). Returns nothing; depends on the options and the files alone."""
-    LOADERS[loader].check(loader_options(loader, options))
+    ``options`` is there (:func:`planned`)."""
+    planned(loader, options)
 
 
 def checked_split_sizes(loader: str, options: dict[str, Any]) -> dict[str, int]:
-    """:func:`expected_split_sizes` after :func:`check_files`: what the workflow and
-    ``check-config`` check of a dataset before any job."""
-    sizes = expected_split_sizes(loader, options)
-    check_files(loader, options)
-    return sizes
+    """The split sizes of :func:`planned`: what the workflow and ``check-config`` check of a
+    dataset before any job."""
+    return planned(loader, options).split_sizes
+
+
+def planning_digest(loader: str, options: dict[str, Any]) -> str:
+    """The source digest of :func:`planned`, the workflow's param that reruns a preparation when
+    it changes: every file's content, save RadImageNet's images, which their folders' status
+    stands for."""
+    return planned(loader, options).source_digest
 
 
 def source_files(loader: str, options: dict[str, Any]) -> list[str]:

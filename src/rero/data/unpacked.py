@@ -35,9 +35,10 @@ def archive_suffix(name: str) -> str | None:
     return next((suffix for suffix in UNPACK if lower.endswith(suffix)), None)
 
 
-def walk_files(root: Path) -> Iterator[os.DirEntry[str]]:
+def walk_files(root: Path, folders: list[str] | None = None) -> Iterator[os.DirEntry[str]]:
     """Every file under ``root`` (names sorted per folder), AppleDouble files skipped; a folder
-    reached through a symbolic link is walked too, each real folder once."""
+    reached through a symbolic link is walked too, each real folder once (its path appended to
+    ``folders``, when given, as it is listed)."""
     seen: set[str] = set()
     pending = [str(root)]
     while pending:
@@ -46,6 +47,8 @@ def walk_files(root: Path) -> Iterator[os.DirEntry[str]]:
         if real in seen:
             continue
         seen.add(real)
+        if folders is not None:
+            folders.append(folder)
         with os.scandir(folder) as scanned:
             entries = sorted(scanned, key=lambda entry: entry.name)
         subfolders = []

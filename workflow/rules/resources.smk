@@ -1,5 +1,15 @@
+import functools
+
 from rero.data.registry import expected_split_sizes
 from rero.study.resources import attempt_minutes, per_sample_gradients
+
+
+@functools.cache
+def train_size(name):
+    """N, the training split's size of dataset `name`, read once per Snakemake run (every
+    train and audit job asks for it)."""
+    dataset = STUDY.datasets[name]
+    return expected_split_sizes(dataset.loader, dict(dataset.options))["train"]
 
 
 def gpu_minutes(runs):
@@ -11,7 +21,7 @@ def gpu_minutes(runs):
         dataset = STUDY.datasets[wildcards.dataset]
         training = dataset.training
         work = per_sample_gradients(
-            expected_split_sizes(dataset.loader, dict(dataset.options))["train"],
+            train_size(wildcards.dataset),
             training["batch_size"],
             training["epochs"],
             training["augmentation_multiplicity"],

@@ -24,6 +24,7 @@ are written atomically.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import time
@@ -67,8 +68,10 @@ class Planned:
     source_digest: str
 
 
+@functools.cache
 def package_source_hash() -> str:
-    """SHA-256 of the ``rero.data`` package's modules (how surveys are made)."""
+    """SHA-256 of the ``rero.data`` package's modules (how surveys are made), read once per
+    process: the code that runs is the code imported."""
     digest = hashlib.sha256()
     for module in sorted(DATA_PACKAGE.glob("*.py")):
         digest.update(module.name.encode() + b"\0" + module.read_bytes() + b"\0")

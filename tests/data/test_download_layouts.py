@@ -367,7 +367,7 @@ def study_config(tmp_path: Path, root: Path) -> Path:
     """A study of one tiny HAM10000 dataset, sized to fit it, as a config file."""
     config = {
         "datasets": {
-            "ham": {"loader": "ham10000", "options": {"root": str(root), "size": 8}},
+            "ham": {"loader": "ham10000", "options": {"root": str(root), "size": 16}},
         },
         "eps": [8],
         "seeds": [0],

@@ -334,6 +334,28 @@ MALFORMED: dict[str, tuple[Callable[[dict], object], str]] = {
         ),
         "datasets.mni152.attack.imprint: num_bins 2001 exceeds the 2000 images of the test split",
     ),
+    # training settings against the dataset's shape and classes, before any job
+    "single logit on 3 classes": (
+        lambda c: c["training"].update(single_logit=True),
+        "training.single_logit: true needs a dataset of 2 classes; dataset 'mni152' (mni152 "
+        "with options {}) has 3 (expected false)",
+    ),
+    "a dataset's own single logit": (
+        lambda c: dataset(c).update(training={"single_logit": True}),
+        "datasets.mni152.training.single_logit: true needs a dataset of 2 classes; dataset "
+        "'mni152' (mni152 with options {}) has 3 (expected false)",
+    ),
+    "shift as large as the image": (
+        lambda c: c["training"].update(max_shift=28),
+        "training.max_shift: 28 px needs images larger than that (reflected borders); dataset "
+        "'mni152' (mni152 with options {}) has 28x28 (expected max_shift < 28)",
+    ),
+    "a dataset's own shift beyond its own patch": (
+        lambda c: dataset(c).update(options={"patch_size": 16}, training={"max_shift": 20}),
+        "datasets.mni152.training.max_shift: 20 px needs images larger than that (reflected "
+        "borders); dataset 'mni152' (mni152 with options {'patch_size': 16}) has 16x16 "
+        "(expected max_shift < 16)",
+    ),
     # loader options, checked by the loader before any job
     "too many mni152 classes": (
         lambda c: dataset(c).update(options={"num_classes": 9}),

@@ -68,6 +68,33 @@ def npz_member(archive: np.lib.npyio.NpzFile, path: Path, key: str, expected: st
         ) from error
 
 
+#: the readers of a ``.npy`` header, by format version
+NPY_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
+
+
+def npz_member_header(
+    archive: np.lib.npyio.NpzFile, path: Path, key: str, expected: str
+) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) of array ``key`` of an archive opened by :func:`open_npz`, read from its
+    ``.npy`` header alone (not its data); errors name the file and the key."""
+    if key not in archive.files:
+        raise ValueError(f"{path}: missing key {key!r}; expected {expected}")
+    try:
+        with archive.zip.open(f"{key}.npy") as member:
+            version = np.lib.format.read_magic(member)
+            if version not in NPY_HEADER_READERS:
+                raise ValueError(f".npy format version {version}")
+            shape, _, dtype = NPY_HEADER_READERS[version](member)
+    except READ_ERRORS as error:
+        raise ValueError(
+            f"{path}: key {key!r} is unreadable ({error}); expected {expected}"
+        ) from error
+    return tuple(shape), dtype
+
+
 def read_npz(path: Path, expected: str) -> dict[str, np.ndarray]:
     """Every array of the ``.npz`` at ``path``."""
     with open_npz(path, expected) as archive:

@@ -35,6 +35,7 @@ from rero.data.base import (
 from rero.data.files import read_csv
 from rero.data.images import Decoding
 from rero.data.planning_cache import Survey
+from rero.data.shapes import DatasetShape
 from rero.data.unpacked import (
     archive_suffix,
     file_problems,
@@ -329,6 +330,13 @@ def ham10000_split_sizes(options: dict[str, Any]) -> dict[str, int]:
     seed = require_int("seed", options["seed"], 0)
     rows = lesion_split(read_metadata(root_folder(options["root"])), seed)
     return {split: len(rows[split]) for split in SPLIT_NAMES}
+
+
+def ham10000_shape(options: dict[str, Any]) -> DatasetShape:
+    """What :func:`load_ham10000` gives for ``options`` (defaults filled), from the options
+    alone: RGB ``size`` x ``size`` images of the two :data:`CLASS_NAMES`."""
+    size = Decoding.checked(options["size"], options["on_unreadable"], options["workers"]).size
+    return DatasetShape("classification", len(CLASS_NAMES), (3, size, size))
 
 
 def load_ham10000(

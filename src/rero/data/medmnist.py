@@ -20,7 +20,8 @@ from rero.data.base import (
     require_int,
     stratified_quota,
 )
-from rero.data.files import npz_member, open_npz, read_npz
+from rero.data.files import npz_member, npz_member_header, open_npz, read_npz
+from rero.data.shapes import DatasetShape
 
 EXPECTED_FORMAT = (
     "a MedMNIST .npz with keys train_images, train_labels, val_images, val_labels, test_images, "
@@ -97,18 +98,24 @@ def known_dataset(path: Path) -> str | None:
     return stem if stem in KNOWN_CLASS_NAMES else None
 
 
+def image_shape(path: Path, split: str, shape: tuple[int, ...], dtype: np.dtype) -> tuple[int, ...]:
+    """(C, H, W) of one image of a split whose ``{split}_images`` array has ``shape`` and
+    ``dtype``; an error naming the key unless they are uint8 (N, H, W) or (N, H, W, 3)."""
+    if dtype != np.uint8 or not (len(shape) == 3 or (len(shape) == 4 and shape[3] == 3)):
+        raise ValueError(
+            f"{path}: key '{split}_images' is {dtype} {shape}; "
+            "expected uint8 (N, H, W) or (N, H, W, 3)"
+        )
+    return (1, *shape[1:]) if len(shape) == 3 else (3, *shape[1:3])
+
+
 def read_split(arrays: dict[str, np.ndarray], path: Path, split: str) -> Split:
     """Check and convert one split: uint8 images channel-first (N, C, H, W), int64 labels."""
     for key in (f"{split}_images", f"{split}_labels"):
         if key not in arrays:
             raise ValueError(f"{path}: missing key {key!r}; expected {EXPECTED_FORMAT}")
     images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-    rgb = images.ndim == 4 and images.shape[3] == 3
-    if images.dtype != np.uint8 or not (images.ndim == 3 or rgb):
-        raise ValueError(
-            f"{path}: key '{split}_images' is {images.dtype} {images.shape}; "
-            "expected uint8 (N, H, W) or (N, H, W, 3)"
-        )
+    rgb = image_shape(path, split, images.shape, images.dtype)[0] == 3
     if len(images) == 0:
         raise ValueError(
             f"{path}: key '{split}_images' holds no images (an empty {split} split); "
@@ -173,6 +180,33 @@ def medmnist_split_sizes(options: dict[str, Any]) -> dict[str, int]:
             )
         sizes["train"] = int(requested)
     return sizes
+
+
+def medmnist_shape(options: dict[str, Any]) -> DatasetShape:
+    """What :func:`load_medmnist` gives for ``options`` (defaults filled): the image shape from
+    the ``.npy`` headers of the file's images (their data is not read); the classes of the
+    MedMNIST dataset the file name names, else one more than the largest label."""
+    file = Path(options["path"]).expanduser()
+    name = known_dataset(file)
+    with open_npz(file, EXPECTED_FORMAT) as archive:
+        shapes = {
+            split: image_shape(
+                file,
+                split,
+                *npz_member_header(archive, file, f"{split}_images", EXPECTED_FORMAT),
+            )
+            for split in SPLIT_NAMES
+        }
+        if name is None:
+            num_classes = 1 + max(
+                int(np.max(npz_member(archive, file, f"{split}_labels", EXPECTED_FORMAT)))
+                for split in SPLIT_NAMES
+            )
+    if len(set(shapes.values())) > 1:
+        raise ValueError(f"{file}: image shapes differ between splits: {shapes}")
+    if name is not None:
+        num_classes = len(KNOWN_CLASS_NAMES[name])
+    return DatasetShape("classification", num_classes, shapes["train"])
 
 
 def load_medmnist(path: str, n_train: int | None = None, seed: int = 0) -> DatasetSplits:

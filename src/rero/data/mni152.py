@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from rero.data.base import SPLIT_NAMES, DatasetSplits, Split, require_int
+from rero.data.shapes import DatasetShape
 
 CLASS_NAMES = ("grey matter", "white matter", "cerebrospinal fluid")
 UNLABELLED = -1
@@ -171,6 +172,14 @@ def mni152_split_sizes(options: dict[str, Any]) -> dict[str, int]:
     before any job)."""
     checked = checked_options(options)
     return {split: checked[f"n_{split}"] for split in SPLIT_NAMES}
+
+
+def mni152_shape(options: dict[str, Any]) -> DatasetShape:
+    """What :func:`load_mni152` gives for ``options`` (defaults filled): ``num_classes`` tissue
+    classes, one-channel ``patch_size`` x ``patch_size`` patches."""
+    checked = checked_options(options)
+    side = checked["patch_size"]
+    return DatasetShape("classification", checked["num_classes"], (1, side, side))
 
 
 def load_mni152(

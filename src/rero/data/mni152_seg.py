@@ -18,6 +18,7 @@ import numpy as np
 
 from rero.data.base import SPLIT_NAMES, DatasetSplits, Split, require_int
 from rero.data.mni152 import SPLIT_OF_BLOCK, Z_RANGE, brain_mask, load_volumes
+from rero.data.shapes import DatasetShape
 
 CLASS_NAMES = ("background", "grey matter", "white matter", "cerebrospinal fluid")
 DEFAULT_OPTIONS = {"patch_size": 16, "n_train": 240, "n_val": 48, "n_test": 96, "seed": 0}
@@ -37,6 +38,13 @@ def mni152_seg_split_sizes(options: dict[str, Any]) -> dict[str, int]:
     every option is checked."""
     checked = checked_options(options)
     return {split: checked[f"n_{split}"] for split in SPLIT_NAMES}
+
+
+def mni152_seg_shape(options: dict[str, Any]) -> DatasetShape:
+    """What :func:`load_mni152_seg` gives for ``options`` (defaults filled): one-channel
+    ``patch_size``³ cubes, each voxel one of :data:`CLASS_NAMES`."""
+    side = checked_options(options)["patch_size"]
+    return DatasetShape("segmentation", len(CLASS_NAMES), (1, side, side, side))
 
 
 def tissue_masks(gm: np.ndarray, wm: np.ndarray) -> np.ndarray:

@@ -48,6 +48,7 @@ from rero.data.base import (
     require_workers,
 )
 from rero.data.planning_cache import Survey
+from rero.data.shapes import DatasetShape
 from rero.data.unpacked import file_problems, first, unpack_command
 from rero.data.volumes import canonical_data, open_nifti, resample, spatial_shape, stored_layout
 
@@ -371,6 +372,23 @@ def msd_liver_split_sizes(options: dict[str, Any]) -> dict[str, int]:
     require_enough(folder / DATASET_JSON, entries, checked)
     rows = volume_split(len(entries), checked.n_val, checked.n_test, checked.seed)
     return {split: len(rows[split]) for split in SPLIT_NAMES}
+
+
+def msd_liver_shape(options: dict[str, Any]) -> DatasetShape:
+    """What :func:`load_msd_liver` gives for ``options`` (defaults filled), from the options
+    alone: one-channel ``depth`` x ``size`` x ``size`` volumes, each voxel one of
+    :data:`CLASS_NAMES`."""
+    checked = Options.checked(
+        options["size"],
+        options["depth"],
+        options["n_val"],
+        options["n_test"],
+        options["seed"],
+        options["workers"],
+    )
+    return DatasetShape(
+        "segmentation", len(CLASS_NAMES), (1, checked.depth, checked.size, checked.size)
+    )
 
 
 def msd_liver_survey(options: dict[str, Any]) -> Survey:

@@ -31,9 +31,11 @@ from rero.data.base import (
     DatasetSplits,
     require_folder,
 )
+from rero.data.file_hashes import Status, file_status
 from rero.data.files import read_csv
 from rero.data.images import Decoding
 from rero.data.planning_cache import Survey
+from rero.data.shapes import DatasetShape
 from rero.data.unpacked import archives_in, file_problems, first, unpack_command
 
 REQUEST_PAGE = "https://www.radimagenet.com/"
@@ -105,9 +107,16 @@ def root_folder(root: Any) -> Path:
     return require_folder("root", root, EXPECTED_LAYOUT)
 
 
+#: split CSV → (its status when last read in this process, (rows, sorted distinct labels)), so
+#: that planning's split sizes, file check and classes share one read of each
+_SUMMARIES: dict[Path, tuple[Status, tuple[int, tuple[str, ...]]]] = {}
+
+
 def read_split_csv(root: Path, split: str) -> tuple[list[str], list[str]]:
-    """(filenames, labels) of ``RadiologyAI_<split>.csv``, checked for columns and empty cells."""
+    """(filenames, labels) of ``RadiologyAI_<split>.csv``, checked for columns and empty cells;
+    its :func:`split_summary` is remembered."""
     path = root / CSV_FILES[split]
+    status = file_status(path) if path.is_file() else None
     filenames: list[str] = []
     labels: list[str] = []
     for line, row in read_csv(path, COLUMNS, EXPECTED_LAYOUT):
@@ -119,6 +128,8 @@ def read_split_csv(root: Path, split: str) -> tuple[list[str], list[str]]:
             )
         filenames.append(filename)
         labels.append(label)
+    if status is not None:
+        _SUMMARIES[path] = (status, (len(filenames), tuple(sorted(set(labels)))))
     return filenames, labels
 
 
@@ -152,11 +163,39 @@ def radimagenet_content_files(options: dict[str, Any]) -> list[Path]:
     return [*(layout.tables / name for name in CSV_FILES.values()), *images]
 
 
+def split_summary(tables: Path, split: str) -> tuple[int, tuple[str, ...]]:
+    """(rows, sorted distinct labels) of ``RadiologyAI_<split>.csv``: what planning needs of it,
+    from this process's last :func:`read_split_csv` of it while the file is unchanged."""
+    path = tables / CSV_FILES[split]
+    remembered = _SUMMARIES.get(path)
+    if remembered is None or not path.is_file() or remembered[0] != file_status(path):
+        read_split_csv(tables, split)
+    return _SUMMARIES[path][1]
+
+
 def radimagenet_split_sizes(options: dict[str, Any]) -> dict[str, int]:
     """The split sizes of :func:`load_radimagenet`: the rows of each split's CSV (fewer when
     ``on_unreadable: skip`` leaves images out)."""
     tables = tables_folder(root_folder(options["root"]))
-    return {split: len(read_split_csv(tables, split)[0]) for split in SPLIT_NAMES}
+    return {split: split_summary(tables, split)[0] for split in SPLIT_NAMES}
+
+
+def radimagenet_shape(options: dict[str, Any]) -> DatasetShape:
+    """What :func:`load_radimagenet` gives for ``options`` (defaults filled): grayscale ``size``
+    x ``size`` images of the training CSV's labels (read with the split sizes, not again)."""
+    size = Decoding.checked(options["size"], options["on_unreadable"], options["workers"]).size
+    tables = tables_folder(root_folder(options["root"]))
+    classes = split_summary(tables, "train")[1]
+    require_classes(tables, list(classes))
+    return DatasetShape("classification", len(classes), (1, size, size))
+
+
+def require_classes(tables: Path, classes: list[str]) -> None:
+    """An error unless the training CSV has at least 2 labels."""
+    if len(classes) < 2:
+        raise ValueError(
+            f"{tables / CSV_FILES['train']}: labels {classes}; expected at least 2 classes"
+        )
 
 
 def missing_images(paths: list[str]) -> tuple[list[str], list[str], list[str]]:
@@ -241,10 +280,7 @@ def load_radimagenet(
     layout = Layout.of(folder)
     tables = {split: read_split_csv(layout.tables, split) for split in SPLIT_NAMES}
     classes = sorted(set(tables["train"][1]))
-    if len(classes) < 2:
-        raise ValueError(
-            f"{layout.tables / CSV_FILES['train']}: labels {classes}; expected at least 2 classes"
-        )
+    require_classes(layout.tables, classes)
     require_images(
         layout,
         [layout.image_path(name) for names, _ in tables.values() for name in names],

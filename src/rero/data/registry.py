@@ -23,6 +23,7 @@ from typing import Any
 
 from rero.data import planning_cache
 from rero.data.planning_cache import Planned, Survey
+from rero.data.shapes import DatasetShape, cached_shape
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ class Loader:
     ``load`` will read is there (all take the options with defaults filled; no ``files`` or
     ``check`` for a loader that reads nothing from the user's disk or checks it all in
     ``split_sizes``); ``task``, one of ``rero.data.tasks.TASKS``, is known before any data is
-    read."""
+    read; ``shape(options)`` -> :class:`rero.data.shapes.DatasetShape` (task, classes, image
+    shape) reads at most what ``split_sizes`` reads."""
 
     module: str
     load_name: str
@@ -43,6 +45,7 @@ class Loader:
     task: str = "classification"
     content_files_name: str | None = None
     survey_name: str | None = None
+    shape_name: str | None = None
 
     def _function(self, name: str) -> Callable[..., Any]:
         return getattr(importlib.import_module(self.module), name)
@@ -68,14 +71,30 @@ class Loader:
             return self.files(options)
         return self._function(self.content_files_name)(options)
 
+    def shape(self, options: dict[str, Any]) -> DatasetShape:
+        """``shape_name(options)``: the task, classes and image shape the loader will give."""
+        if self.shape_name is None:
+            raise ValueError(f"{self.module}: no shape function registered")
+        return self._function(self.shape_name)(options)
+
 
 LOADERS: dict[str, Loader] = {
-    "mni152": Loader("rero.data.mni152", "load_mni152", "mni152_split_sizes"),
+    "mni152": Loader(
+        "rero.data.mni152", "load_mni152", "mni152_split_sizes", shape_name="mni152_shape"
+    ),
     "mni152_seg": Loader(
-        "rero.data.mni152_seg", "load_mni152_seg", "mni152_seg_split_sizes", task="segmentation"
+        "rero.data.mni152_seg",
+        "load_mni152_seg",
+        "mni152_seg_split_sizes",
+        task="segmentation",
+        shape_name="mni152_seg_shape",
     ),
     "medmnist": Loader(
-        "rero.data.medmnist", "load_medmnist", "medmnist_split_sizes", "medmnist_files"
+        "rero.data.medmnist",
+        "load_medmnist",
+        "medmnist_split_sizes",
+        "medmnist_files",
+        shape_name="medmnist_shape",
     ),
     "ham10000": Loader(
         "rero.data.ham10000",
@@ -84,6 +103,7 @@ LOADERS: dict[str, Loader] = {
         "ham10000_files",
         content_files_name="ham10000_content_files",
         survey_name="ham10000_survey",
+        shape_name="ham10000_shape",
     ),
     "radimagenet": Loader(
         "rero.data.radimagenet",
@@ -92,6 +112,7 @@ LOADERS: dict[str, Loader] = {
         "radimagenet_files",
         content_files_name="radimagenet_content_files",
         survey_name="radimagenet_survey",
+        shape_name="radimagenet_shape",
     ),
     "msd_liver": Loader(
         "rero.data.msd_liver",
@@ -101,6 +122,7 @@ LOADERS: dict[str, Loader] = {
         task="segmentation",
         content_files_name="msd_liver_content_files",
         survey_name="msd_liver_survey",
+        shape_name="msd_liver_shape",
     ),
 }
 
@@ -167,6 +189,15 @@ def check_files(loader: str, options: dict[str, Any]) -> None:
     """Raises (naming the count and the first few) unless every file ``loader`` will read for
     ``options`` is there (:func:`planned`)."""
     planned(loader, options)
+
+
+def dataset_shape(loader: str, options: dict[str, Any]) -> DatasetShape:
+    """The task, number of classes and image shape ``loader`` will give for ``options``, known
+    without preparing: from the options, or from the index files the split sizes read (cached
+    while they are unchanged, ``rero.data.shapes``)."""
+    filled = loader_options(loader, options)
+    entry = LOADERS[loader]
+    return cached_shape(loader, filled, entry.files(filled), entry.shape)
 
 
 def checked_split_sizes(loader: str, options: dict[str, Any]) -> dict[str, int]:

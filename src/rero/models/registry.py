@@ -1,5 +1,6 @@
-"""The model registry: a model's name → the module that defines it, imported only when that model
-is built, so a job's code inputs hold the model it trains and no other (``rero.runtime.sources``).
+"""The model registry: a model's name → the module that defines it (``rero.models.entries``),
+imported only when that model is built, so a job's code inputs hold the model it trains and no
+other (``rero.runtime.sources``).
 
 Every model takes raw ``[0, 1]`` inputs (:class:`rero.models.layers.Standardize` first) and is
 Opacus-compatible (GroupNorm, no BatchNorm); each layer's per-sample-gradient sampler is
@@ -10,30 +11,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from rero.models.entries import MODELS
 
 if TYPE_CHECKING:
     from torch import nn
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """Where a model is defined (``module``, ``attribute``: a class taking ``in_channels,
-    num_classes, mean, std``), its number of spatial axes and the smallest side its pooling
-    supports. The task each model solves is ``rero.study.engines.MODEL_TASKS``."""
-
-    module: str
-    attribute: str
-    axes: int
-    min_side: int
-
-
-MODELS: dict[str, ModelEntry] = {
-    "small_cnn": ModelEntry("rero.models.classifiers", "SmallCNN", axes=2, min_side=4),
-    "resnet9": ModelEntry("rero.models.classifiers", "ResNet9", axes=2, min_side=8),
-    "unet3d": ModelEntry("rero.models.unet3d", "UNet3d", axes=3, min_side=16),
-}
 
 
 def model_module(name: str) -> str:

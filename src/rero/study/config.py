@@ -17,9 +17,16 @@ from typing import Any
 import jsonschema
 import yaml
 
-from rero.data.registry import LOADERS
+from rero.data.registry import LOADERS, dataset_shape
+from rero.data.shapes import DatasetShape
 from rero.privacy.accounting.rdp_conversion import rdp_epsilon_floor
-from rero.study.engines import VIEW_AVERAGING_MODES, setting_conflicts, task_conflicts
+from rero.study.engines import (
+    SSIM_WINDOW,
+    VIEW_AVERAGING_MODES,
+    setting_conflicts,
+    shape_conflicts,
+    task_conflicts,
+)
 from rero.study.tokens import (
     ConfigError,
     eps_token,
@@ -120,6 +127,7 @@ def validate_config(
     config: dict[str, Any],
     schema: dict[str, Any],
     split_sizes_of: Callable[[str, dict[str, Any]], dict[str, int] | None],
+    shape_of: Callable[[str, dict[str, Any]], DatasetShape] = dataset_shape,
 ) -> None:
     """Check ``config`` against the schema and across keys, then fill its defaults in place.
 
@@ -128,7 +136,7 @@ def validate_config(
     raise_if_errors(schema_errors(config, schema))
     filled = copy.deepcopy(config)
     fill_defaults(filled, schema)
-    raise_if_errors(study_errors(filled, split_sizes_of))
+    raise_if_errors(study_errors(filled, split_sizes_of, shape_of))
     config.clear()
     config.update(filled)
 
@@ -284,11 +292,13 @@ def _setting_key(name: str, dataset: dict[str, Any], section: str, key: str) -> 
 def study_errors(
     config: dict[str, Any],
     split_sizes_of: Callable[[str, dict[str, Any]], dict[str, int] | None],
+    shape_of: Callable[[str, dict[str, Any]], DatasetShape] = dataset_shape,
 ) -> list[str]:
     """Checks across keys that a schema cannot express (``config`` has its defaults filled).
 
     ``split_sizes_of(loader, options)`` gives the size of each split a dataset will have (None:
-    unknown before preparing, so the checks that need it are skipped)."""
+    unknown before preparing, so the checks that need it are skipped); ``shape_of(loader,
+    options)`` its task, classes and image shape, checked against its training settings."""
     errors = non_finite_errors(config) + audit_errors(config) + dataset_name_errors(config)
     for key, values in (
         ("eps", config["eps"]),
@@ -317,6 +327,24 @@ def study_errors(
         except (ValueError, FileNotFoundError) as error:
             errors.append(f"datasets.{name}: {error}")
             continue
+        options = dataset.get("options", {})
+        try:
+            shape = shape_of(dataset["loader"], options)
+        except (ValueError, FileNotFoundError) as error:
+            errors.append(f"datasets.{name}: {error}")
+            continue
+        described = f"dataset {name!r} ({dataset['loader']} with options {options})"
+        errors += [
+            f"{_setting_key(name, dataset, 'training', key)}: {problem}"
+            for key, problem in shape_conflicts(training, shape, described)
+            if key not in {reported for reported, _ in conflicts}
+        ]
+        if min(shape.spatial[-2:]) < SSIM_WINDOW:
+            errors.append(
+                f"datasets.{name}.options: {described} has {shape.sides_text} images, smaller "
+                f"than the {SSIM_WINDOW}x{SSIM_WINDOW} window of the imprint attack's SSIM "
+                f"(expected options giving images of at least {SSIM_WINDOW} px a side)"
+            )
         if sizes is None:
             continue
         num_train = sizes["train"]

@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rero.data.shapes import DatasetShape
+from rero.models.entries import MODELS
+
 #: Opacus per-sample gradient engines; all give the same clipped update (see tests).
 GRAD_SAMPLE_MODES = ("hooks", "functorch", "ew", "ghost")
 #: engines that store per-sample gradients (ghost clipping only computes their norms), so the
@@ -19,6 +22,9 @@ VIEW_AVERAGING_MODES = ("hooks", "functorch", "ew")
 EXPANDED_WEIGHTS_MODELS = ("small_cnn",)
 #: the task each model of ``rero.models.classifiers.MODELS`` solves
 MODEL_TASKS = {"small_cnn": "classification", "resnet9": "classification", "unet3d": "segmentation"}
+#: the side of the imprint attack's SSIM window (``rero.attacks.matching``: a Gaussian of σ 1.5
+#: truncated at 3.5σ, the 11 taps of Wang et al. 2004), the smallest image side it can score
+SSIM_WINDOW = 11
 
 
 def setting_conflicts(training: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -87,4 +93,57 @@ def task_conflicts(training: Mapping[str, Any], task: str) -> list[tuple[str, st
                         f"expected {neutral!r}",
                     )
                 )
+    return conflicts
+
+
+def shape_conflicts(
+    training: Mapping[str, Any], shape: DatasetShape, dataset: str
+) -> list[tuple[str, str]]:
+    """(key, problem) for every ``training`` setting that the data of ``shape`` cannot take, by
+    the rules training applies once the data is prepared (``rero.models.registry.build_model``,
+    ``rero.training.run.model_spec``, ``rero.training.augment.Augmentation``); ``dataset``
+    describes the dataset in the problem."""
+    model, entry = training["model"], MODELS[training["model"]]
+    sides, conflicts = shape.spatial, []
+    if len(sides) != entry.axes:
+        conflicts.append(
+            (
+                "model",
+                f"{model!r} takes {entry.axes}-D images; {dataset} has {len(sides)}-D ones "
+                f"({shape.sides_text}) (expected a model for {len(sides)}-D images)",
+            )
+        )
+    elif min(sides) < entry.min_side:
+        fitting = [
+            name
+            for name, other in MODELS.items()
+            if other.axes == len(sides)
+            and other.min_side <= min(sides)
+            and MODEL_TASKS[name] == shape.task
+        ]
+        instead = f"one of {', '.join(fitting)}, or " if fitting else ""
+        conflicts.append(
+            (
+                "model",
+                f"{model!r} needs images of at least {entry.min_side} px a side; {dataset} has "
+                f"{shape.sides_text} (expected {instead}options giving larger images)",
+            )
+        )
+    if training["single_logit"] and shape.num_classes != 2:
+        conflicts.append(
+            (
+                "single_logit",
+                f"true needs a dataset of 2 classes; {dataset} has {shape.num_classes} "
+                "(expected false)",
+            )
+        )
+    shift, smallest = training["max_shift"], min(sides[-2:])
+    if shift >= smallest:
+        conflicts.append(
+            (
+                "max_shift",
+                f"{shift} px needs images larger than that (reflected borders); {dataset} has "
+                f"{shape.sides_text} (expected max_shift < {smallest})",
+            )
+        )
     return conflicts

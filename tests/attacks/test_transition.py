@@ -9,11 +9,16 @@ import pytest
 
 from rero.attacks.job import CalibrationPolicy, ImprintSettings
 from rero.attacks.success import SuccessCriterion
-from rero.attacks.transition import criterion_rate, locate_transition, transition_job
+from rero.attacks.transition import (
+    budget_keyed,
+    criterion_rate,
+    locate_transition,
+    transition_job,
+)
 from rero.privacy.plan import write_plan
 from rero.reporting.columns import describe_column
 from rero.reporting.summary import transition_columns
-from rero.runtime.io import write_json
+from rero.runtime.io import read_json, write_json
 from tests.helpers import toy_plan
 from tests.helpers.attacks import prepared_fields
 
@@ -117,3 +122,28 @@ def test_a_transition_criterion_the_attack_does_not_report_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"old\.json: the imprint record reports no .*raw_psnr"):
         criterion_rate(record, PSNR, "old.json")
     assert criterion_rate(record, SuccessCriterion("ssim", 0.95), "old.json") == 0.0
+
+
+def test_budgets_that_agree_to_six_digits_keep_their_own_keys(tmp_path):
+    """transition.json keys every budget by its exact token: two budgets that agree to 6
+    significant digits are two keys, each read back as its budget."""
+    data_dir = prepared_fields(tmp_path)
+    close = (1.0000001, 1.0000002)
+    plans, records = [], []
+    for index, (target, paper) in enumerate(((close[0], 0.0), (close[1], 1.0), (math.inf, 1.0))):
+        plans.append(tmp_path / f"plan_{index}.json")
+        records.append(tmp_path / f"imprint_{index}.json")
+        write_plan(plans[-1], toy_plan(target, n=120, batch=30, epochs=10, dataset="tiny"))
+        write_json(records[-1], _imprint_record(target, paper, paper))
+    job = {"bisections": 0, "seed": 0, "policy": CalibrationPolicy("rdp", 0.1), "device": "cpu"}
+    record = transition_job(data_dir, plans, records, ImprintSettings(**IMPRINT), [0.5], **job)
+    write_json(tmp_path / "transition.json", record)
+    read = read_json(tmp_path / "transition.json")
+    assert list(read["measured"]) == ["1.0000001", "1.0000002", "inf"]
+    assert {float(key) for key in read["measured"]} == {*close, math.inf}
+    half = read["transitions"][0]
+    assert (half["epsilon_low"], half["epsilon_high"]) == close
+    midpoints = {math.sqrt(close[0] * close[1]): 0.5, 2.5e-05: 0.0, 8.0: 1.0, close[0]: 0.0}
+    keyed = budget_keyed(midpoints)
+    assert list(keyed)[:2] == ["2.5e-05", "1.0000001"] and keyed["8"] == 1.0
+    assert {float(key): value for key, value in keyed.items()} == midpoints

@@ -28,6 +28,7 @@ from rero.privacy.calibration import calibrate
 from rero.privacy.plan import PrivacyPlan, read_plan
 from rero.runtime.device import resolve_device
 from rero.runtime.io import provenance, read_json
+from rero.study.tokens import budget_token
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,12 @@ def criterion_rate(
             "expected the attack run with it"
         )
     return float(reported[criterion.label]["success_rate"])
+
+
+def budget_keyed(rates: Mapping[float, float]) -> dict[str, float]:
+    """``rates`` by budget, in increasing ε, keyed by each budget's exact token
+    (``rero.study.tokens.budget_token``): ``float(key)`` is the budget, so none is lost."""
+    return {budget_token(eps): value for eps, value in sorted(rates.items())}
 
 
 def transition_job(
@@ -197,8 +204,8 @@ def transition_job(
             }
             for item in found
         ],
-        "measured": {f"{eps:g}": value for eps, value in sorted(measured.items())},
-        "bisected": {f"{eps:.6g}": value for eps, value in sorted(attacked.items())},
+        "measured": budget_keyed(measured),
+        "bisected": budget_keyed(attacked),
         "ssim_threshold": settings.ssim_threshold,
         "success_criterion": {
             "label": criterion.label,

@@ -52,6 +52,13 @@ def eps_token(value: Any) -> str:
     return token
 
 
+def budget_token(value: float) -> str:
+    """The token of a budget held as a float (a plan's target ε, a bisection midpoint): "inf"
+    for the non-private run, else :func:`eps_token`'s exact spelling, so ``float(token)`` gives
+    ``value`` back and two budgets never share a token."""
+    return "inf" if value == math.inf else eps_token(float(value))
+
+
 def eps_tokens(values: Iterable[Any]) -> list[str]:
     """Path tokens for the ε list, rejecting duplicates such as 1000 and 1e3."""
     tokens = [eps_token(value) for value in values]

@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 
 from rero.cli import main
-from rero.privacy.plan import write_plan
+from rero.privacy.plan import read_plan, write_plan
+from rero.privacy.rero.from_scratch_table import ScratchCriterion, from_scratch_table
 from rero.privacy.rero.table import bounds_table
+from rero.reporting.columns import describe_column
 from rero.reporting.figures import FIGURES
 from rero.reporting.figures.labels import eps_label
 from rero.reporting.summary import summarise
@@ -94,6 +96,31 @@ def test_summary_rows_and_statistics(tmp_path):
     assert table.iloc[2]["imprint_success_rate"] == 1.0
     assert table.iloc[1]["prior_aware_run_bound"] == 0.4
     assert table.iloc[1]["sigma"] == 0.5
+
+
+def test_summary_has_the_from_scratch_bound_per_criterion_described(tmp_path):
+    files, _ = write_results(tmp_path)
+    plans = [read_plan(file) for file in files["plans"]]
+    criteria = [ScratchCriterion("psnr", 30.0), ScratchCriterion("mse", 0.25)]
+    scratch = from_scratch_table(plans, np.array([0.5, 1.0, 2.0]), 4, criteria, clip_norm=1.0)
+    scratch.to_csv(tmp_path / "toy_from_scratch.csv", index=False)
+    table = summarise(
+        files["metrics"], files["plans"], scratch_files=[tmp_path / "toy_from_scratch.csv"]
+    )
+    names = [
+        f"from_scratch_{label}_{curve}_{norm}"
+        for label in ("psnr_ge_30", "mse_le_0.25")
+        for curve in ("single", "run")
+        for norm in ("median", "mean")
+    ]
+    assert set(names) <= set(table.columns)
+    median = scratch[(scratch["norm"] == "median") & (scratch["metric"] == "mse")]
+    assert table["from_scratch_mse_le_0.25_run_median"].tolist() == median["whole_run"].tolist()
+    assert table.iloc[2]["from_scratch_psnr_ge_30_single_mean"] == 1.0  # the non-private run
+    assert "MSE ≤ 0.25" in describe_column("from_scratch_mse_le_0.25_run_median")
+    described = describe_column("from_scratch_psnr_ge_30_single_mean")
+    assert "PSNR ≥ 30 dB" in described and "averaged over the training images" in described
+    assert "not on every adversary" in described
 
 
 def test_summary_refuses_a_record_without_a_plan(tmp_path):

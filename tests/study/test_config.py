@@ -229,6 +229,30 @@ MALFORMED: dict[str, tuple[Callable[[dict], object], str]] = {
         lambda c: c["attack"]["imprint"].update(success={"metric": "raw_psnr", "threshold": 30}),
         "attack.imprint.success: {'metric': 'raw_psnr', 'threshold': 30} is not of type 'array'",
     ),
+    "from-scratch metric that is a raw metric": (
+        lambda c: c["bounds"].update(from_scratch=[{"metric": "raw_psnr", "threshold": 30}]),
+        "bounds.from_scratch.0.metric: 'raw_psnr' is not one of ['psnr', 'mse']",
+    ),
+    "from-scratch threshold of zero": (
+        lambda c: c["bounds"].update(from_scratch=[{"metric": "mse", "threshold": 0}]),
+        "bounds.from_scratch.0.threshold: 0 is less than or equal to the minimum of 0",
+    ),
+    "no from-scratch criterion": (
+        lambda c: c["bounds"].update(from_scratch=[]),
+        "bounds.from_scratch: [] should be non-empty",
+    ),
+    "from-scratch criterion twice": (
+        lambda c: c["bounds"].update(from_scratch=[{"metric": "psnr", "threshold": 30}] * 2),
+        "bounds.from_scratch: [{'metric': 'psnr', 'threshold': 30}, {'metric': 'psnr', "
+        "'threshold': 30}] has non-unique elements",
+    ),
+    "one from-scratch criterion in PSNR and MSE": (
+        lambda c: c["bounds"].update(
+            from_scratch=[{"metric": "psnr", "threshold": 30}, {"metric": "mse", "threshold": 1e-3}]
+        ),
+        "bounds.from_scratch: {'metric': 'psnr', 'threshold': 30} and {'metric': 'mse', "
+        "'threshold': 0.001} are one criterion (MSE ≤ 0.001); expected each once",
+    ),
     "prior of one": (
         lambda c: c["attack"]["prior_aware"].update(prior_size=1),
         "attack.prior_aware.prior_size: 1 is less than the minimum",
@@ -280,6 +304,11 @@ MALFORMED: dict[str, tuple[Callable[[dict], object], str]] = {
         lambda c: c["datasets"].update(mni152_membership={"loader": "mni152"}),
         "datasets: 'mni152_membership' is a name dataset 'mni152' already gives its membership "
         "table (results/bounds/mni152_membership.csv); expected no name that is another",
+    ),
+    "a dataset named as another's from-scratch table": (
+        lambda c: c["datasets"].update(mni152_from_scratch={"loader": "mni152"}),
+        "datasets: 'mni152_from_scratch' is a name dataset 'mni152' already gives its "
+        "from_scratch table (results/bounds/mni152_from_scratch.csv)",
     ),
     "engine cannot differentiate the model": (
         lambda c: c["training"].update(model="resnet9", grad_sample_mode="ew"),
@@ -703,7 +732,7 @@ def test_check_config_reports_what_snakemake_cannot(tmp_path, capsys, monkeypatc
     # the shipped study: one dataset, 5 budgets x 2 seeds trainings; a σ plan and an attack at
     # each of the 5 budgets and the 9 of bounds.extra_eps; one audit (audit.eps [8]); one job of
     # every other rule; and the total
-    per_dataset = ["advise", "bounds", "prepare_data", "transition", "translate"]
+    per_dataset = ["advise", "bounds", "from_scratch", "prepare_data", "transition", "translate"]
     study = ["aggregate", "all", "figures", "provenance", "report_pages", "results_readme"]
     expected = {"train": 10, "calibrate": 14, "attack": 14, "audit": 1}
     expected |= {rule: 1 for rule in per_dataset + study}

@@ -30,6 +30,7 @@ CLUSTER_JOBS = {
     "prepare_data": 1,
     "calibrate": 2,
     "bounds": 1,
+    "from_scratch": 1,
     "train": 2,
     "attack": 2,
     "transition": 1,

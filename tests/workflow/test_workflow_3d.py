@@ -77,6 +77,7 @@ def test_a_changed_option_reruns_the_segmentation_preparation_and_what_follows(r
         "calibrate": 3,
         "train": 2,
         "bounds": 1,
+        "from_scratch": 1,
         "attack": 3,
         "transition": 1,
         "advise": 1,

@@ -6,6 +6,7 @@ rule advise:
             eps=STUDY.eps,
             seed=STUDY.seeds,
         ),
+        from_scratch=rules.from_scratch.output.table,
         code=command_code("advice"),
     output:
         table="results/advice/{dataset}.csv",
@@ -26,4 +27,4 @@ rule advise:
     shell:
         "python -m rero advice --plans {input.plans} --metrics {input.metrics}"
         " {params.kappas} {params.risks} {params.fprs} --accountant {params.accountant}"
-        " --out {output.table} > {log} 2>&1"
+        " --from-scratch {input.from_scratch} --out {output.table} > {log} 2>&1"

@@ -15,6 +15,9 @@ rule aggregate:
         membership=expand(
             "results/bounds/{dataset}_membership.csv", dataset=STUDY.dataset_names
         ),
+        from_scratch=expand(
+            rules.from_scratch.output.table, dataset=STUDY.dataset_names
+        ),
         transitions=expand(
             "results/attack/{dataset}/transition.json", dataset=STUDY.dataset_names
         ),
@@ -47,7 +50,7 @@ rule aggregate:
         " --bounds {input.bounds} --membership {input.membership} --imprint {input.imprint}"
         " --transitions {input.transitions}"
         " --prior-aware {input.prior_aware} --audits {input.audits}"
-        " --out {output.summary} > {log} 2>&1"
+        " --from-scratch {input.from_scratch} --out {output.summary} > {log} 2>&1"
 
 
 rule figures:
@@ -55,6 +58,7 @@ rule figures:
         summary="results/summary.csv",
         metrics=rules.aggregate.input.metrics,
         bounds=rules.aggregate.input.bounds,
+        from_scratch=rules.aggregate.input.from_scratch,
         recon=expand(
             "results/attack/{dataset}/eps_{eps}/recon.npz",
             dataset=STUDY.dataset_names,
@@ -78,6 +82,7 @@ rule figures:
     shell:
         "python -m rero figures --summary {input.summary} --metrics {input.metrics}"
         " --bounds {input.bounds} --recon {input.recon} --imprint {input.imprint}"
+        " --from-scratch {input.from_scratch}"
         " --out-dir $(dirname {output.pdfs[0]}) > {log} 2>&1"
 
 
@@ -89,6 +94,7 @@ rule report_pages:
         plans=rules.aggregate.input.plans,
         bounds=rules.aggregate.input.bounds,
         membership=rules.aggregate.input.membership,
+        from_scratch=rules.aggregate.input.from_scratch,
         advice=expand("results/advice/{dataset}.csv", dataset=STUDY.dataset_names),
         imprint=expand(
             "results/attack/{dataset}/eps_{eps}/imprint.json",
@@ -114,7 +120,7 @@ rule report_pages:
         " --plans {input.plans} --bounds {input.bounds} --membership {input.membership}"
         " --advice {input.advice} --imprint {input.imprint} --prior-aware {input.prior_aware}"
         " --transitions {input.transitions} --translations {input.translations}"
-        " {params.accountants}"
+        " --from-scratch {input.from_scratch} {params.accountants}"
         " --out-dir $(dirname {output.summary}) > {log} 2>&1"
 
 

@@ -290,6 +290,15 @@ def bound_kappas(wildcards):
     return " ".join(f"--kappa {spec}" for spec in specs)
 
 
+def from_scratch_flags():
+    """Param: a `--criterion METRIC:THRESHOLD` per criterion of the from-scratch bound
+    (bounds.from_scratch), in the config's order."""
+    return " ".join(
+        f"--criterion {item['metric']}:{item['threshold']!r}"
+        for item in STUDY.bounds["from_scratch"]
+    )
+
+
 def figure_outputs():
     """Each figure's PNG (rero.reporting.figures.FIGURES), marked for the report with its
     caption."""
@@ -358,8 +367,9 @@ def prepared_files(dataset):
 
 
 def job_outputs():
-    """Every job's own result: each dataset's prepared splits, privacy plans, bounds and
-    transition search, each run's model and metrics, each budget's attack records and audit.
+    """Every job's own result: each dataset's prepared splits, privacy plans, bounds (the
+    from-scratch bound's too) and transition search, each run's model and metrics, each
+    budget's attack records and audit.
     The final target requires them all, so one that is deleted or lost is made again by the
     next run (with what depends on it) instead of the study looking complete."""
     names = STUDY.dataset_names
@@ -367,6 +377,7 @@ def job_outputs():
         *(file for name in names for file in prepared_files(name)),
         *expand(rules.calibrate.output.plan, dataset=names, eps=STUDY.bound_eps),
         *expand(list(rules.bounds.output), dataset=names),
+        *expand(rules.from_scratch.output.table, dataset=names),
         *expand(
             [rules.train.output.model, rules.train.output.metrics],
             dataset=names,

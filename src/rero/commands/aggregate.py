@@ -19,6 +19,7 @@ def run_aggregate(args: argparse.Namespace) -> None:
         args.membership,
         args.transitions,
         args.audits,
+        args.from_scratch,
     )
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False)
@@ -42,5 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     aggregate.add_argument("--imprint", nargs="*", default=[], help="imprint.json files")
     aggregate.add_argument("--prior-aware", nargs="*", default=[], help="prior_aware.json files")
     aggregate.add_argument("--audits", nargs="*", default=[], help="audit .json files")
+    aggregate.add_argument(
+        "--from-scratch", nargs="*", default=[], help="from-scratch bound .csv files"
+    )
     aggregate.add_argument("--out", required=True, help="summary .csv to write")
     aggregate.set_defaults(handler=run_aggregate)

@@ -7,13 +7,16 @@ limit 1 − (1 − κ)(1 − q)^T at σ = 0 towards κ as σ grows, so r ≥ tha
 r ≤ κ is out of reach. Monotonicity is not assumed blindly: the σ search keeps a bracket whose
 ends are evaluated (γ above r at the low end, at most r at the high end), bisects it in log σ,
 and returns the high end, whose certified bound is at most r. The budget ε at δ of that σ comes
-from the accountant policy of the calibration (``rero.privacy.accounting``).
+from the accountant policy of the calibration (``rero.privacy.accounting``). The search asks any
+:class:`Risk`: the from-scratch threat model's is ``rero.privacy.from_scratch_advice``.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from scipy import stats
 
@@ -30,10 +33,30 @@ class UnreachableRiskError(ValueError):
     """A tolerated risk that no σ meets: at or below the bound's floor, the prior κ."""
 
 
+class Risk(Protocol):
+    """A tolerated risk, ``at(sigma, q, T)`` at most ``max_risk``: the σ search's question.
+    ``at`` falls as σ grows, from ``at(0)`` towards ``floor`` (tolerated risks at or below it
+    are out of reach); ``start`` is a first σ to try; ``record`` its fields in an answer."""
+
+    max_risk: float
+
+    @property
+    def label(self) -> str: ...
+
+    def at(self, sigma: float, sample_rate: float, steps: int) -> float: ...
+
+    def floor(self, sample_rate: float, steps: int) -> tuple[float, str]: ...
+
+    def start(self, sample_rate: float, steps: int) -> float: ...
+
+    def record(self) -> dict[str, object]: ...
+
+
 @dataclass(frozen=True)
 class Constraint:
-    """A tolerated risk: reconstruction success ≤ ``max_risk`` at prior ``kappa``, or (``kind``
-    "membership") TPR ≤ ``max_risk`` at FPR ``kappa``."""
+    """A tolerated risk of the identification threat model: reconstruction success ≤
+    ``max_risk`` at prior ``kappa`` (the certified ReRo bound), or (``kind`` "membership") TPR
+    ≤ ``max_risk`` at FPR ``kappa``."""
 
     kind: str
     kappa: float
@@ -56,46 +79,62 @@ class Constraint:
             return f"reconstruction success <= {self.max_risk:g} at kappa = {self.kappa:g}"
         return f"membership TPR <= {self.max_risk:g} at FPR = {self.kappa:g}"
 
+    def at(self, sigma: float, sample_rate: float, steps: int) -> float:
+        """The rigorous bound γ(σ); at σ = 0 its noise-free limit 1 − (1 − κ)(1 − q)^T."""
+        if sigma == 0:
+            return noise_free_rero(self.kappa, sample_rate, steps)
+        return rigorous_bound(
+            sigma=sigma, sample_rate=sample_rate, steps=steps, kappa=self.kappa
+        ).value
+
+    def floor(self, sample_rate: float, steps: int) -> tuple[float, str]:
+        """κ, which the bound approaches as σ grows."""
+        return self.kappa, "the prior"
+
+    def start(self, sample_rate: float, steps: int) -> float:
+        """A first σ from the μ-GDP central-limit approximation (Bu et al. 2020), inverted."""
+        mu = stats.norm.ppf(self.max_risk) - stats.norm.ppf(self.kappa)
+        ratio = mu / (sample_rate * math.sqrt(steps))
+        return 1.0 / math.sqrt(math.log1p(ratio**2)) if ratio > 0 else 1.0
+
+    def record(self) -> dict[str, object]:
+        return {"kind": self.kind, "kappa": self.kappa, "max_risk": self.max_risk}
+
 
 @dataclass(frozen=True)
 class SigmaAdvice:
     """The least σ (within the search tolerance) meeting one constraint, and its bound."""
 
-    constraint: Constraint
+    constraint: Risk
     sigma: float
     bound: float
     evaluations: int
     note: str
 
 
-def _start(constraint: Constraint, sample_rate: float, steps: int) -> float:
-    """A first σ from the μ-GDP central-limit approximation (Bu et al. 2020), inverted."""
-    mu = stats.norm.ppf(constraint.max_risk) - stats.norm.ppf(constraint.kappa)
-    ratio = mu / (sample_rate * math.sqrt(steps))
-    return 1.0 / math.sqrt(math.log1p(ratio**2)) if ratio > 0 else 1.0
-
-
-def least_sigma(constraint: Constraint, sample_rate: float, steps: int) -> SigmaAdvice:
-    """The smallest σ whose rigorous bound meets ``constraint`` for T steps at rate q."""
-    kappa, target = constraint.kappa, constraint.max_risk
-    ceiling = noise_free_rero(kappa, sample_rate, steps)
+def least_sigma(constraint: Risk, sample_rate: float, steps: int) -> SigmaAdvice:
+    """The smallest σ whose bound ``constraint.at`` meets ``constraint`` for T steps at rate q."""
+    target = constraint.max_risk
+    ceiling = constraint.at(0.0, sample_rate, steps)
     if target >= ceiling:
         return SigmaAdvice(
             constraint, 0.0, ceiling, 0, f"no noise needed: even sigma = 0 gives {ceiling:.4g}"
         )
-    if target <= kappa:
+    floor, floor_is = constraint.floor(sample_rate, steps)
+    if target <= floor:
         raise UnreachableRiskError(
             f"{constraint.label} cannot be met: the bound never falls below its floor "
-            f"{kappa:g} (the prior) however large sigma is; tolerate more than {kappa:g}"
+            f"{floor:g} ({floor_is}) however large sigma is; tolerate more than {floor:g}"
         )
     count = 0
 
     def risk(sigma: float) -> float:
         nonlocal count
         count += 1
-        return rigorous_bound(sigma=sigma, sample_rate=sample_rate, steps=steps, kappa=kappa).value
+        return constraint.at(sigma, sample_rate, steps)
 
-    sigma = min(max(_start(constraint, sample_rate, steps), SEARCH_RANGE[0]), SEARCH_RANGE[1])
+    start = constraint.start(sample_rate, steps)
+    sigma = min(max(start, SEARCH_RANGE[0]), SEARCH_RANGE[1])
     sigma_risk = risk(sigma)
     if sigma_risk > target:  # too little noise: widen upwards
         low, high = sigma, min(sigma * BRACKET_FACTOR, SEARCH_RANGE[1])
@@ -133,7 +172,7 @@ def least_sigma(constraint: Constraint, sample_rate: float, steps: int) -> Sigma
 
 
 def advise(
-    constraints: list[Constraint],
+    constraints: Sequence[Risk],
     sample_rate: float,
     steps: int,
     delta: float,
@@ -153,10 +192,8 @@ def advise(
         "bound": binding.bound,
         "binding": binding.constraint.label,
         "constraints": [
-            {
-                "kind": result.constraint.kind,
-                "kappa": result.constraint.kappa,
-                "max_risk": result.constraint.max_risk,
+            result.constraint.record()
+            | {
                 "sigma": result.sigma,
                 "bound": result.bound,
                 "evaluations": result.evaluations,

@@ -102,12 +102,26 @@ CRITERION_TEXT = {
 }
 
 
+#: a criterion label of the from-scratch bound (rero.privacy.rero.from_scratch_table)
+SCRATCH_CRITERION = r"(?:mse_le|psnr_ge)_[0-9.e+-]+"
+SCRATCH_CURVES = {
+    "single": "one DP-SGD release that includes the image",
+    "run": "the whole run, every release that includes the image averaged (none: a failure)",
+}
+SCRATCH_NORMS = {
+    "median": "at the median norm ||X|| of the training images",
+    "mean": "averaged over the training images (the chance for one drawn at random)",
+}
+
+
 def _criterion_text(label: str | None) -> str:
-    """``raw_psnr_ge_30`` as "PSNR ≥ 30 dB (data range 1)"."""
+    """``raw_psnr_ge_30`` (or ``psnr_ge_30``) as "PSNR ≥ 30 dB (data range 1)"."""
     if label is None:
         return ""
     kind, _, threshold = label.rpartition("_")
-    return CRITERION_TEXT[kind].format(threshold=threshold)
+    return CRITERION_TEXT[kind if kind.startswith("raw_") else f"raw_{kind}"].format(
+        threshold=threshold
+    )
 
 
 def _statistic(stat: str) -> str:
@@ -125,6 +139,17 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         "certified upper bound on reconstruction success against the training run's DP-SGD at "
         "prior κ = {kappa} (rigorous: numerical f-DP, pessimistic discretisation; N = "
         "training-set size)",
+    ),
+    (
+        re.compile(
+            rf"from_scratch_(?P<criterion>{SCRATCH_CRITERION})_(?P<curve>single|run)"
+            r"_(?P<norm>median|mean)"
+        ),
+        "from-scratch bound (Riess et al. 2024): the probability that an analytic inversion "
+        "without a data prior reconstructs a training image with {criterion} from {curve}, "
+        "{norm}; the law of the unbiased inversion with clipping active, an upper bound on that "
+        "class of attacks (the imprint attack is one), not on every adversary; 1 for the "
+        "non-private run (no noise)",
     ),
     (
         re.compile(r"mia_tpr_at_fpr_(?P<fpr>[0-9.e+-]+)"),
@@ -185,6 +210,8 @@ def describe_column(name: str) -> str:
             attack=ATTACKS.get(found.get("attack", ""), ""),
             field=ATTACK_FIELDS.get(found.get("field", ""), ""),
             criterion=_criterion_text(found.get("criterion")),
+            curve=SCRATCH_CURVES.get(found.get("curve", ""), ""),
+            norm=SCRATCH_NORMS.get(found.get("norm", ""), ""),
         )
     raise ValueError(
         f"summary column {name!r} has no description; describe it in rero.reporting.columns"

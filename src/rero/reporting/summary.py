@@ -19,6 +19,7 @@ import pandas as pd
 
 from rero.data.tasks import MAIN_METRIC, TASK_METRICS
 from rero.privacy.plan import PrivacyPlan, read_plan
+from rero.privacy.rero.from_scratch_table import ScratchCriterion
 from rero.runtime.io import read_json
 
 #: every task's test metrics: a run fills those of its task, the others stay empty
@@ -170,6 +171,32 @@ def bound_columns(bound_files: Sequence[str | Path]) -> pd.DataFrame:
     return wide.reset_index()
 
 
+#: the from-scratch bound's summary columns: (CSV column, column suffix), (norm, suffix)
+SCRATCH_CURVES = (("single_release", "single"), ("whole_run", "run"))
+SCRATCH_NORMS = (("median", "median"), ("mean_over_images", "mean"))
+
+
+def from_scratch_columns(scratch_files: Sequence[str | Path]) -> pd.DataFrame:
+    """The from-scratch bound (Riess et al. 2024) per criterion of its tables, at the median
+    norm and averaged over the training images, one release and the whole run:
+    ``from_scratch_<label>_<single|run>_<median|mean>`` (label as ``psnr_ge_30``)."""
+    frames = [pd.read_csv(file) for file in scratch_files]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if table.empty:
+        return pd.DataFrame(columns=KEY)
+    rows: dict[tuple[str, float], dict[str, Any]] = {}
+    for record in table.to_dict("records"):
+        norm = dict(SCRATCH_NORMS).get(record["norm"])
+        if norm is None:
+            continue
+        label = ScratchCriterion(record["metric"], float(record["threshold"])).label
+        key = (str(record["dataset"]), float(record["target_epsilon"]))
+        row = rows.setdefault(key, {"dataset": key[0], "target_epsilon": key[1]})
+        for field, curve in SCRATCH_CURVES:
+            row[f"from_scratch_{label}_{curve}_{norm}"] = float(record[field])
+    return pd.DataFrame(list(rows.values()))
+
+
 def membership_columns(membership_files: Sequence[str | Path]) -> pd.DataFrame:
     """The certified membership-inference bounds (``mia_*`` columns) of every plan."""
     frames = [pd.read_csv(file) for file in membership_files]
@@ -223,6 +250,7 @@ def summarise(
     membership_files: Sequence[str | Path] = (),
     transition_files: Sequence[str | Path] = (),
     audit_files: Sequence[str | Path] = (),
+    scratch_files: Sequence[str | Path] = (),
 ) -> pd.DataFrame:
     """The summary table: metric mean ± sd over seeds beside σ, bounds and attack success."""
     runs = training_table(metric_files)
@@ -240,6 +268,7 @@ def summarise(
     table = plan_table(plan_files).merge(stats.reset_index(), on=KEY, how="left")
     table = table.merge(bound_columns(bound_files), on=KEY, how="left")
     table = table.merge(membership_columns(membership_files), on=KEY, how="left")
+    table = table.merge(from_scratch_columns(scratch_files), on=KEY, how="left")
     table = table.merge(transition_columns(transition_files), on="dataset", how="left")
     table = table.merge(attack_table(imprint_files, "imprint"), on=KEY, how="left")
     table = table.merge(criteria_columns(imprint_files), on=KEY, how="left")

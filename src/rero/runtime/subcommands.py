@@ -10,6 +10,7 @@ SUBCOMMANDS = {
     "train": "rero.commands.train",
     "bound": "rero.commands.bounds",
     "bounds": "rero.commands.bounds",
+    "from-scratch": "rero.commands.from_scratch",
     "attack": "rero.commands.attack",
     "transition": "rero.commands.attack",
     "aggregate": "rero.commands.aggregate",

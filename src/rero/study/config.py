@@ -311,6 +311,7 @@ def study_errors(
             errors.append(str(error).replace("eps:", f"{key}:", 1))
     errors += kappa_errors("bounds.kappa", config["bounds"]["kappa"])
     errors += kappa_errors("advice.kappa", config["advice"]["kappa"])
+    errors += from_scratch_errors(config["bounds"]["from_scratch"])
     for name, dataset in config["datasets"].items():
         delta = dataset_settings(config, name, "privacy")["delta"]
         training = dataset_settings(config, name, "training")
@@ -377,8 +378,9 @@ def study_errors(
 
 
 #: what the workflow appends to a dataset's name for a second output beside the first (the bounds
-#: rule writes results/bounds/{dataset}.csv and {dataset}_membership.csv)
-DERIVED_NAME_SUFFIXES = ("_membership",)
+#: rule writes results/bounds/{dataset}.csv and {dataset}_membership.csv, from_scratch
+#: {dataset}_from_scratch.csv)
+DERIVED_NAME_SUFFIXES = ("_membership", "_from_scratch")
 
 
 def dataset_name_errors(config: dict[str, Any]) -> list[str]:
@@ -410,6 +412,24 @@ def kappa_errors(key: str, specs: Iterable[Any]) -> list[str]:
                 f"{key}: {seen[kappa]!r} and {spec!r} are the same κ (expected each κ once)"
             )
         seen.setdefault(kappa, spec)
+    return errors
+
+
+def from_scratch_errors(criteria: Iterable[dict[str, Any]]) -> list[str]:
+    """A line for every criterion of ``bounds.from_scratch`` whose MSE threshold an earlier one
+    gives (PSNR ≥ τ dB at data range 1 is MSE ≤ 10^(-τ/10): psnr 30 and mse 0.001 are one)."""
+    errors = []
+    seen: list[tuple[float, dict[str, Any]]] = []
+    for item in criteria:
+        threshold = float(item["threshold"])
+        mse = threshold if item["metric"] == "mse" else 10 ** (-threshold / 10)
+        same = [other for value, other in seen if math.isclose(value, mse, rel_tol=1e-12)]
+        if same:
+            errors.append(
+                f"bounds.from_scratch: {same[0]} and {item} are one criterion (MSE ≤ {mse:g}); "
+                "expected each once"
+            )
+        seen.append((mse, item))
     return errors
 
 

@@ -59,8 +59,21 @@ def test_every_output_exists_and_parses(tiny_run):
     membership = pd.read_csv(results / "bounds/tiny_membership.csv")
     assert len(membership) == 6 and (membership["mia_tpr_at_fpr_0.01"] >= 0.01).all()
     assert summary["mia_auc"].between(0.5, 1).all()
+    scratch = pd.read_csv(results / "bounds/tiny_from_scratch.csv")
+    assert len(scratch) == 6 * 4  # 6 budgets x PSNR ≥ 30 dB x 4 norms
+    assert set(scratch["criterion"]) == {"PSNR ≥ 30 dB"} and (scratch["dimension"] == 784).all()
+    for curve in ("single_release", "whole_run"):
+        assert scratch[curve].between(0, 1).all()
+        assert (scratch.loc[scratch["target_epsilon"] == float("inf"), curve] == 1).all()
+    for column in ("single", "run"):
+        for norm in ("median", "mean"):
+            assert summary[f"from_scratch_psnr_ge_30_{column}_{norm}"].notna().all()
+    assert summary["imprint_raw_psnr_ge_30_success_rate"].notna().all()
     advice = pd.read_csv(results / "advice/tiny.csv")
-    assert len(advice) == 2 * 4  # (κ = 1/N, FPR 0.01) x 4 tolerated risks
+    # 4 tolerated risks at κ = 1/N, PSNR ≥ 30 dB (one release, the whole run), FPR 0.01
+    assert advice["threat"].value_counts().to_dict() == dict.fromkeys(
+        ("identification", "from-scratch", "from-scratch-run", "membership"), 4
+    )
     reachable = advice[advice["sigma"].notna()]
     assert (reachable["bound"] <= reachable["max_risk"]).all()
     assert (advice["main_metric"] == "mcc").all()
@@ -100,6 +113,7 @@ def test_every_file_a_job_runs_is_an_input_of_its_rule(tiny_run):
         "calibrate": "calibrate",
         "train": "train",
         "bounds": "bounds",
+        "from_scratch": "from-scratch",
         "attack": "attack",
         "aggregate": "aggregate",
         "figures": "figures",

@@ -21,6 +21,7 @@ FOLLOWERS = {
     "train": ("aggregate", "figures", "report_pages"),
     "audit": ("aggregate",),
     "bounds": ("aggregate", "figures", "report_pages"),
+    "from_scratch": ("aggregate", "figures", "report_pages"),
     "attack": ("aggregate", "figures", "report_pages"),
     "transition": ("aggregate", "report_pages"),
     "advise": ("report_pages",),
@@ -84,11 +85,13 @@ def reversed_keys(value: object) -> object:
 
 # One change per config section, and exactly the jobs it must rerun: 6 calibrate jobs are the 3
 # budgets and the 3 extra ones of the bounds; train runs at ε = 8, 1e9 and inf, the attacks at
-# all 6 budgets (the imprint attack's dense curve).
+# all 6 budgets (the imprint attack's dense curve). The advice reads the from-scratch table: what
+# reruns from_scratch reruns advise.
 EVERYTHING_BUT_DATA = {
     "calibrate": 6,
     "train": 3,
     "bounds": 1,
+    "from_scratch": 1,
     "attack": 6,
     "transition": 1,
     "advise": 1,
@@ -102,18 +105,18 @@ NO_JOB: dict[str, int] = {}
 RERUNS: dict[str, tuple[ConfigFile, dict[str, int]]] = {
     "privacy.clip_norm": (
         tiny("privacy", clip_norm=0.5),
-        {"train": 2, "attack": 5, "transition": 1, "advise": 1, "audit": 1},
+        {"train": 2, "from_scratch": 1, "attack": 5, "transition": 1, "advise": 1, "audit": 1},
     ),
     "privacy.delta": (tiny("privacy", delta=5e-5), EVERYTHING_BUT_DATA),
     "privacy.accountant": (
         tiny("privacy", accountant="rdp"),
         {"calibrate": 5, "train": 2, "bounds": 1, "attack": 5, "transition": 1, "advise": 1}
-        | {"audit": 1},
+        | {"audit": 1, "from_scratch": 1},
     ),
     "privacy.eps_tolerance": (
         tiny("privacy", eps_tolerance=0.05),
         {"calibrate": 5, "train": 2, "bounds": 1, "attack": 5, "transition": 1, "advise": 1}
-        | {"audit": 1},
+        | {"audit": 1, "from_scratch": 1},
     ),
     "training.learning_rate": (
         tiny("training", learning_rate=1e-3),
@@ -124,14 +127,19 @@ RERUNS: dict[str, tuple[ConfigFile, dict[str, int]]] = {
     "eps": (
         edited(lambda config: config.update(eps=[8, "1e9", "inf", 1])),
         {"calibrate": 1, "train": 1, "bounds": 1, "attack": 1, "transition": 1, "advise": 1}
-        | {"translate": 1},
+        | {"translate": 1, "from_scratch": 1},
     ),
     "bounds.methods": (tiny("bounds", methods=["rigorous"]), {"bounds": 1}),
     "bounds.extra_eps": (
         tiny("bounds", extra_eps=[2, 512]),
-        {"calibrate": 1, "bounds": 1, "attack": 1, "transition": 1},
+        {"calibrate": 1, "bounds": 1, "from_scratch": 1, "advise": 1, "attack": 1}
+        | {"transition": 1},
     ),
     "bounds.kappa": (tiny("bounds", kappa=["1/N", "1/8"]), {"bounds": 1}),
+    "bounds.from_scratch": (
+        tiny("bounds", from_scratch=[{"metric": "mse", "threshold": 0.01}]),
+        {"from_scratch": 1, "advise": 1},
+    ),
     "advice.max_risk": (tiny("advice", max_risk=[0.05]), {"advise": 1}),
     "audit": (tiny("audit", guesses=[10]), {"audit": 1}),
     "attack.imprint": (
@@ -206,6 +214,7 @@ CODE_CHANGES = {
     "commands/audit.py": {"audit": 1},
     "commands/advise.py": {"advise": 1},
     "commands/bounds.py": {"bounds": 1},
+    "commands/from_scratch.py": {"from_scratch": 1, "advise": 1},
     "commands/attack.py": {"attack": 6, "transition": 1},
     "commands/aggregate.py": {"aggregate": 1},
     "commands/figures.py": {"figures": 1},
@@ -231,6 +240,8 @@ CODE_CHANGES = {
     "audit/fdp.py": {"audit": 1},
     # a figure: the figures, never the summary
     "reporting/figures/risk.py": {"figures": 1},
+    # the from-scratch table: its job, and the advice and summary that read its rows
+    "privacy/rero/from_scratch_table.py": {"from_scratch": 1, "advise": 1, "aggregate": 1},
 }
 #: how a row edits its file (else a comment is appended)
 EDITS = {

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from rero.data.file_hashes import file_status, settled
+from rero.data.planning_cache import package_source_hash
 from rero.data.tasks import TASKS
 from rero.runtime.io import write_json
 
 #: the cache folder, relative to the working directory (the workflow's ``--directory``)
 CACHE_FOLDER = Path(".snakemake") / "rero" / "shapes"
-DATA_PACKAGE = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -89,10 +89,7 @@ def statuses(files: Sequence[Path]) -> dict[str, list[int]] | None:
 
 def entry_path(loader: str, options: dict[str, Any], cache: Path) -> Path:
     """The cache entry of ``loader`` with ``options`` (defaults filled) under this source."""
-    digest = hashlib.sha256()
-    for module in sorted(DATA_PACKAGE.glob("*.py")):
-        digest.update(module.name.encode() + b"\0" + module.read_bytes() + b"\0")
-    key = json.dumps([loader, options, digest.hexdigest()], sort_keys=True, default=str)
+    key = json.dumps([loader, options, package_source_hash()], sort_keys=True, default=str)
     return cache / f"{hashlib.sha256(key.encode()).hexdigest()}.json"
 
 

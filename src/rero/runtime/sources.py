@@ -11,6 +11,7 @@ job, and the list cannot drift from the code. Parent packages' ``__init__.py`` c
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -20,8 +21,10 @@ PACKAGE = "rero"
 ENTRY_MODULES = ("rero", "rero.__main__", "rero.cli")
 
 
+@functools.cache
 def module_file(root: Path, module: str) -> Path | None:
-    """The source file of ``module`` under the package folder ``root`` (``.../src/rero``)."""
+    """The source file of ``module`` under the package folder ``root`` (``.../src/rero``);
+    looked up once per process (a file added or removed while planning is not seen)."""
     parts = module.split(".")[1:]
     base = root.joinpath(*parts)
     for candidate in (base / "__init__.py", base.with_suffix(".py")):

@@ -697,8 +697,12 @@ def test_merge_keys_are_read_and_a_key_given_twice_beside_them_is_refused(tmp_pa
         study_config.read_config_files([path])
 
 
-def test_a_file_without_budgets_or_seeds_gets_the_schema_defaults(tmp_path, capsys):
+def test_a_file_without_budgets_or_seeds_gets_the_schema_defaults(tmp_path, capsys, monkeypatch):
     from rero.cli import main
+    from rero.commands import check
+
+    # the jobs Snakemake plans are counted by the one Snakemake run of the slow test below
+    monkeypatch.setattr(check, "planned_jobs", lambda configfiles: {"all": 1})
 
     config = {"datasets": {"d": {"loader": "mni152"}}}
     study_config.validate_config(config, study_config.load_schema(SCHEMA_PATH), sizes_8000)
@@ -715,6 +719,7 @@ def test_a_well_formed_config_file_passes_the_strict_read(tmp_path):
     study_config.read_config_files([path])
 
 
+@pytest.mark.slow
 def test_check_config_reports_what_snakemake_cannot(tmp_path, capsys, monkeypatch):
     """Snakemake reads a --configfile before the workflow's checks: `check-config` names the
     file, line and column of a YAML error, and the key of a bad value; for a valid study it

@@ -111,6 +111,13 @@ rule bounds:
     output: "results/bounds/{{dataset}}.csv"
     shell: "touch {{output}}"
 
+rule from_scratch:
+    input:
+        "results/data/{{dataset}}/meta.json",
+        expand("results/privacy/{{{{dataset}}}}/eps_{{eps}}.json", eps=BOUND_EPS)
+    output: "results/bounds/{{dataset}}_from_scratch.csv"
+    shell: "touch {{output}}"
+
 rule attack:
     input: "results/data/{{dataset}}/meta.json", "results/privacy/{{dataset}}/eps_{{eps}}.json"
     output: "results/attack/{{dataset}}/eps_{{eps}}/imprint.json"
@@ -124,7 +131,8 @@ rule transition:
 rule advise:
     input:
         expand("results/train/{{{{dataset}}}}/eps_{{eps}}/seed_{{seed}}/metrics.json",
-               eps=EPS, seed=SEEDS)
+               eps=EPS, seed=SEEDS),
+        "results/bounds/{{dataset}}_from_scratch.csv"
     output: "results/advice/{{dataset}}.csv"
     shell: "touch {{output}}"
 
@@ -138,6 +146,7 @@ rule aggregate:
         expand("results/train/{{dataset}}/eps_{{eps}}/seed_{{seed}}/metrics.json",
                dataset=DATASETS, eps=EPS, seed=SEEDS),
         expand("results/bounds/{{dataset}}.csv", dataset=DATASETS),
+        expand("results/bounds/{{dataset}}_from_scratch.csv", dataset=DATASETS),
         expand("results/attack/{{dataset}}/transition.json", dataset=DATASETS),
         expand("results/audit/{{dataset}}/eps_{{eps}}.json", dataset=DATASETS, eps=AUDIT_EPS),
     output: "results/summary.csv"

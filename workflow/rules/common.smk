@@ -22,7 +22,7 @@ from rero.reporting.provenance import (
     declared_packages,
     installed_versions,
 )
-from rero.reporting.pages import page_list
+from rero.reporting.page_names import page_list
 from rero.runtime.sources import command_sources
 from rero.study.study import Study
 from rero.study.tokens import kappa_specs_with
@@ -313,7 +313,7 @@ def figure_outputs():
 
 
 def report_pages():
-    """The report's pages (rero.reporting.pages.page_list), each marked for the report: the
+    """The report's pages (rero.reporting.page_names.page_list), each marked for the report: the
     summary and per-seed runs, the study in prose, then each dataset's tables."""
     pages = {}
     for page in page_list(STUDY.dataset_names):

@@ -11,8 +11,10 @@ import html
 import math
 import numbers
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # planning imports this module (via the provenance page): no pandas then
+    import pandas as pd
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }

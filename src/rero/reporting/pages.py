@@ -1,15 +1,15 @@
 """The report's pages: every result table as an HTML page, and the study in prose.
 
 One page per table: the summary, the per-seed training metrics, and per dataset its bounds,
-membership-inference bounds, advice and attack results. :func:`page_list` is the one list of
-the pages' file names; the workflow declares exactly these as the rule's outputs.
+membership-inference bounds, advice and attack results, under the names of
+``rero.reporting.page_names.page_list`` (the workflow declares exactly these as the rule's
+outputs).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 import pandas as pd
 
@@ -17,6 +17,7 @@ from rero.privacy.plan import PrivacyPlan, read_plan
 from rero.reporting import html as html_pages
 from rero.reporting.columns import describe_column
 from rero.reporting.corridor import corridors, read_eta
+from rero.reporting.page_names import page_list
 from rero.reporting.study_text import (
     accountant_text,
     budgets_text,
@@ -26,31 +27,6 @@ from rero.reporting.study_text import (
 )
 from rero.reporting.summary import attack_table, training_table
 from rero.runtime.io import atomic_path, read_json
-
-STUDY_PAGES = ("summary", "runs", "study")
-DATASET_PAGES = ("bounds", "membership", "advice", "attacks")
-
-
-class Page(NamedTuple):
-    """One page: its output name, its dataset (None for the study-wide pages), the table it
-    shows and its file path relative to the pages folder."""
-
-    name: str
-    dataset: str | None
-    table: str
-    path: str
-
-
-def page_list(datasets: Sequence[str]) -> list[Page]:
-    """Every page: ``summary``, ``runs``, ``study``, then each table of :data:`DATASET_PAGES`
-    for each dataset (``<dataset>/<table>.html``)."""
-    pages = [Page(name, None, name, f"{name}.html") for name in STUDY_PAGES]
-    for dataset in datasets:
-        pages += [
-            Page(f"{dataset}_{table}", dataset, table, f"{dataset}/{table}.html")
-            for table in DATASET_PAGES
-        ]
-    return pages
 
 
 def by_dataset(files: Sequence[str | Path], dataset: str, *, key: str = "dataset") -> list[Path]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rero.reporting.pages import page_list
+from rero.reporting.page_names import page_list
 from tests.helpers.html import table_rows
 from tests.helpers.workflow import TINY_CONFIG, snakemake
 

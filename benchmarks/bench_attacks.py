@@ -63,6 +63,7 @@ from rero.attacks.job import (
 )
 from rero.attacks.matching import best_matches, normalise_for_matching, ssim_matrix
 from rero.attacks.prior_aware import run_prior_aware_attack
+from rero.attacks.success import SuccessCriterion
 from rero.data.prepare import prepare_dataset
 from rero.data.registry import expected_split_sizes
 from rero.privacy.accounting.base import sampling_schedule
@@ -188,11 +189,14 @@ def attack_settings(
     """The seed and both attacks' settings a dataset's attack jobs get (the imprint attack at a
     private plan: the training's clip norm), with ``scale``'s sizes laid over them."""
     attack = dataset_settings(config, dataset, "attack")
+    imprint = {**attack["imprint"], **scale.imprint}
+    success = tuple(SuccessCriterion(**criterion) for criterion in imprint.pop("success", ()))
     return (
         attack["seed"],
         ImprintSettings(
             clip_norm=dataset_settings(config, dataset, "privacy")["clip_norm"],
-            **{**attack["imprint"], **scale.imprint},
+            success=success,
+            **imprint,
         ),
         PriorAwareSettings(**{**attack["prior_aware"], **scale.prior_aware}),
     )

@@ -34,7 +34,8 @@ matched per second). Above it: the card, torch, CUDA, cuDNN and the date.
 
 Without a CUDA device it prints one line saying why it skipped and exits 0. ``--quick``: every
 part at toy sizes (16 px, 16^3 volumes, 32 px attack splits, 32 training images), one round, no
-training warm-up, on the CPU unless ``--device cuda``. Exit status 1 when a part failed or hit its guard.
+training warm-up, on the CPU unless ``--device cuda``. Exit status 1 when a part failed or hit
+its guard.
 
 Usage: scripts/gpu_check.sh [--quick] [--device cuda|cpu]
        (= .venv/bin/python benchmarks/gpu_check.py ...)

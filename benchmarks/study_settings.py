@@ -1,8 +1,8 @@
 """The settings the benchmarks time, read from the workflow's own config files with its own code.
 
 A config file is read and validated as the Snakefile does (``rero.study.config``), each dataset's
-sampling schedule is ``rero.privacy.accounting.base.sampling_schedule`` of its N, B and epochs, and κ is the
-config's first ``bounds.kappa`` (``1/N`` in every shipped config). N comes from
+sampling schedule is ``rero.privacy.accounting.base.sampling_schedule`` of its N, B and epochs,
+and κ is the config's first ``bounds.kappa`` (``1/N`` in every shipped config). N comes from
 ``rero.data.registry.expected_split_sizes`` when the dataset can be sized here (the generated
 MNI152 sets; the paper's data when its ``root`` exists); else from :data:`PAPER_TRAINING_SIZES`.
 Not a benchmark itself: the scripts beside it import it.
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rero.data.registry import expected_split_sizes
+from rero.data.registry import dataset_shape, expected_split_sizes
+from rero.data.shapes import DatasetShape
 from rero.privacy.accounting.base import sampling_schedule
 from rero.study.config import dataset_settings, load_schema, read_config_files, validate_config
 from rero.study.tokens import eps_tokens, parse_eps_token, parse_kappa
@@ -51,10 +52,19 @@ def _split_sizes(loader: str, options: dict[str, Any]) -> dict[str, int] | None:
         return None
 
 
+def _shape(loader: str, options: dict[str, Any]) -> DatasetShape | None:
+    """The dataset's shape, or None when the loader's data is not on this disk."""
+    try:
+        return dataset_shape(loader, options)
+    except FileNotFoundError:
+        return None
+
+
 def study_config(path: Path) -> dict[str, Any]:
-    """The config file validated, its schema defaults filled (as ``common.smk`` does)."""
+    """The config file validated, its schema defaults filled (as ``common.smk`` does; the
+    checks that need a dataset not on this disk are skipped)."""
     config = read_config_files([path])
-    validate_config(config, load_schema(SCHEMA), _split_sizes)
+    validate_config(config, load_schema(SCHEMA), _split_sizes, _shape)
     return config
 
 

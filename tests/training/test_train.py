@@ -937,3 +937,14 @@ def test_the_train_rule_passes_every_training_setting_of_the_schema():
     for key in offered:
         flag = key.replace("_", "-")
         assert f"--{flag}" in rule or f'("{flag}", "{key}")' in rule, key
+
+
+def test_every_number_of_a_segmentation_score_is_checked_per_class():
+    from rero.training.job import metric_values
+
+    scores = {"dice": 0.5, "dice_per_class": {"background": 0.9, "csf": math.nan}}
+    assert list(metric_values(scores)) == [
+        ("dice", 0.5),
+        ("dice_per_class.background", 0.9),
+        ("dice_per_class.csf", scores["dice_per_class"]["csf"]),
+    ]

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rero.study.resources import attempt_minutes, per_sample_gradients
 from tests.helpers import REPO
 from tests.helpers.workflow import SNAKEMAKE, TINY_CONFIG, write_config
 
@@ -47,6 +48,17 @@ SLURM_CONFIG = json.loads(json.dumps(TINY_CONFIG))
 SLURM_CONFIG["eps"] = [8, "inf"]
 SLURM_CONFIG["bounds"] = {"extra_eps": []}
 SLURM_CONFIG["attack"]["transition"] = {"bisections": 1}
+#: the tiny study's train limit (workflow/rules/resources.smk): its work over the assumed
+#: throughput of the schema's default model, small_cnn, at the default multiplicity 1
+TRAIN_MINUTES = attempt_minutes(
+    per_sample_gradients(
+        SLURM_CONFIG["datasets"]["tiny"]["options"]["n_train"],
+        SLURM_CONFIG["training"]["batch_size"],
+        SLURM_CONFIG["training"]["epochs"],
+        1,
+    ),
+    "small_cnn",
+)
 
 
 def slurm_unavailable() -> str | None:
@@ -226,7 +238,8 @@ def test_cluster_profile_asks_slurm_for_a_gpu(tmp_path, gpu_request):
                 assert "--gpus" not in call
             assert flags[flags.index("-p") + 1] == resources["slurm_partition"]
             assert flags[flags.index("--mem") + 1] == str(resources["mem_mb"])
-            assert flags[flags.index("-t") + 1] == str(resources["runtime"])
+            runtime = resources["runtime"] if rule == "attack" else TRAIN_MINUTES
+            assert flags[flags.index("-t") + 1] == str(runtime)
             assert f"--cpus-per-task={profile['set-threads'][rule]}" in flags
 
 

@@ -129,7 +129,7 @@ def validate_config(
     config: dict[str, Any],
     schema: dict[str, Any],
     split_sizes_of: Callable[[str, dict[str, Any]], dict[str, int] | None],
-    shape_of: Callable[[str, dict[str, Any]], DatasetShape] = dataset_shape,
+    shape_of: Callable[[str, dict[str, Any]], DatasetShape | None] = dataset_shape,
 ) -> None:
     """Check ``config`` against the schema and across keys, then fill its defaults in place.
 
@@ -291,16 +291,43 @@ def _setting_key(name: str, dataset: dict[str, Any], section: str, key: str) -> 
     return f"{section}.{key}"
 
 
+def shape_errors(
+    name: str,
+    dataset: dict[str, Any],
+    training: dict[str, Any],
+    shape: DatasetShape,
+    conflicts: list[tuple[str, str]],
+) -> list[str]:
+    """The training settings of dataset ``name`` that its task, classes and image ``shape``
+    cannot take (``conflicts``: settings already refused, not reported twice), and images
+    smaller than the imprint attack's SSIM window."""
+    options = dataset.get("options", {})
+    described = f"dataset {name!r} ({dataset['loader']} with options {options})"
+    errors = [
+        f"{_setting_key(name, dataset, 'training', key)}: {problem}"
+        for key, problem in shape_conflicts(training, shape, described)
+        if key not in {reported for reported, _ in conflicts}
+    ]
+    if min(shape.spatial[-2:]) < SSIM_WINDOW:
+        errors.append(
+            f"datasets.{name}.options: {described} has {shape.sides_text} images, smaller "
+            f"than the {SSIM_WINDOW}x{SSIM_WINDOW} window of the imprint attack's SSIM "
+            f"(expected options giving images of at least {SSIM_WINDOW} px a side)"
+        )
+    return errors
+
+
 def study_errors(
     config: dict[str, Any],
     split_sizes_of: Callable[[str, dict[str, Any]], dict[str, int] | None],
-    shape_of: Callable[[str, dict[str, Any]], DatasetShape] = dataset_shape,
+    shape_of: Callable[[str, dict[str, Any]], DatasetShape | None] = dataset_shape,
 ) -> list[str]:
     """Checks across keys that a schema cannot express (``config`` has its defaults filled).
 
     ``split_sizes_of(loader, options)`` gives the size of each split a dataset will have (None:
     unknown before preparing, so the checks that need it are skipped); ``shape_of(loader,
-    options)`` its task, classes and image shape, checked against its training settings."""
+    options)`` its task, classes and image shape, checked against its training settings (None:
+    unknown, those checks skipped)."""
     errors = non_finite_errors(config) + audit_errors(config) + dataset_name_errors(config)
     for key, values in (
         ("eps", config["eps"]),
@@ -336,18 +363,8 @@ def study_errors(
         except (ValueError, FileNotFoundError) as error:
             errors.append(f"datasets.{name}: {error}")
             continue
-        described = f"dataset {name!r} ({dataset['loader']} with options {options})"
-        errors += [
-            f"{_setting_key(name, dataset, 'training', key)}: {problem}"
-            for key, problem in shape_conflicts(training, shape, described)
-            if key not in {reported for reported, _ in conflicts}
-        ]
-        if min(shape.spatial[-2:]) < SSIM_WINDOW:
-            errors.append(
-                f"datasets.{name}.options: {described} has {shape.sides_text} images, smaller "
-                f"than the {SSIM_WINDOW}x{SSIM_WINDOW} window of the imprint attack's SSIM "
-                f"(expected options giving images of at least {SSIM_WINDOW} px a side)"
-            )
+        if shape is not None:
+            errors += shape_errors(name, dataset, training, shape, conflicts)
         if sizes is None:
             continue
         num_train = sizes["train"]

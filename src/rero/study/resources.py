@@ -1,9 +1,9 @@
 """Time limits of the GPU jobs (``train``, ``audit``), from the work each does.
 
 A DP-SGD training job computes T·B·K per-sample gradients in expectation: T = epochs·⌈N/B⌉ steps
-(``rero.privacy.accounting.base.sampling_schedule``) of expected logical batch B, each sample's gradient
-taken over K augmented views (De et al. 2022). An audit trains ``audit.runs`` such models. The
-time is that work over :data:`ASSUMED_THROUGHPUT`, with :data:`MARGIN` for evaluation and
+(``rero.privacy.accounting.base.sampling_schedule``) of expected logical batch B, each sample's
+gradient taken over K augmented views (De et al. 2022). An audit trains ``audit.runs`` such models.
+The time is that work over :data:`ASSUMED_THROUGHPUT`, with :data:`MARGIN` for evaluation and
 checkpoints and :data:`START_MINUTES` for start-up, capped at :data:`MAX_ATTEMPT_MINUTES` a
 submission: a longer job is killed at its limit and resumes from its last epoch's checkpoint when
 SLURM runs it again (the profile's ``retries``), so it needs :func:`submissions` in all.

@@ -214,6 +214,16 @@ def _targets(
     return load_masks(data_dir, split) if meta["task"] == "segmentation" else labels
 
 
+def metric_values(scores: dict[str, Any]) -> Iterator[tuple[str, float]]:
+    """Every number in ``scores`` with its name; a per-class mapping (segmentation's
+    ``dice_per_class``) gives ``<metric>.<class>``."""
+    for name, value in scores.items():
+        if isinstance(value, dict):
+            yield from ((f"{name}.{key}", item) for key, item in value.items())
+        else:
+            yield name, value
+
+
 def _evaluate(
     run: TrainingRun, data_dir: str | Path, meta: dict[str, Any], split: str
 ) -> dict[str, float]:
@@ -233,7 +243,7 @@ def _evaluate(
         scores = segmentation_metrics(masks, probabilities, meta["class_names"])
     else:
         scores = classification_metrics(labels, probabilities)
-    undefined = sorted(name for name, value in scores.items() if not math.isfinite(value))
+    undefined = sorted(name for name, value in metric_values(scores) if not math.isfinite(value))
     if undefined:
         classes = range(int(meta["num_classes"])) if meta["task"] == "classification" else ()
         absent = sorted(set(classes) - set(np.unique(labels).tolist()))

@@ -39,15 +39,17 @@ run-3d: setup
 	$(SNAKEMAKE) --configfile workflow/configs/mni152_seg.yaml --report results/report.html
 
 # Everything (CI runs it); test-fast: the unit tests only, no Snakemake run, for daily work.
-# Both on $(CORES) pytest workers that take whole modules, longest first; the modules of the shared
-# tiny workflow run (tests/workflow/tiny_run/) go to one worker as one unit (tests/conftest.py).
-PYTEST := $(BIN)/python -m pytest -n $(CORES)
+# pytest workers take whole modules, longest first; the modules of the shared tiny workflow run
+# (tests/workflow/tiny_run/) go to one worker as one unit (tests/conftest.py). One worker more
+# than cores for make test: its SLURM tests and dry runs leave a core idle while they wait.
+TEST_WORKERS ?= $(shell echo $$(( $(CORES) + 1 )))
+PYTEST := $(BIN)/python -m pytest
 
 test: setup
-	$(PYTEST)
+	$(PYTEST) -n $(TEST_WORKERS)
 
 test-fast: setup
-	$(PYTEST) -m "not slow and not workflow"
+	$(PYTEST) -n $(CORES) -m "not slow and not workflow"
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

@@ -15,12 +15,19 @@ WORKFLOW_TESTS = TESTS / "workflow"
 TINY_RUN_TESTS = WORKFLOW_TESTS / "tiny_run"
 
 
-def run_order(item: pytest.Item) -> tuple[bool, bool, bool]:
-    """Longest first: the shared tiny run's modules, the other whole-workflow tests, the modules
-    with slow tests, the rest (each keeps its place in its group)."""
+#: the longest modules after the tiny run's, longest first (measured: minutes each)
+LONGEST_MODULES = ("test_paper_cpu.py", "test_slurm.py", "test_benchmarks.py", "test_workflow_3d.py")
+
+
+def run_order(item: pytest.Item) -> tuple[bool, int, bool, bool]:
+    """Longest first: the shared tiny run's modules, :data:`LONGEST_MODULES`, the other
+    whole-workflow tests, the modules with slow tests, the rest (each keeps its place in its
+    group)."""
     path = Path(item.fspath)
+    longest = LONGEST_MODULES
     return (
         TINY_RUN_TESTS not in path.parents,
+        longest.index(path.name) if path.name in longest else len(longest),
         WORKFLOW_TESTS not in path.parents,
         item.get_closest_marker("slow") is None,
     )

@@ -40,7 +40,7 @@ CLUSTER_JOBS = {
     "translate": 1,
 }
 LOCAL_RULES = ("all", "aggregate", "figures", "report_pages", "provenance", "results_readme")
-RUN_TIMEOUT_S = 300
+RUN_TIMEOUT_S = 600
 SUBMIT_TIMEOUT_S = 90
 
 # The smallest study: one ε plus the non-private run, one seed, one epoch, no extra bound budgets.

@@ -16,7 +16,12 @@ TINY_RUN_TESTS = WORKFLOW_TESTS / "tiny_run"
 
 
 #: the longest modules after the tiny run's, longest first (measured: minutes each)
-LONGEST_MODULES = ("test_paper_cpu.py", "test_slurm.py", "test_benchmarks.py", "test_workflow_3d.py")
+LONGEST_MODULES = (
+    "test_paper_cpu.py",
+    "test_slurm.py",
+    "test_benchmarks.py",
+    "test_workflow_3d.py",
+)
 
 
 def run_order(item: pytest.Item) -> tuple[bool, int, bool, bool]:

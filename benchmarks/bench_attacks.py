@@ -1,7 +1,7 @@
 """Attack matching speed and the time of one default attack job, in one run.
 
 The attack settings are those the workflow's attack jobs get, read from its config files with its
-own code (``study_settings``, ``rero.study.config.dataset_settings``).
+own code (``study_settings``, ``rero.study.checks.dataset_settings``).
 
 1. All-vs-all SSIM of one imprint batch (16 originals x 64 reconstructions, 28x28 grayscale):
    the vectorised ``ssim_matrix`` against a Python loop over ``skimage`` pairs, interleaved
@@ -69,7 +69,7 @@ from rero.data.registry import expected_split_sizes
 from rero.privacy.accounting.base import sampling_schedule
 from rero.privacy.calibration import calibrate
 from rero.runtime.device import DEVICES, resolve_device
-from rero.study.config import dataset_settings
+from rero.study.checks import dataset_settings
 
 SIDE = 28
 DEFAULT_DATASET = "mni152"

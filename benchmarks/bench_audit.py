@@ -43,7 +43,7 @@ from rero.data.prepare import prepare_dataset, read_meta
 from rero.data.store import load_split
 from rero.privacy.accounting.base import sampling_schedule
 from rero.privacy.calibration import calibrate
-from rero.study.config import dataset_settings
+from rero.study.checks import dataset_settings
 from rero.training.config import TrainConfig
 
 DATASET = "mni152"

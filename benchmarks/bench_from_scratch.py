@@ -30,7 +30,7 @@ from rero.privacy.rero.from_scratch_images import (
     image_norms,
     summarise_norms,
 )
-from rero.study.config import dataset_settings
+from rero.study.checks import dataset_settings
 from rero.study.tokens import merged_eps_tokens, parse_eps_token
 
 PSNR_DB = 30.0

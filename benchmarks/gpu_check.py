@@ -72,7 +72,7 @@ from rero.privacy.accounting.base import sampling_schedule
 from rero.privacy.calibration import calibrate
 from rero.privacy.plan import write_plan
 from rero.runtime.io import read_json
-from rero.study.config import dataset_settings
+from rero.study.checks import dataset_settings
 
 ROW_MARK = "gpu_check row: "
 #: the generated training set of the train part: (side px, training images, expected batch,

@@ -18,7 +18,8 @@ from typing import Any
 from rero.data.registry import dataset_shape, expected_split_sizes
 from rero.data.shapes import DatasetShape
 from rero.privacy.accounting.base import sampling_schedule
-from rero.study.config import dataset_settings, load_schema, read_config_files, validate_config
+from rero.study.checks import dataset_settings
+from rero.study.config import load_schema, read_config_files, validate_config
 from rero.study.tokens import eps_tokens, parse_eps_token, parse_kappa
 
 REPO = Path(__file__).resolve().parents[1]

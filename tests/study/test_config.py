@@ -11,6 +11,7 @@ from snakemake.utils import validate as snakemake_validate
 
 from rero.study import config as study_config
 from rero.study import tokens as config_tokens
+from rero.study.checks import dataset_settings
 from tests.helpers import REPO, shipped_config_text
 
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -543,9 +544,9 @@ def test_dataset_settings_merge_the_datasets_own_entry_over_the_section():
     entry = config["datasets"]["mni152"]
     entry["training"] = {"epochs": 3}
     entry["attack"] = {"imprint": {"num_bins": 32}}
-    training = study_config.dataset_settings(config, "mni152", "training")
+    training = dataset_settings(config, "mni152", "training")
     assert training["epochs"] == 3 and training["batch_size"] == 256
-    imprint = study_config.dataset_settings(config, "mni152", "attack")["imprint"]
+    imprint = dataset_settings(config, "mni152", "attack")["imprint"]
     assert imprint["num_bins"] == 32 and imprint["batch_size"] == 16  # merged, not replaced
     assert config["attack"]["imprint"]["num_bins"] == 64  # the section itself is untouched
 

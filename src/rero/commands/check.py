@@ -17,6 +17,7 @@ import rero
 from rero.data.registry import checked_split_sizes, expected_split_sizes
 from rero.study import config as study_config
 from rero.study import tokens as config_tokens
+from rero.study.checks import dataset_settings
 from rero.study.planned_jobs import job_table, planned_jobs
 from rero.study.resources import attempt_minutes, per_sample_gradients, submissions
 
@@ -43,7 +44,7 @@ def run_check_config(args: argparse.Namespace) -> None:
     print(f"valid: {described}; {len(budgets)} budgets x {len(config['seeds'])} seeds")
     limits = []
     for name, entry in datasets.items():
-        training = study_config.dataset_settings(config, name, "training")
+        training = dataset_settings(config, name, "training")
         work = per_sample_gradients(
             expected_split_sizes(entry["loader"], entry["options"])["train"],
             training["batch_size"],

@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from rero.data.registry import LOADERS, loader_options
-from rero.study.config import dataset_settings
+from rero.study.checks import dataset_settings
 from rero.study.tokens import audited_eps_tokens, eps_tokens, merged_eps_tokens
 
 

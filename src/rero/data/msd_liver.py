@@ -114,6 +114,12 @@ class Options:
             workers=require_workers(workers),
         )
 
+    @classmethod
+    def of(cls, options: dict[str, Any]) -> Options:
+        """:meth:`checked` of a loader options mapping (defaults filled)."""
+        keys = ("size", "depth", "n_val", "n_test", "seed", "workers")
+        return cls.checked(*(options[key] for key in keys))
+
     @property
     def grid(self) -> Grid:
         return Grid(self.size, self.depth)
@@ -359,14 +365,7 @@ def msd_liver_content_files(options: dict[str, Any]) -> list[Path]:
 def msd_liver_split_sizes(options: dict[str, Any]) -> dict[str, int]:
     """The split sizes of :func:`load_msd_liver` for ``options`` (defaults filled), from
     ``dataset.json`` alone."""
-    checked = Options.checked(
-        options["size"],
-        options["depth"],
-        options["n_val"],
-        options["n_test"],
-        options["seed"],
-        options["workers"],
-    )
+    checked = Options.of(options)
     folder = root_folder(options["root"])
     entries = read_dataset_json(folder)
     require_enough(folder / DATASET_JSON, entries, checked)
@@ -378,14 +377,7 @@ def msd_liver_shape(options: dict[str, Any]) -> DatasetShape:
     """What :func:`load_msd_liver` gives for ``options`` (defaults filled), from the options
     alone: one-channel ``depth`` x ``size`` x ``size`` volumes, each voxel one of
     :data:`CLASS_NAMES`."""
-    checked = Options.checked(
-        options["size"],
-        options["depth"],
-        options["n_val"],
-        options["n_test"],
-        options["seed"],
-        options["workers"],
-    )
+    checked = Options.of(options)
     return DatasetShape(
         "segmentation", len(CLASS_NAMES), (1, checked.depth, checked.size, checked.size)
     )

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 from scipy import integrate, stats
-from skimage.metrics import structural_similarity
 
 from rero.attacks.dp_step import (
     clip_factors,
@@ -58,6 +57,7 @@ from tests.helpers.attacks import (
     imprint_on_fields,
     prepared_fields,
     realistic_images,
+    skimage_ssim,
 )
 
 SSIM_THRESHOLD = 0.95  # the config schema's default
@@ -98,18 +98,6 @@ class GatherOnly:
 
     def __array__(self, *args, **kwargs) -> np.ndarray:
         raise AssertionError("the whole split was converted")
-
-
-def skimage_ssim(x: np.ndarray, y: np.ndarray) -> float:
-    return structural_similarity(
-        x,
-        y,
-        gaussian_weights=True,
-        sigma=1.5,
-        use_sample_covariance=False,
-        data_range=1.0,
-        channel_axis=0,
-    )
 
 
 def closed_form_ceiling(sigma: float, sample_rate: float, steps: int, kappa: float) -> float:

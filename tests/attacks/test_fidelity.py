@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
+from skimage.metrics import mean_squared_error, peak_signal_noise_ratio
 
 from rero.attacks import imprint as imprint_module
 from rero.attacks.fidelity import RAW_METRICS, paired_ncc, psnr_from_mse, raw_metrics
@@ -26,19 +26,8 @@ from tests.helpers.attacks import (
     imprint_on_fields,
     prepared_fields,
     realistic_images,
+    skimage_ssim,
 )
-
-
-def skimage_ssim(x: np.ndarray, y: np.ndarray) -> float:
-    return structural_similarity(
-        x,
-        y,
-        gaussian_weights=True,
-        sigma=1.5,
-        use_sample_covariance=False,
-        data_range=1.0,
-        channel_axis=0,
-    )
 
 
 def test_an_exact_reconstruction_has_mse_0_psnr_inf_ncc_1_ssim_1() -> None:

@@ -7,9 +7,24 @@ from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
+from skimage.metrics import structural_similarity
 
 from rero.attacks.imprint import run_imprint_attack
 from tests.helpers import prepare_toy_dataset
+
+
+def skimage_ssim(x: np.ndarray, y: np.ndarray) -> float:
+    """scikit-image's SSIM with Wang et al.'s Gaussian window (σ 1.5), data range 1, channels
+    first: the independent reference for the attacks' own SSIM."""
+    return structural_similarity(
+        x,
+        y,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        data_range=1.0,
+        channel_axis=0,
+    )
 
 
 def realistic_images(count: int, seed: int, size: int = 28) -> np.ndarray:

@@ -47,7 +47,7 @@ def write_results(root, seeds=(0, 1)):
                     "seed": seed,
                     "test": {name: score for name in ("accuracy", "balanced_accuracy", "auroc")}
                     | {"mcc": score},
-                    "epsilon_spent": {"epsilon": target, "accountant": "rdp"},
+                    "rdp_epsilon_upper_bound": {"epsilon": target, "accountant": "rdp"},
                 },
             )
             files["metrics"].append(metrics)

@@ -252,7 +252,17 @@ def test_poisson_sampling_and_accounting_follow_the_plan():
     assert len(sizes) == 30 and len(set(sizes.tolist())) > 3  # sizes vary: Poisson, not fixed
     assert abs(sizes.mean() - 18) < 4  # E = qN = 18, sd of the mean 0.65
     assert run.engine.accountant.history == [(1.0, 0.3, 30)]
-    assert run.epsilon_spent()["steps"] == 30
+    assert run.rdp_epsilon_upper_bound()["steps"] == 30
+
+
+def test_progress_line_names_the_rdp_upper_bound_beside_the_certified_epsilon():
+    run, _, _ = tiny_run("hooks", count=60, clip=1.0, sigma=1.0, batch=18, physical_batch_size=64)
+    run.run_epoch(3)
+    rdp = run.engine.accountant.get_epsilon(delta=run.plan.delta)
+    line = run.progress_details()
+    assert f"RDP upper bound on ε so far {rdp:.4g}" in line, line
+    assert f"certified ε {run.plan.epsilon:.4g} for all {run.plan.steps} steps (rdp)" in line
+    assert "spent" not in line
 
 
 def test_noise_has_standard_deviation_sigma_c_over_expected_batch():
@@ -524,7 +534,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(toy3, tmp_path, monkeyp
 
     assert same_weights(model_weights(tmp_path / "whole"), model_weights(tmp_path / "killed"))
     assert file_bytes(tmp_path / "whole", "model.pt") == file_bytes(tmp_path / "killed", "model.pt")
-    for key in ("test", "val", "loss_curve", "epsilon_spent", "sampling"):
+    for key in ("test", "val", "loss_curve", "rdp_epsilon_upper_bound", "sampling"):
         assert resumed[key] == whole[key], key
     assert len(resumed["loss_curve"]) == plan.steps
 
@@ -721,11 +731,11 @@ def test_private_run_writes_contract_outputs(toy3, tmp_path):
     on_disk = read_json(tmp_path / "metrics.json")
     for key in ("dataset", "seed", "target_epsilon", "test", "val", "loss_curve"):
         assert key in on_disk
-    for key in ("epsilon_spent", "plan", "config", "provenance", "wall_time_s"):
+    for key in ("rdp_epsilon_upper_bound", "plan", "config", "provenance", "wall_time_s"):
         assert key in on_disk
     assert set(on_disk["test"]) == {"accuracy", "balanced_accuracy", "auroc", "mcc"}
     assert on_disk["plan"] == plan.to_dict() and on_disk["target_epsilon"] == 4.0
-    spent = metrics["epsilon_spent"]
+    spent = metrics["rdp_epsilon_upper_bound"]
     assert spent["accountant"] == "rdp" and spent["steps"] == plan.steps == 8
     reference = RDPAccountant()
     reference.history = [(0.8, 0.25, 8)]
@@ -746,7 +756,7 @@ def test_private_run_writes_contract_outputs(toy3, tmp_path):
 def test_non_private_run_learns_with_shuffled_batches(toy3, tmp_path):
     plan = toy_plan(math.inf, 48, 12, 3)
     metrics = train_run(toy3, plan, NON_PRIVATE, 0, tmp_path)
-    assert metrics["epsilon_spent"] == {
+    assert metrics["rdp_epsilon_upper_bound"] == {
         "epsilon": math.inf,
         "delta": 1e-5,
         "accountant": "none",
@@ -866,7 +876,7 @@ def test_cli_trains_one_epoch(tmp_path, capsys):
     printed = capsys.readouterr().out.splitlines()
     assert len(printed) == 1 and printed[0].startswith("trained toy eps=8.0 seed=0: test accuracy")
     metrics = read_json(out / "metrics.json")
-    assert metrics["epsilon_spent"]["steps"] == 3 and metrics["seed"] == 0
+    assert metrics["rdp_epsilon_upper_bound"]["steps"] == 3 and metrics["seed"] == 0
     assert metrics["config"]["physical_batch_size"] == 8
     assert metrics["config"]["augmentation_multiplicity"] == 2
     assert metrics["config"]["flip_probability"] == 0.2 and metrics["config"]["max_shift"] == 2
@@ -915,7 +925,7 @@ def test_resnet9_trains_on_cuda_with_views_and_a_single_logit(tmp_path):
         AUGMENTED, model="resnet9", device="cuda", single_logit=True, loss_reduction="sum"
     )
     metrics = train_run(data, toy_plan(4.0, 48, 12, 2), config, 0, tmp_path / "run")
-    assert metrics["epsilon_spent"]["steps"] == 8
+    assert metrics["rdp_epsilon_upper_bound"]["steps"] == 8
     assert all(math.isfinite(point["loss"]) for point in metrics["loss_curve"])
     model = load_trained_model(tmp_path / "run").cuda()
     assert next(model.parameters()).is_cuda

@@ -317,5 +317,5 @@ def test_training_killed_at_its_time_limit_resumes_when_resubmitted(tmp_path):
     assert 0 < step < steps
     assert "\r" not in log and re.search(rf"step {steps}/{steps} \(100%\)", log)
     metrics = json.loads((tmp_path / PREEMPTED_TRAINING / "metrics.json").read_text())
-    assert metrics["epsilon_spent"]["steps"] == steps  # the accountant resumed too
+    assert metrics["rdp_epsilon_upper_bound"]["steps"] == steps  # the accountant resumed too
     assert not checkpoint.exists()

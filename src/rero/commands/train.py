@@ -35,12 +35,13 @@ def run_train(args: argparse.Namespace) -> None:
     plan = read_checked_plan(args.plan, int(meta["num_train"]))
     config = train_config(args)
     metrics = train_run(args.data_dir, plan, config, args.seed, args.out_dir)
-    spent = metrics["epsilon_spent"]
+    rdp = metrics["rdp_epsilon_upper_bound"]["epsilon"]
     scores = ", ".join(
         f"{METRIC_LABELS[name]} {metrics['test'][name]:.4f}"
         for name in TASK_METRICS[metrics["task"]]
     )
     print(
         f"trained {metrics['dataset']} eps={plan.target_epsilon} seed={args.seed}: test "
-        f"{scores}; epsilon spent {spent['epsilon']} ({spent['accountant']}) -> {args.out_dir}"
+        f"{scores}; certified epsilon {plan.epsilon:.4g} ({plan.accountant}), Opacus' RDP upper "
+        f"bound {rdp:.4g} -> {args.out_dir}"
     )

@@ -32,11 +32,12 @@ FIXED = {
     "n_seeds": "number of training runs (seeds) behind the means and standard deviations",
     "epsilon_lower": "ε at δ of σ from below: a lower bound from the plan's accountant (the true ε "
     "lies in [epsilon_lower, epsilon]; empty where the accountant gives none, as RDP)",
-    "opacus_epsilon_spent": (
-        "ε at δ that Opacus' own RDP accountant reports for the training run (mean over seeds): "
-        "looser than the plan's accountant, so above the target; not the budget"
+    "rdp_epsilon_upper_bound": (
+        "upper bound on the training run's ε at δ from Opacus' RDP accountant (Mironov, Talwar "
+        "and Zhang 2019), mean over seeds: looser than the plan's certified bracket "
+        "[epsilon_lower, epsilon], so above it; not the ε the run spent, and not the budget (inf "
+        "for the non-private run)"
     ),
-    "opacus_epsilon_spent_accountant": "accountant behind `opacus_epsilon_spent` (rdp)",
     "audit_epsilon_lower_white_box": (
         "empirical 95 % lower bound on the ε of the training code, from a one-run white-box audit "
         "(every noisy step seen, gradient canaries); empty where the budget was not audited"

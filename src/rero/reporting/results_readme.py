@@ -31,7 +31,8 @@ OUTPUTS = (
     ),
     (
         "train/{dataset}/eps_{eps}/seed_{seed}/metrics.json",
-        "a training run's test (and validation) metrics, the ε it spent and its provenance",
+        "a training run's test (and validation) metrics, Opacus' RDP upper bound on its ε "
+        "(rdp_epsilon_upper_bound, looser than the plan's certified ε) and its provenance",
     ),
     (
         "bounds/{dataset}.csv",

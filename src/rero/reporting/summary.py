@@ -74,9 +74,10 @@ def finite_test_scores(metrics: dict[str, Any], task: str, path: str | Path) -> 
 
 def training_table(metric_files: Sequence[str | Path]) -> pd.DataFrame:
     """One row per training run: dataset, task, target ε, seed, the test metrics of its task (NaN
-    for the other task's), its main metric and the ε Opacus' RDP accountant reports for it
-    (``opacus_epsilon_spent``: the run's own record, above the plan's certified ε; not the
-    budget). ValueError naming the file for a missing or non-finite test metric."""
+    for the other task's), its main metric and the upper bound on its ε that Opacus' RDP
+    accountant gives (``rdp_epsilon_upper_bound``: looser than the plan's certified ε, so above
+    it; NaN where the record has none). ValueError naming the file for a missing or non-finite
+    test metric."""
     rows = []
     for file in metric_files:
         metrics = read_json(file)
@@ -84,7 +85,7 @@ def training_table(metric_files: Sequence[str | Path]) -> pd.DataFrame:
         task = metrics.get("task")
         if task not in TASK_METRICS:
             raise ValueError(f"{file}: task {task!r}; expected one of {', '.join(TASK_METRICS)}")
-        spent = metrics.get("epsilon_spent", {})
+        rdp = metrics.get("rdp_epsilon_upper_bound", {})
         scores = finite_test_scores(metrics, task, file)
         rows.append(
             {
@@ -95,8 +96,7 @@ def training_table(metric_files: Sequence[str | Path]) -> pd.DataFrame:
                 **{name: scores.get(name, np.nan) for name in METRICS},
                 "main_metric": MAIN_METRIC[task],
                 "main_metric_value": scores[MAIN_METRIC[task]],
-                "opacus_epsilon_spent": float(spent.get("epsilon", "nan")),
-                "opacus_epsilon_spent_accountant": spent.get("accountant"),
+                "rdp_epsilon_upper_bound": float(rdp.get("epsilon", "nan")),
             }
         )
     return pd.DataFrame(rows)
@@ -263,8 +263,7 @@ def summarise(
     stats.insert(0, "task", grouped["task"].first())
     stats.insert(1, "main_metric", grouped["main_metric"].first())
     stats["n_seeds"] = grouped.size()
-    stats["opacus_epsilon_spent"] = grouped["opacus_epsilon_spent"].mean()
-    stats["opacus_epsilon_spent_accountant"] = grouped["opacus_epsilon_spent_accountant"].first()
+    stats["rdp_epsilon_upper_bound"] = grouped["rdp_epsilon_upper_bound"].mean()
     table = plan_table(plan_files).merge(stats.reset_index(), on=KEY, how="left")
     table = table.merge(bound_columns(bound_files), on=KEY, how="left")
     table = table.merge(membership_columns(membership_files), on=KEY, how="left")

@@ -269,7 +269,7 @@ def _metrics(
         "test": scores["test"],
         "val": scores["val"],
         "loss_curve": loss_curve(run.losses, plan.steps_per_epoch(num_train)),
-        "epsilon_spent": run.epsilon_spent(),
+        "rdp_epsilon_upper_bound": run.rdp_epsilon_upper_bound(),
         "sampling": {
             "scheme": "poisson" if plan.private else "shuffled minibatches",
             "sample_rate": plan.sample_rate,

@@ -4,8 +4,9 @@
   per-sample clipping to ``C = config.clip_norm``, Gaussian noise ``N(0, σ²C²)`` on the summed
   clipped gradients with ``σ = plan.sigma``, division by the expected batch size ``qN``
   (Abadi et al. 2016; the setup of Ziller et al. 2024). Logical batches are split into physical
-  ones by Opacus' ``BatchMemoryManager``. The ε actually spent comes from the run's own Opacus
-  RDP accountant.
+  ones by Opacus' ``BatchMemoryManager``. The run's own Opacus RDP accountant (Mironov, Talwar
+  and Zhang 2019) gives an upper bound on the ε of the steps taken, looser than the plan's
+  certified ε.
 * non-private plan (target ``inf``): the same model, shuffled minibatches of the plan's batch
   size ``B``, no clipping, no noise.
 
@@ -296,15 +297,23 @@ class TrainingRun:
             self._record(loss_sum, len(batch), progress)
 
     def progress_details(self) -> str:
-        """The last step's loss and the ε spent so far, for a progress line of the log."""
+        """The last step's loss, Opacus' RDP upper bound on ε so far and the plan's certified ε
+        of all T steps beside it, for a progress line of the log."""
         loss = f"loss {self.losses[-1]:.4g}" if self.losses else "loss n/a"
         if self.engine is None:
             return f"{loss}, non-private"
-        spent = self.engine.accountant.get_epsilon(delta=self.plan.delta)
-        return f"{loss}, ε spent so far {spent:.4g} (Opacus RDP, δ={self.plan.delta:g})"
+        rdp = self.engine.accountant.get_epsilon(delta=self.plan.delta)
+        plan = self.plan
+        return (
+            f"{loss}, RDP upper bound on ε so far {rdp:.4g} (Opacus' accountant, looser), "
+            f"certified ε {plan.epsilon:.4g} for all {plan.steps} steps ({plan.accountant}), "
+            f"δ={plan.delta:g}"
+        )
 
-    def epsilon_spent(self) -> dict[str, Any]:
-        """ε of the steps taken, from this run's own RDP accountant (``inf`` if non-private)."""
+    def rdp_epsilon_upper_bound(self) -> dict[str, Any]:
+        """Opacus' RDP accountant's upper bound on the ε of the steps taken (Mironov, Talwar and
+        Zhang 2019), looser than the plan's certified ε (``inf``, accountant "none", if
+        non-private)."""
         if self.engine is None:
             return {
                 "epsilon": math.inf,

@@ -14,6 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import NullLocator
 
 from rero.privacy.rero.methods import METHOD_NAMES
+from rero.reporting.figures.style import BREAK_COLOUR, BREAK_LINESTYLE
 
 NON_PRIVATE = "non-private"
 NON_PRIVATE_TICK = "non-\nprivate"  # narrow: it sits next to the largest budget's tick
@@ -104,7 +105,10 @@ class EpsAxis:
         )
         axis.xaxis.set_minor_locator(NullLocator())
         axis.axvline(
-            math.sqrt(self.high * self.non_private), color="0.6", linewidth=0.6, linestyle=":"
+            math.sqrt(self.high * self.non_private),
+            color=BREAK_COLOUR,
+            linewidth=0.6,
+            linestyle=BREAK_LINESTYLE,
         )
         margin = 0.05 * (math.log10(self.non_private) - first)
         axis.set_xlim(10 ** (first - margin), self.non_private * 10**margin)

@@ -15,9 +15,10 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from rero.privacy.rero.methods import METHOD_NAMES, UPPER_BOUND
+from rero.privacy.rero.methods import APPROXIMATION, METHOD_NAMES, UPPER_BOUND
 from rero.reporting.corridor import (
     EXPOSED_NORM,
+    FIRST_SUCCESS,
     LEVEL,
     LINE_NORM,
     TRANSITION,
@@ -30,13 +31,15 @@ from rero.reporting.corridor import (
 )
 from rero.reporting.figures.labels import EpsAxis, imprint_text, kappa_text, method_name
 from rero.reporting.figures.style import (
-    APPROXIMATION_COLOURS,
-    CORRIDOR_COLOUR,
-    FAMILY_COLOURS,
-    KAPPA_COLOURS,
+    BAR_MARKER,
+    KAPPA_CONCEPTS,
     SINGLE_COLUMN_IN,
+    TRANSITION_CONCEPTS,
+    area_of,
     fit_legend,
+    line_of,
     panel_grid,
+    points_of,
     save_figure,
     shared_legend,
     styled,
@@ -47,6 +50,12 @@ from rero.runtime.io import read_json
 CI_FIELDS = ("success_rate", "ci_low", "ci_high")
 LEGEND_CHARACTERS = 50  # a legend entry's line: one column wide at 7 pt, with its handle
 ROW_HEIGHT_IN = 2.5
+#: the certified bound is drawn over the approximations (which may hide it where they agree)
+CERTIFIED_ZORDER = 3.0
+CERTIFIED_WIDTH = 1.6
+#: the line style of certified bounds and of approximations in ``bounds_vs_eps``, as its caption
+#: states them
+BOUND_LINESTYLES = {UPPER_BOUND: "-", APPROXIMATION: "--"}
 
 
 def read_bounds(bound_files: Sequence[str | Path]) -> pd.DataFrame:
@@ -69,11 +78,12 @@ def bound_line(
         axis.plot(
             eps_axis.x(budgets[~finite]),
             values[~finite],
-            marker="_",
+            marker=BAR_MARKER,
             markersize=8,
             markeredgewidth=1.5,
             linestyle="none",
             color=line.get_color(),
+            gid=line.get_gid(),
         )
 
 
@@ -88,7 +98,8 @@ def _panel_axes(axis: Axes, eps_axis: EpsAxis, ylabel: str, title: str) -> None:
 @styled
 def bounds_vs_eps(bound_files: Sequence[str | Path], path: str | Path) -> Figure:
     """Reconstruction-success bounds of each method against ε, one panel per dataset and κ:
-    certified upper bounds solid, approximations dashed; ε = ∞ at the right end."""
+    certified upper bounds solid, thicker and on top, approximations dashed
+    (:data:`BOUND_LINESTYLES`); ε = ∞ at the right end."""
     bounds = read_bounds(bound_files)
     eps_axis = EpsAxis.of(bounds["target_epsilon"])
     panels = bounds[["dataset", "kappa_label"]].drop_duplicates()
@@ -100,22 +111,24 @@ def bounds_vs_eps(bound_files: Sequence[str | Path], path: str | Path) -> Figure
         methods = [name for name in METHOD_NAMES if name in present]
         for method in methods + sorted(present - set(methods)):
             lines = subset[subset["method"] == method]
-            upper = (lines["kind"] == UPPER_BOUND).all()
+            certified = (lines["kind"] == UPPER_BOUND).all()
+            concept = "identification" if method == "rigorous" else f"approximation/{method}"
+            style = line_of(concept) | {
+                "linestyle": BOUND_LINESTYLES[UPPER_BOUND if certified else APPROXIMATION]
+            }
+            if certified:
+                style |= {"zorder": CERTIFIED_ZORDER, "linewidth": CERTIFIED_WIDTH}
             bound_line(
                 axis,
                 eps_axis,
                 lines["target_epsilon"],
                 lines["bound"],
-                marker="o",
-                markersize=2.5,
-                color=FAMILY_COLOURS["identification"]
-                if method == "rigorous"
-                else APPROXIMATION_COLOURS.get(method),
-                linestyle="-" if upper else "--",
+                markersize=3.5 if certified else 2.5,
                 label=method_name(method),
+                **style,
             )
         kappa = float(subset["kappa"].iloc[0])
-        axis.axhline(kappa, color="0.5", linewidth=0.8, linestyle=":", label="prior baseline κ")
+        axis.axhline(kappa, linewidth=0.8, label="prior baseline κ", **line_of("prior baseline"))
         _panel_axes(
             axis, eps_axis, "reconstruction success γ", f"{dataset}, {kappa_text(kappa, label)}"
         )
@@ -133,7 +146,6 @@ def _attack_points(
         eps_axis.x(rows["target_epsilon"]),
         success,
         yerr=[success - rows[f"{prefix}_ci_low"], rows[f"{prefix}_ci_high"] - success],
-        linestyle="none",
         **style,
     )
 
@@ -158,24 +170,26 @@ def criterion_points(
 
 
 def _shade_transitions(axis: Axes, rows: pd.DataFrame) -> None:
-    """Shade each located ε interval of the imprint attack's transitions by the paper's SSIM
-    criterion (finite ends only)."""
+    """Hatch each located ε interval of the imprint attack's transitions by the paper's SSIM
+    criterion (finite ends only), first success first, then the levels upwards, one hatch each."""
     if rows.empty:
         return
+    levels = []
     for column in rows.columns:
         match = TRANSITION.fullmatch(column)
-        if match is None or match["metric"] is not None:
-            continue
-        criterion = re.sub(r"^([<>=≤≥]+)", r"\1 ", match["level"])
+        if match is not None and match["metric"] is None:
+            levels.append((match["level"] != FIRST_SUCCESS, match["level"], column))
+    for index, (_, level, column) in enumerate(sorted(levels)):
+        criterion = re.sub(r"^([<>=≤≥]+)", r"\1 ", level)
         low, high = rows[column].iloc[0], rows[column.replace("_eps_low", "_eps_high")].iloc[0]
         if low > 0 and math.isfinite(high):
+            concept = TRANSITION_CONCEPTS[index % len(TRANSITION_CONCEPTS)]
             axis.axvspan(
                 low,
                 high,
-                color=FAMILY_COLOURS["imprint"],
-                alpha=0.15,
-                linewidth=0,
+                alpha=0.6,
                 label=f"imprint attack: ε where success first {criterion}",
+                **area_of(concept),
             )
 
 
@@ -187,19 +201,14 @@ def _from_scratch(axis: Axes, eps_axis: EpsAxis, scratch: pd.DataFrame) -> tuple
     scratch = drawn_criterion(scratch)
     criterion = str(scratch["criterion"].iloc[0])
     median, exposed = norm_rows(scratch, LINE_NORM), norm_rows(scratch, EXPOSED_NORM)
-    colour = FAMILY_COLOURS["from_scratch"]
-    for column, style, name in (
-        ("single_release", "-", "one release"),
-        ("whole_run", "--", "whole run"),
-    ):
+    for column, name in (("single_release", "one release"), ("whole_run", "whole run")):
         bound_line(
             axis,
             eps_axis,
             median["target_epsilon"],
             median[column],
-            color=colour,
-            linestyle=style,
             label=f"from scratch, {name} (no prior), median image, P({criterion})",
+            **line_of(f"from scratch/{name}"),
         )
         band = median[["target_epsilon", column]].merge(
             exposed[["target_epsilon", column]], on="target_epsilon", suffixes=("", "_exposed")
@@ -209,10 +218,9 @@ def _from_scratch(axis: Axes, eps_axis: EpsAxis, scratch: pd.DataFrame) -> tuple
             band["target_epsilon"],
             band[column],
             band[f"{column}_exposed"],
-            color=colour,
             alpha=0.15,
-            linewidth=0,
             label="from scratch, images of norm between the smallest and the median",
+            **area_of("from scratch/norm band"),
         )
     return str(scratch["metric"].iloc[0]), float(scratch["threshold"].iloc[0])
 
@@ -247,9 +255,7 @@ def risk_vs_eps(
         lines = rigorous[rigorous["dataset"] == dataset]
         first = spans[dataset].kappa_label
         labels = [first, *(label for label in lines["kappa_label"].unique() if label != first)]
-        for colour, label in zip(
-            (FAMILY_COLOURS["identification"], *KAPPA_COLOURS), labels, strict=False
-        ):
+        for concept, label in zip(KAPPA_CONCEPTS, labels, strict=False):
             line = lines[lines["kappa_label"] == label]
             text = kappa_text(float(line["kappa"].iloc[0]), str(label))
             bound_line(
@@ -257,21 +263,20 @@ def risk_vs_eps(
                 eps_axis,
                 line["target_epsilon"],
                 line["bound"],
-                color=colour,
                 label=f"identification, {text}, certified",
+                markersize=2.5,
+                **line_of(concept),
             )
         rows = summary[summary["dataset"] == dataset]
         prior_kappa = rows["prior_aware_run_kappa"].dropna()
         prior_text = kappa_text(float(prior_kappa.iloc[0])) if not prior_kappa.empty else "κ = 1/M"
-        prior_colour = FAMILY_COLOURS["prior_aware"]
         bound_line(
             axis,
             eps_axis,
             rows["target_epsilon"],
             rows["prior_aware_run_bound"],
-            color=prior_colour,
-            linestyle="-.",
             label=f"identification, {prior_text}, prior-aware attack's run, certified",
+            **line_of("prior-aware/run bound"),
         )
         own = scratch[scratch["dataset"] == dataset] if not scratch.empty else scratch
         if not own.empty:
@@ -281,18 +286,16 @@ def risk_vs_eps(
             eps_axis,
             rows,
             "prior_aware",
-            fmt="o",
-            color=prior_colour,
             label=f"prior-aware attack, measured ({prior_text}), 95 % CI",
+            **points_of("prior-aware"),
         )
         _attack_points(
             axis,
             eps_axis,
             imprint[imprint["dataset"] == dataset],
             "imprint",
-            fmt="s",
-            color=FAMILY_COLOURS["imprint"],
             label=f"{imprint_text(eta)}, 95 % CI",
+            **points_of("imprint"),
         )
         if not own.empty:
             _attack_points(
@@ -300,19 +303,16 @@ def risk_vs_eps(
                 eps_axis,
                 criterion_points(imprint_files, dataset, metric, threshold),
                 "criterion",
-                fmt="D",
-                color=FAMILY_COLOURS["imprint"],
-                markerfacecolor="white",
                 label=f"imprint attack, measured ({spans[dataset].criterion}), 95 % CI",
+                **points_of("imprint/other criterion"),
             )
         _shade_transitions(axis, rows)
         span = spans[dataset].span
         if span is not None:
             axis.axvspan(
                 *span,
-                color=CORRIDOR_COLOUR,
-                linewidth=0,
                 zorder=0,
+                **area_of("corridor"),
                 label=f"corridor: certified bound ≥ {LEVEL:g}, no imprint success",
             )
         _panel_axes(axis, eps_axis, "reconstruction success", dataset)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -54,22 +55,112 @@ STYLE: dict[str, object] = {
     "pdf.fonttype": 42,  # TrueType: the PDF's text stays text (searchable, editable)
 }
 
-#: one colour per family of risk curves, the same in every figure: the certified identification
-#: bound at κ = 1/N, the imprint attack, the prior-aware attack (and its own run's bound) and the
-#: from-scratch bound; further priors κ and the approximate methods have colours of their own
-FAMILY_COLOURS = {
-    "identification": "C0",
-    "imprint": "C2",
-    "prior_aware": "C3",
-    "from_scratch": "C4",
+
+@dataclass(frozen=True)
+class Look:
+    """How one concept is drawn in every figure: its colour, its marker (filled or open) and the
+    style of its line; ``hatch`` tells apart areas of one colour."""
+
+    colour: str
+    marker: str = ""
+    linestyle: str = "-"
+    filled: bool = True
+    hatch: str | None = None
+
+    def line(self) -> dict[str, object]:
+        """Keyword arguments of ``plot`` and ``errorbar``: colour, marker and line style."""
+        return {
+            "color": self.colour,
+            "marker": self.marker or "none",
+            "linestyle": self.linestyle,
+            "markerfacecolor": self.colour if self.filled else "white",
+        }
+
+    def area(self) -> dict[str, object]:
+        """Keyword arguments of ``fill_between`` and ``axvspan``: colour (and hatch), no edge."""
+        if self.hatch:
+            fill = {"hatch": self.hatch, "edgecolor": self.colour, "facecolor": "none"}
+        else:
+            fill = {"color": self.colour}
+        return fill | {"linewidth": 0}
+
+
+BLUE, LIGHT_BLUE, GREY, YELLOW = "#0173b2", "#56b4e9", "#949494", "#ece133"  # seaborn colorblind
+ORANGE, GREEN, VERMILLION, PURPLE = "#de8f05", "#029e73", "#d55e00", "#cc78bc"
+BROWN, PINK = "#ca9161", "#fbafe4"
+INDIGO, TEAL, WINE = "#332288", "#44aa99", "#882255"  # Tol's muted scheme
+#: every concept of the figures and how it is drawn, the same in each figure: a concept is a
+#: family (before a "/") or one member of it; two families never share a colour
+CONCEPTS: dict[str, Look] = {
+    # the certified identification bound (f-DP of the training run), κ = 1/N, then further κ
+    "identification": Look(BLUE, "o"),
+    "identification/kappa 2": Look(LIGHT_BLUE, "o"),
+    "identification/kappa 3": Look(GREY, "o"),
+    "identification/kappa 4": Look(YELLOW, "o"),
+    # approximations of the identification bound, the paper's and the CLT's
+    "approximation/gdp_clt": Look(ORANGE, "x", "--"),
+    "approximation/edgeworth": Look(PINK, "v", "--"),
+    "approximation/glrt": Look(BROWN, "<", "--"),
+    "prior baseline": Look("0.5", linestyle=":"),
+    "from scratch/one release": Look(PURPLE, linestyle="-"),
+    "from scratch/whole run": Look(PURPLE, linestyle="--"),
+    "from scratch/norm band": Look(PURPLE),
+    "imprint": Look(GREEN, "s"),
+    "imprint/other criterion": Look(GREEN, "D", filled=False),
+    # the ε intervals where its success first exceeds 0, then first reaches each further level
+    "imprint/transition 1": Look(GREEN, hatch="////"),
+    "imprint/transition 2": Look(GREEN, hatch="\\\\\\\\"),
+    "imprint/transition 3": Look(GREEN, hatch="||||"),
+    "imprint/transition 4": Look(GREEN, hatch="----"),
+    "prior-aware": Look(VERMILLION, "^"),
+    "prior-aware/run bound": Look(VERMILLION, linestyle="-."),
+    "corridor": Look("0.85"),
+    "dp-sgd": Look(INDIGO, "o"),
+    "seed": Look("0.35", "."),
+    "non-private": Look("black", "D", "--"),
+    "claimed": Look("0.15", linestyle="--"),
+    "audit/white-box": Look(TEAL, "o"),
+    "audit/black-box": Look(WINE, "s"),
 }
-#: the identification bound at the priors κ after the first (blue, then greys and yellow)
-KAPPA_COLOURS = ("C9", "C7", "C8")
-#: the approximations of the identification bound (bounds_vs_eps)
-APPROXIMATION_COLOURS = {"gdp_clt": "C1", "edgeworth": "C6", "glrt": "C5"}
-#: the corridor's shading (no curve is this grey)
-CORRIDOR_COLOUR = "0.85"
+#: the identification bound's concepts by the order of their κ (the first: κ = 1/N)
+KAPPA_CONCEPTS = tuple(name for name in CONCEPTS if name.startswith("identification"))
+#: the imprint attack's transition bands in the order of their levels (repeating after the last)
+TRANSITION_CONCEPTS = tuple(name for name in CONCEPTS if name.startswith("imprint/transition"))
+#: the grey of the break before the non-private run on the ε axis (furniture, no concept)
+BREAK_COLOUR = "0.6"
+BREAK_LINESTYLE = ":"
+#: the marker of a bound's value at ε = ∞, in the bound's colour
+BAR_MARKER = "_"
 LEGEND_PAD_IN = 0.12
+
+
+def look(concept: str) -> Look:
+    """How ``concept`` is drawn; KeyError naming the concepts for an unknown one."""
+    if concept not in CONCEPTS:
+        raise KeyError(f"no look for concept {concept!r}; expected one of {', '.join(CONCEPTS)}")
+    return CONCEPTS[concept]
+
+
+def line_of(concept: str) -> dict[str, object]:
+    """Keyword arguments that draw ``concept`` as a line (``plot``, ``errorbar``), its name the
+    artist's gid (which the tests read back)."""
+    return look(concept).line() | {"gid": concept}
+
+
+def points_of(concept: str) -> dict[str, object]:
+    """:func:`line_of` without the line: markers only."""
+    return line_of(concept) | {"linestyle": "none"}
+
+
+def rule_of(concept: str) -> dict[str, object]:
+    """:func:`line_of` without markers: a reference line across an axis (``axhline``)."""
+    return line_of(concept) | {"marker": "none"}
+
+
+def area_of(concept: str) -> dict[str, object]:
+    """Keyword arguments that draw ``concept`` as an area (``fill_between``, ``axvspan``)."""
+    return look(concept).area() | {"gid": concept}
+
 
 Params = ParamSpec("Params")
 Result = TypeVar("Result")

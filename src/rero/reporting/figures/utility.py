@@ -15,10 +15,13 @@ from rero.reporting.corridor import read_eta
 from rero.reporting.figures.labels import EpsAxis, eps_label, imprint_text, method_name
 from rero.reporting.figures.style import (
     DOUBLE_COLUMN_IN,
-    FAMILY_COLOURS,
     SINGLE_COLUMN_IN,
+    area_of,
+    line_of,
     new_figure,
     panel_grid,
+    points_of,
+    rule_of,
     save_figure,
     shared_legend,
     styled,
@@ -50,36 +53,34 @@ def _draw_metric(axis, runs: pd.DataFrame, metric: str, eps_axis: EpsAxis) -> No
     stats = runs.groupby("target_epsilon")[metric].agg(["mean", "std"]).reset_index()
     private = stats[np.isfinite(stats["target_epsilon"])]
     x = eps_axis.x(private["target_epsilon"])
-    axis.plot(x, private["mean"], marker="o", color="C0", label="DP-SGD, mean over seeds")
+    axis.plot(x, private["mean"], label="DP-SGD, mean over seeds", **line_of("dp-sgd"))
     if private["std"].notna().any():
         axis.fill_between(
             x,
             private["mean"] - private["std"],
             private["mean"] + private["std"],
-            color="C0",
             alpha=0.2,
-            linewidth=0,
             label="± sd over seeds",
+            **area_of("dp-sgd"),
         )
-    axis.scatter(
+    axis.plot(
         eps_axis.x(runs["target_epsilon"]),
         runs[metric],
-        s=5,
-        color="0.35",
+        markersize=3,
         zorder=3,
         label="single seeds",
+        **points_of("seed"),
     )
     reference = stats[np.isinf(stats["target_epsilon"])]
     if not reference.empty:
         mean, sd = reference["mean"].iloc[0], reference["std"].fillna(0.0).iloc[0]
-        axis.axhline(mean, color="black", linestyle="--", linewidth=0.7)
+        axis.axhline(mean, linewidth=0.7, **rule_of("non-private"))
         axis.errorbar(
             [eps_axis.non_private],
             [mean],
             yerr=[sd],
-            fmt="D",
-            color="black",
             label="non-private, mean ± sd",
+            **points_of("non-private"),
         )
 
 
@@ -136,9 +137,8 @@ def trade_off(
                 rows[bound],
                 utility,
                 yerr=sd,
-                fmt="o-",
-                color=FAMILY_COLOURS["identification"],
                 label=f"{method_name('rigorous')}, κ = 1/N",
+                **line_of("identification"),
             )
         success = rows["imprint_success_rate"]
         axis.errorbar(
@@ -146,9 +146,8 @@ def trade_off(
             utility,
             xerr=[success - rows["imprint_ci_low"], rows["imprint_ci_high"] - success],
             yerr=sd,
-            fmt="s-",
-            color=FAMILY_COLOURS["imprint"],
             label=f"{imprint_text(eta)}, 95 % CI",
+            **line_of("imprint"),
         )
         anchor = rows.get(bound, success)
         for x, y, target in zip(anchor, utility, rows["target_epsilon"], strict=True):

@@ -16,6 +16,9 @@ from rero.training.bootstrap import (
     mean_statistic,
     percentile_interval,
 )
+from rero.training.dice import segmentation_metrics
+from rero.training.job import main_metric_interval
+from rero.training.metrics import classification_metrics
 
 
 def test_a_constant_metric_has_a_point_interval():
@@ -68,3 +71,31 @@ def test_an_undefined_mcc_is_zero_as_scikit_learn_has_it():
 def test_nonsense_settings_are_refused():
     with pytest.raises(ValueError, match="need size >= 1, resamples >= 1 and 0 < level < 1"):
         percentile_interval(mean_statistic(np.ones(3)), 3, level=1.0)
+
+
+def test_a_classification_run_records_the_interval_of_its_mcc():
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 3, 200)
+    probabilities = rng.dirichlet(np.ones(3), 200)
+    probabilities[np.arange(200), labels] += 0.5  # better than chance
+    interval = main_metric_interval({"task": "classification"}, labels, probabilities)
+    expected = percentile_interval(mcc_statistic(labels, probabilities.argmax(axis=1), 3), 200)
+    assert (interval["low"], interval["high"]) == expected
+    mcc = classification_metrics(labels, probabilities)["mcc"]
+    assert interval["metric"] == "mcc" and interval["low"] < mcc < interval["high"]
+    assert (interval["level"], interval["resamples"], interval["seed"]) == (0.95, 1000, 0)
+
+
+def test_a_segmentation_run_resamples_images_of_its_mean_soft_dice():
+    rng = np.random.default_rng(4)
+    masks = rng.integers(0, 3, (40, 6, 6))
+    probabilities = rng.dirichlet(np.ones(3), (40, 6, 6)).transpose(0, 3, 1, 2)
+    meta = {"task": "segmentation", "class_names": ["background", "a", "b"]}
+    interval = main_metric_interval(meta, masks, probabilities)
+    dice = segmentation_metrics(masks, probabilities, meta["class_names"])["dice"]
+    assert interval["metric"] == "dice" and interval["low"] < dice < interval["high"]
+    one = main_metric_interval(meta, masks[:1], probabilities[:1])  # one image: nothing to resample
+    assert one["low"] == pytest.approx(one["high"])
+    assert one["low"] == pytest.approx(
+        segmentation_metrics(masks[:1], probabilities[:1], meta["class_names"])["dice"]
+    )

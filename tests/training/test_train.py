@@ -734,6 +734,8 @@ def test_private_run_writes_contract_outputs(toy3, tmp_path):
     for key in ("rdp_epsilon_upper_bound", "plan", "config", "provenance", "wall_time_s"):
         assert key in on_disk
     assert set(on_disk["test"]) == {"accuracy", "balanced_accuracy", "auroc", "mcc"}
+    interval = on_disk["test_bootstrap"]  # the main metric over resampled test examples
+    assert interval["metric"] == "mcc" and interval["low"] <= interval["high"]
     assert on_disk["plan"] == plan.to_dict() and on_disk["target_epsilon"] == 4.0
     spent = metrics["rdp_epsilon_upper_bound"]
     assert spent["accountant"] == "rdp" and spent["steps"] == plan.steps == 8

@@ -32,15 +32,24 @@ from torch import nn
 import rero
 from rero.data.prepare import read_meta
 from rero.data.store import load_masks, load_split
+from rero.data.tasks import MAIN_METRIC
 from rero.models.registry import build_model, model_module
 from rero.privacy.plan import PrivacyPlan
 from rero.runtime.device import resolve_device
 from rero.runtime.io import provenance, read_json, write_json
 from rero.runtime.progress import ProgressLog
 from rero.runtime.sources import command_sources
+from rero.training.bootstrap import (
+    LEVEL,
+    RESAMPLES,
+    SEED,
+    mcc_statistic,
+    mean_statistic,
+    percentile_interval,
+)
 from rero.training.checkpoint import CheckpointFile, UnreadableCheckpointError, save_torch
 from rero.training.config import RUNTIME_FIELDS, TrainConfig
-from rero.training.dice import segmentation_metrics
+from rero.training.dice import segmentation_metrics, soft_dice_per_class
 from rero.training.finite import NonFiniteTrainingError, all_finite, nested_tensors, settings_hint
 from rero.training.metrics import classification_metrics, loss_curve, predict_probabilities
 from rero.training.run import TrainingRun
@@ -190,7 +199,10 @@ def train_run(
         description = f"train {meta['dataset']} eps={plan.target_epsilon} seed={seed}"
         try:
             _train_to_end(run, checkpoint, identity, description)
-            scores = {split: _evaluate(run, data_dir, meta, split) for split in ("val", "test")}
+            scores = {"val": _evaluate(meta, "val", *_predict(run, data_dir, meta, "val"))}
+            test = _predict(run, data_dir, meta, "test")
+            scores["test"] = _evaluate(meta, "test", *test)
+            interval = main_metric_interval(meta, *test)
         except NonFiniteTrainingError as error:
             for output in ("model.pt", "metrics.json"):
                 (out / output).unlink(missing_ok=True)
@@ -200,7 +212,7 @@ def train_run(
                 "removed, so a rerun starts at step 0"
             ) from None
     save_torch(out / "model.pt", {k: v.cpu() for k, v in run.model.state_dict().items()})
-    metrics = _metrics(run, scores, meta, seed)
+    metrics = _metrics(run, scores, meta, seed) | {"test_bootstrap": interval}
     metrics["wall_time_s"] = already + time.perf_counter() - started
     write_json(out / "metrics.json", metrics)
     checkpoint.remove()  # a checkpoint exists only while its run is unfinished
@@ -224,11 +236,11 @@ def metric_values(scores: dict[str, Any]) -> Iterator[tuple[str, float]]:
             yield name, value
 
 
-def _evaluate(
+def _predict(
     run: TrainingRun, data_dir: str | Path, meta: dict[str, Any], split: str
-) -> dict[str, float]:
-    """The trained model's metrics on ``split``; :class:`NonFiniteTrainingError` if its predictions
-    or a metric are not finite."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """(targets, class probabilities) of the trained model on ``split``: labels or masks;
+    :class:`NonFiniteTrainingError` if a prediction is not finite."""
     images, labels = load_split(data_dir, split)
     probabilities = predict_probabilities(
         run.model, images, run.config.eval_batch_size, str(run.device)
@@ -238,21 +250,55 @@ def _evaluate(
             f"the trained model's predictions on the {split} split are not finite (NaN or "
             f"infinite): the run is broken, not a result; {settings_hint(run.plan, run.config)}"
         )
+    return _targets(data_dir, split, meta, labels), probabilities
+
+
+def _evaluate(
+    meta: dict[str, Any], split: str, targets: np.ndarray, probabilities: np.ndarray
+) -> dict[str, float]:
+    """The metrics of predictions on ``split``; :class:`NonFiniteTrainingError` if one is not
+    finite."""
     if meta["task"] == "segmentation":
-        masks = _targets(data_dir, split, meta, labels)
-        scores = segmentation_metrics(masks, probabilities, meta["class_names"])
+        scores = segmentation_metrics(targets, probabilities, meta["class_names"])
     else:
-        scores = classification_metrics(labels, probabilities)
+        scores = classification_metrics(targets, probabilities)
     undefined = sorted(name for name, value in metric_values(scores) if not math.isfinite(value))
     if undefined:
         classes = range(int(meta["num_classes"])) if meta["task"] == "classification" else ()
-        absent = sorted(set(classes) - set(np.unique(labels).tolist()))
+        absent = sorted(set(classes) - set(np.unique(targets).tolist()))
         cause = f" (it lacks class {', '.join(map(str, absent))})" if absent else ""
         raise NonFiniteTrainingError(
             f"{split} split: {', '.join(undefined)} is not finite{cause}; a metric that cannot "
             "be computed is not reported"
         )
     return scores
+
+
+def main_metric_interval(
+    meta: dict[str, Any], targets: np.ndarray, probabilities: np.ndarray
+) -> dict[str, Any]:
+    """The main metric's percentile-bootstrap interval over the test examples
+    (:mod:`rero.training.bootstrap`): MCC of the predicted classes, or the mean soft Dice as the
+    mean over images of each image's Dice averaged over the classes."""
+    task = meta["task"]
+    if task == "segmentation":
+        dice = soft_dice_per_class(
+            torch.from_numpy(np.asarray(probabilities, dtype=np.float64)),
+            torch.from_numpy(np.asarray(targets).astype(np.int64, copy=False)),
+            len(meta["class_names"]),
+        )
+        statistic = mean_statistic(dice.mean(dim=1).numpy())
+    else:
+        statistic = mcc_statistic(targets, probabilities.argmax(axis=1), probabilities.shape[1])
+    low, high = percentile_interval(statistic, len(probabilities))
+    return {
+        "metric": MAIN_METRIC[task],
+        "low": low,
+        "high": high,
+        "level": LEVEL,
+        "resamples": RESAMPLES,
+        "seed": SEED,
+    }
 
 
 def _metrics(

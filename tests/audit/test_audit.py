@@ -105,7 +105,8 @@ def test_judge_tests_each_guess_count_at_a_bonferroni_level():
     )
     counts = [(10, 10), (40, 40), (80, 40)]
     assert (
-        result["epsilon_fdp"] == empirical_epsilon(counts, 100, mechanism, 1e-5, 0.1 / 3)["epsilon"]
+        result["epsilon_fdp_lower"]
+        == empirical_epsilon(counts, 100, mechanism, 1e-5, 0.1 / 3)["epsilon_lower"]
     )
     assert result["accuracy_ci"] == pytest.approx(list(clopper_pearson(40, 40, 0.9)))
 
@@ -182,14 +183,14 @@ def test_the_audit_of_the_real_training_code_stays_below_its_claim(toy, claimed_
     assert plan.epsilon <= claimed_epsilon
     for access in ("white_box", "black_box"):
         assert 0 <= results[access]["epsilon_lower"] <= plan.epsilon, results[access]
-        assert 0 <= results[access]["epsilon_fdp"] <= plan.epsilon, results[access]
+        assert 0 <= results[access]["epsilon_fdp_lower"] <= plan.epsilon, results[access]
     assert results["white_box"]["canaries"] == 500 and results["black_box"]["canaries"] == 60
     for kind in ("epsilon_composed", "epsilon_composed_fdp"):
         assert 0 <= results["white_box"][kind] <= plan.epsilon, results["white_box"]
         assert kind not in results["black_box"]
     if claimed_epsilon == 8.0:  # the white-box auditor sees the canaries: its bounds are not 0
         white_box = results["white_box"]
-        assert 0 < white_box["epsilon_lower"] < white_box["epsilon_fdp"], white_box
+        assert 0 < white_box["epsilon_lower"] < white_box["epsilon_fdp_lower"], white_box
         assert 0 < white_box["epsilon_composed"] < white_box["epsilon_composed_fdp"], white_box
 
 
@@ -215,7 +216,7 @@ def test_the_audit_of_a_broken_step_exceeds_the_claim(toy, monkeypatch, bug):
     monkeypatch.setattr(AuditedRun, "_make_private", broken)
     result = audit(toy, AuditSettings(gradient_canaries=500, guesses=(25, 50)))["results"]
     assert result["white_box"]["epsilon_lower"] > toy[1].epsilon, result["white_box"]
-    assert result["white_box"]["epsilon_fdp"] > toy[1].epsilon, result["white_box"]
+    assert result["white_box"]["epsilon_fdp_lower"] > toy[1].epsilon, result["white_box"]
     assert result["white_box"]["epsilon_composed"] > toy[1].epsilon, result["white_box"]
     assert result["white_box"]["epsilon_composed_fdp"] > toy[1].epsilon, result["white_box"]
 
@@ -242,10 +243,34 @@ def test_the_record_and_the_summary_columns_name_the_access(toy, tmp_path):
     row = columns.iloc[0]
     assert row["audit_epsilon_lower_white_box"] == record["white_box"]["epsilon_lower"]
     assert row["audit_epsilon_lower_black_box"] == record["black_box"]["epsilon_lower"]
-    assert row["audit_epsilon_fdp_white_box"] == record["white_box"]["epsilon_fdp"]
+    assert row["audit_epsilon_fdp_lower_white_box"] == record["white_box"]["epsilon_fdp_lower"]
     assert row["audit_epsilon_composed_white_box"] == record["white_box"]["epsilon_composed"]
     assert record["white_box"]["composed_fdp_exceeds_claim"] is False
     assert "audit_epsilon_composed_black_box" not in columns
+
+
+def test_the_audit_writes_progress_lines_for_its_trainings_and_each_auditor(toy, capsys):
+    folder, plan = toy
+    config = TrainConfig(clip_norm=1.0, physical_batch_size=32, progress=True)
+    settings = AuditSettings(gradient_canaries=200, input_canaries=40, runs=2, guesses=(20,))
+    meta = read_meta(folder)
+    train, held_out = load_split(folder, "train"), load_split(folder, "val")
+    device = torch.device("cpu")
+    result = run_audit(plan, config, meta, train, held_out, settings, device, deterministic=True)
+    lines = capsys.readouterr().err.splitlines()
+    prefix = f"audit {meta['dataset']} eps={plan.target_epsilon}"
+    total = settings.runs * plan.steps
+    training = [line for line in lines if line.startswith(f"{prefix}, training: step ")]
+    assert training[-1].startswith(f"{prefix}, training: step {total}/{total} (100%)")
+    assert "run 2/2, loss " in training[-1] and "RDP upper bound on ε so far" in training[-1]
+    judging = [line for line in lines if line.startswith(f"{prefix}, judging: step ")]
+    white_box, black_box = result["results"]["white_box"], result["results"]["black_box"]
+    assert len(judging) == 3, lines
+    for done, line in enumerate(judging, 1):
+        assert line.startswith(f"{prefix}, judging: step {done}/3 ("), line
+    assert f"white-box: ε ≥ {white_box['epsilon_lower']:.3g}" in judging[0]
+    assert f"family ε ≥ {black_box['epsilon_fdp_lower']:.3g}" in judging[1]
+    assert f"composed: ε ≥ {white_box['epsilon_composed']:.3g}" in judging[2]
 
 
 def test_settings_refuse_more_guesses_than_canaries():
@@ -266,8 +291,8 @@ def test_the_audit_figure_draws_audited_and_unaudited_studies(tmp_path):
             "delta": [1e-5, 1e-5],
             "audit_epsilon_lower_white_box": [np.nan, 2.6],
             "audit_epsilon_lower_black_box": [np.nan, 0.0],
-            "audit_epsilon_fdp_white_box": [np.nan, 4.0],
-            "audit_epsilon_fdp_black_box": [np.nan, 0.0],
+            "audit_epsilon_fdp_lower_white_box": [np.nan, 4.0],
+            "audit_epsilon_fdp_lower_black_box": [np.nan, 0.0],
             "audit_epsilon_composed_white_box": [np.nan, 3.9],
             "audit_epsilon_composed_fdp_white_box": [np.nan, 6.3],
         }

@@ -30,9 +30,8 @@ from typing import Any
 import numpy as np
 from scipy import special, stats
 
-from rero.audit.fdp import NOISE_RANGE
+from rero.audit.fdp import NOISE_RANGE, certified_lower_epsilon
 from rero.audit.statistics import clopper_pearson
-from rero.privacy.accounting.registry import epsilon_for
 
 #: the per-step tests' thresholds on the noisy gradient, in units of the claimed noise std σC;
 #: the midpoint 1/(2σ) between a step without and with the canary is tried too
@@ -162,6 +161,4 @@ def _family_epsilon(
     if signal == 0:
         return None, 0.0
     noise = max(1 / signal, sigma * NOISE_RANGE[0])
-    result = epsilon_for(noise, sample_rate, steps, delta)
-    # an accountant without a lower end (RDP) certifies no ε from below: the bound claims none
-    return noise, 0.0 if result.lower is None else float(result.lower)
+    return noise, certified_lower_epsilon(noise, sample_rate, steps, delta)

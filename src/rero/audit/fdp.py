@@ -8,8 +8,11 @@ privacy"). Mahloujifar et al. bound, for an f-DP mechanism, the probability that
 guesses "in" for k of m canaries (each included with probability 1/2) gets at least c right; a
 count whose bound is below α rejects the f-DP claim at level α. The hypotheses tried are the
 trade-off curves of the claimed mechanism's own family (Poisson-subsampled Gaussian, the plan's
-q and T, noise multiplier s); the empirical ε is the ε at δ of the least private curve the count
-rejects. Judged against the mechanism's curve rather than its (ε, δ) corner, the same guesses
+q and T, noise multiplier s). Rejecting s rejects every larger one (a more private curve), so
+if the training is a mechanism of that family, its noise multiplier is below the smallest s
+rejected and its ε at δ above that s's: the audit reports the certified lower end of the ε at δ of
+s (:func:`certified_lower_epsilon`), a lower bound within the family, never an upper estimate of
+it. Judged against the mechanism's curve rather than its (ε, δ) corner, the same guesses
 reject far more (Steinke et al.'s bound, :mod:`rero.audit.statistics`, is this one for the curve
 of (ε, δ)-DP).
 """
@@ -25,6 +28,7 @@ import numpy as np
 
 from rero.privacy.accounting.base import AccountantUnavailableError
 from rero.privacy.accounting.pld import composed_pld, pld_interval
+from rero.privacy.accounting.registry import epsilon_for
 
 #: the profile points of a hypothesised curve: ε from 0 to ε at PROFILE_SMALLEST_DELTA
 PROFILE_POINTS = 1000
@@ -85,12 +89,10 @@ def rejects(curve: TradeoffCurve, canaries: int, guesses: int, correct: int, alp
 
 
 @lru_cache(maxsize=128)
-def dp_sgd_curve(
-    sigma: float, sample_rate: float, steps: int, delta: float
-) -> tuple[TradeoffCurve, float]:
+def dp_sgd_curve(sigma: float, sample_rate: float, steps: int, delta: float) -> TradeoffCurve:
     """The Poisson-subsampled Gaussian's T-fold trade-off curve, from below (points of the
-    pessimistic PLD's profile, max over add and remove), and its ε at δ (the PLD's upper bound
-    there: the ε of the hypothesis the curve stands for)."""
+    pessimistic PLD's profile, max over add and remove, from ε = 0 to its ε at δ or at
+    PROFILE_SMALLEST_DELTA, whichever is larger)."""
     scale = max(1.0, sigma**-2)
     interval = pld_interval(sample_rate, steps, delta, PROFILE_ERROR * scale)
     composed = composed_pld(sigma, sample_rate, steps, interval)
@@ -100,7 +102,15 @@ def dp_sgd_curve(
         raise AccountantUnavailableError("PLD: no finite ε for the hypothesised curve")
     epsilons = np.linspace(0.0, max(largest, epsilon), PROFILE_POINTS)
     deltas = np.asarray(composed.get_delta_for_epsilon(epsilons), dtype=np.float64)
-    return TradeoffCurve(epsilons, deltas), epsilon
+    return TradeoffCurve(epsilons, deltas)
+
+
+def certified_lower_epsilon(noise: float, sample_rate: float, steps: int, delta: float) -> float:
+    """The lower end of the certified ε bracket at δ of T steps of the Poisson-subsampled
+    Gaussian at noise multiplier ``noise`` (``auto``: small-σ bracket or PLD); 0 where the
+    accountant certifies no lower end (RDP), so the value never claims more than is proven."""
+    lower = epsilon_for(noise, sample_rate, steps, delta).lower
+    return 0.0 if lower is None else float(lower)
 
 
 def empirical_epsilon(
@@ -110,17 +120,18 @@ def empirical_epsilon(
     delta: float,
     alpha: float,
 ) -> dict[str, float | None]:
-    """The ε at δ of the least private curve of the mechanism's family that the guess counts
-    (``(guesses, correct)`` pairs, each tested at ``alpha``) reject: a bisection in log s over
-    the noise multipliers σ · NOISE_RANGE of ``mechanism`` = (σ, q, T). 0 when even the
-    largest is not rejected; ε of the smallest when it already is (the value is then capped).
-    The smallest noise multiplier is raised (×2, up to the claimed σ) while the PLD refuses its
-    curve (AccountantUnavailableError, which the claimed σ's refusal raises). Also returns the
-    noise multiplier of that curve."""
+    """A lower bound on ε at δ from the guess counts (``(guesses, correct)`` pairs, each tested
+    at ``alpha``): the certified lower end (:func:`certified_lower_epsilon`) of the ε of the
+    least private curve of the mechanism's family that they reject, found by a bisection in
+    log s over the noise multipliers σ · NOISE_RANGE of ``mechanism`` = (σ, q, T). 0 when even
+    the largest is not rejected; that of the smallest when it already is (the value is then
+    capped). The smallest noise multiplier is raised (×2, up to the claimed σ) while the PLD
+    refuses its curve (AccountantUnavailableError, which the claimed σ's refusal raises). Also
+    returns the noise multiplier of that curve."""
     sigma, sample_rate, steps = mechanism
 
     def rejected(noise: float) -> bool:
-        curve, _ = dp_sgd_curve(noise, sample_rate, steps, delta)
+        curve = dp_sgd_curve(noise, sample_rate, steps, delta)
         return any(rejects(curve, canaries, k, c, alpha) for k, c in counts)
 
     low, high = (math.log(sigma * factor) for factor in NOISE_RANGE)
@@ -133,7 +144,7 @@ def empirical_epsilon(
                 raise
             low = min(low + math.log(2.0), math.log(sigma))
     if not rejected(math.exp(high)):
-        return {"epsilon": 0.0, "noise_multiplier": None}
+        return {"epsilon_lower": 0.0, "noise_multiplier": None}
     if rejected(math.exp(low)):
         high = low
     else:
@@ -144,4 +155,7 @@ def empirical_epsilon(
             else:
                 low = middle
     noise = math.exp(high)
-    return {"epsilon": dp_sgd_curve(noise, sample_rate, steps, delta)[1], "noise_multiplier": noise}
+    return {
+        "epsilon_lower": certified_lower_epsilon(noise, sample_rate, steps, delta),
+        "noise_multiplier": noise,
+    }

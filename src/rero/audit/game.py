@@ -2,8 +2,8 @@
 included with probability 1/2, the auditor scores each one, guesses "in" for the top-scored and
 abstains on the rest. The count of right guesses is judged twice: against (ε, δ)-DP
 (:mod:`rero.audit.statistics`, a lower bound on ε that assumes nothing of the mechanism) and
-against the trade-off curves of the claimed mechanism's family (:mod:`rero.audit.fdp`, an
-empirical ε within that family).
+against the trade-off curves of the claimed mechanism's family (:mod:`rero.audit.fdp`, a lower
+bound on ε within that family).
 
 Several guess counts r may be tried: each is tested at level α / (number of counts), so the
 largest of their ε bounds holds at confidence 1 − α (Bonferroni).
@@ -47,8 +47,8 @@ def judge(
     mechanism: tuple[float, float, int],
 ) -> dict[str, Any]:
     """The ε lower bound of guessing "in" for the top-scored canaries, the best of
-    ``guess_counts`` (each at level (1 − confidence) / len(guess_counts)), and the f-DP
-    empirical ε of the same counts in the family of ``mechanism`` = (σ, q, T)."""
+    ``guess_counts`` (each at level (1 − confidence) / len(guess_counts)), and the f-DP lower
+    bound of the same counts within the family of ``mechanism`` = (σ, q, T)."""
     scores = np.asarray(scores, dtype=np.float64)
     included = np.asarray(included, dtype=bool)
     if scores.shape != included.shape:
@@ -65,7 +65,7 @@ def judge(
     fdp = empirical_epsilon(counts, len(scores), mechanism, delta, alpha)
     return {
         **best,
-        "epsilon_fdp": fdp["epsilon"],
+        "epsilon_fdp_lower": fdp["epsilon_lower"],
         "fdp_noise_multiplier": fdp["noise_multiplier"],
         "accuracy": best["correct"] / best["guesses"],
         "accuracy_ci": [low, high],

@@ -24,11 +24,12 @@ METHOD = (
     "one-run audit (Steinke, Nasr and Jagielski 2023): each canary included with probability "
     "1/2, the auditor guesses 'in' for the top-scored canaries (several guess counts, "
     "Bonferroni). epsilon_lower: the largest ε whose (ε, δ)-DP claim the count of right guesses "
-    "rejects (their Theorem 3.1 with its δ term). epsilon_fdp: the same counts judged against "
-    "the trade-off curves of the claimed mechanism's family (Mahloujifar, Melis and Chaudhuri "
-    "2025, 'Auditing f-differential privacy in one run'): Poisson-subsampled Gaussian at the "
-    "plan's q and T, noise multiplier s, each curve from below by the pessimistic PLD's privacy "
-    "profile; the ε at δ of the least private curve the counts reject. White-box only, per "
+    "rejects (their Theorem 3.1 with its δ term). epsilon_fdp_lower: the same counts judged "
+    "against the trade-off curves of the claimed mechanism's family (Mahloujifar, Melis and "
+    "Chaudhuri 2025, 'Auditing f-differential privacy in one run'): Poisson-subsampled Gaussian "
+    "at the plan's q and T, noise multiplier s, each curve from below by the pessimistic PLD's "
+    "privacy profile; the lower end of the certified ε bracket at δ (the accountant's) of the "
+    "least private curve the counts reject (fdp_noise_multiplier). White-box only, per "
     "step (Nasr et al. 2023, 'Tight auditing of differentially private machine learning'): "
     "every (canary, step) pair is one test of a step at fixed thresholds, with one-sided "
     "Clopper–Pearson limits on its FPR and TPR (step_tests); epsilon_composed: the ε at δ of "
@@ -47,9 +48,10 @@ ASSUMPTIONS = (
     "gradient kernel (the input canaries do)",
     "the white-box score is the likelihood ratio of the Poisson-subsampled Gaussian mechanism; "
     "the data's own gradients in a canary's coordinate count as noise to it",
-    "epsilon_fdp rejects curves of the claimed mechanism's family only: it says the training "
-    "is less private than a DP-SGD run with noise multiplier fdp_noise_multiplier, not that "
-    "it violates every (ε, δ) claim at that ε (epsilon_lower says that)",
+    "epsilon_fdp_lower rejects curves of the claimed mechanism's family only: it says the "
+    "training is less private than a DP-SGD run with noise multiplier fdp_noise_multiplier, so "
+    "a DP-SGD run of that family has an ε above epsilon_fdp_lower; not that it violates every "
+    "(ε, δ) claim at that ε (epsilon_lower says that)",
     "epsilon_composed and epsilon_composed_fdp assume the T steps are independent uses of one "
     "per-step mechanism, the same for every gradient canary (the data's gradients differ a "
     "little between canary coordinates); epsilon_composed_fdp also assumes that mechanism is "
@@ -70,7 +72,7 @@ def audit_record(
             "sees": ACCESS[access],
             **result,
             "exceeds_claim": result["epsilon_lower"] > plan.epsilon,
-            "fdp_exceeds_claim": result["epsilon_fdp"] > plan.epsilon,
+            "fdp_exceeds_claim": result["epsilon_fdp_lower"] > plan.epsilon,
             **{
                 f"{kind.removeprefix('epsilon_')}_exceeds_claim": result[kind] > plan.epsilon
                 for kind in ("epsilon_composed", "epsilon_composed_fdp")

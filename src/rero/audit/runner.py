@@ -14,13 +14,15 @@ The white-box auditor reads, at every logical step, the noisy gradient Opacus ha
 optimiser in each gradient canary's coordinate (Nasr et al. 2021, 2023); the black-box auditor
 only the final model's loss on the input canaries. :mod:`rero.audit.game` turns both into an ε
 lower bound; :mod:`rero.audit.composition` also tests the white-box steps one by one and
-composes.
+composes. The audit writes progress lines as training does (:mod:`rero.runtime.progress`): every
+few seconds of its trainings, and one per auditor judged.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -36,6 +38,7 @@ from rero.audit.composition import composed_audit
 from rero.audit.game import draw_membership, judge, subsampled_gaussian_scores
 from rero.data.store import unit_float
 from rero.privacy.plan import PrivacyPlan
+from rero.runtime.progress import ProgressLog
 from rero.training.batches import ArrayBatches
 from rero.training.config import TrainConfig
 from rero.training.job import training_settings
@@ -188,11 +191,11 @@ class AuditedRun(TrainingRun):
         self.backward = backward_with_canaries
         self.dp_optimizer.step_hook = observe
 
-    def train(self) -> None:
-        """All T steps of the plan, in the epochs ``train`` takes."""
+    def train(self, progress: ProgressLog | None = None) -> None:
+        """All T steps of the plan, in the epochs ``train`` takes (counted in ``progress``)."""
         steps_per_epoch = self.plan.steps_per_epoch(len(self.dataset.labels))
         while self.step < self.plan.steps:
-            self.run_epoch(min(steps_per_epoch, self.plan.steps - self.step))
+            self.run_epoch(min(steps_per_epoch, self.plan.steps - self.step), progress)
 
     def white_box_observations(self) -> np.ndarray:
         """Steps x gradient canaries: the noisy gradient in each canary's coordinate, in units
@@ -226,15 +229,21 @@ def run_audit(
     uses, and judge the white-box (gradient canaries) and black-box (input canaries from
     ``held_out``) guesses, pooled over the runs (each canary is in one run only, so the runs
     together are one mechanism over all of them); the white-box steps also go to the per-step
-    audit (:func:`rero.audit.composition.composed_audit`)."""
+    audit (:func:`rero.audit.composition.composed_audit`). Progress lines on stderr unless
+    ``config.progress`` is off: the trainings' steps, then each auditor judged."""
     config.check_plan(plan.private)
     if settings.input_canaries and meta["task"] != "classification":
         raise ValueError("input_canaries: mislabelled images need a classification dataset")
     started = time.perf_counter()
-    mechanism = (plan.sigma, plan.sample_rate, plan.steps)
+    description = f"audit {meta['dataset']} eps={plan.target_epsilon}"
     games: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"white_box": [], "black_box": []}
     steps: list[np.ndarray] = []
-    with training_settings(config.threads, deterministic=deterministic):
+    with (
+        training_settings(config.threads, deterministic=deterministic),
+        ProgressLog(
+            f"{description}, training", settings.runs * plan.steps, enabled=config.progress
+        ) as progress,
+    ):
         for index in range(settings.runs):
             seeds = np.random.SeedSequence([settings.seed, index]).generate_state(2)
             rng = np.random.default_rng(int(seeds[1]))
@@ -252,7 +261,8 @@ def run_audit(
                 settings.gradient_canaries,
                 np.flatnonzero(gradient_in),
             )
-            run.train()
+            progress.details = partial(_run_details, run, index, settings.runs)
+            run.train(progress)
             if settings.gradient_canaries:
                 steps.append(run.white_box_observations())
                 games["white_box"].append(
@@ -263,26 +273,63 @@ def run_audit(
                 )
             if settings.input_canaries:
                 games["black_box"].append((run.black_box_scores(*inputs), input_in))
-    results = {
-        access: judge(
-            np.concatenate([scores for scores, _ in played]),
-            np.concatenate([included for _, included in played]),
+    played = {access: runs for access, runs in games.items() if runs}
+    judging = ProgressLog(
+        f"{description}, judging",
+        len(played) + bool(steps),
+        interval_s=0.0,
+        enabled=config.progress,
+    )
+    with judging:
+        results = _judged(played, steps, plan, settings, judging)
+    return {"results": results, "seconds": time.perf_counter() - started}
+
+
+def _run_details(run: AuditedRun, index: int, runs: int) -> str:
+    """Which audited run a progress line is in, and its training details."""
+    return f"run {index + 1}/{runs}, {run.progress_details()}"
+
+
+def _judged(
+    played: dict[str, list[tuple[np.ndarray, np.ndarray]]],
+    steps: list[np.ndarray],
+    plan: PrivacyPlan,
+    settings: AuditSettings,
+    progress: ProgressLog,
+) -> dict[str, dict[str, Any]]:
+    """Each auditor's guesses judged, pooled over the runs, and the white-box steps' per-step
+    audit; one unit of ``progress`` each, its line naming the bounds just found."""
+    mechanism = (plan.sigma, plan.sample_rate, plan.steps)
+    results = {}
+    for access, games in played.items():
+        result = judge(
+            np.concatenate([scores for scores, _ in games]),
+            np.concatenate([included for _, included in games]),
             settings.guesses,
             plan.delta,
             settings.confidence,
             mechanism,
         )
-        for access, played in games.items()
-        if played
-    }
-    if steps:
-        results["white_box"].update(
-            composed_audit(
-                np.concatenate(steps, axis=1),
-                np.concatenate([included for _, included in games["white_box"]]),
-                mechanism,
-                plan.delta,
-                settings.confidence,
-            )
+        results[access] = result
+        found = (
+            f"{access.replace('_', '-')}: ε ≥ {result['epsilon_lower']:.3g}, in the DP-SGD "
+            f"family ε ≥ {result['epsilon_fdp_lower']:.3g} (claimed {plan.epsilon:.4g})"
         )
-    return {"results": results, "seconds": time.perf_counter() - started}
+        progress.details = lambda found=found: found
+        progress.update()
+    if steps:
+        composed = composed_audit(
+            np.concatenate(steps, axis=1),
+            np.concatenate([included for _, included in played["white_box"]]),
+            mechanism,
+            plan.delta,
+            settings.confidence,
+        )
+        results["white_box"].update(composed)
+        found = (
+            f"white-box per step, composed: ε ≥ {composed['epsilon_composed']:.3g}, in the "
+            f"DP-SGD family ε ≥ {composed['epsilon_composed_fdp']:.3g}"
+        )
+        progress.details = lambda found=found: found
+        progress.update()
+    return results

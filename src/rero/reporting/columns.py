@@ -30,6 +30,11 @@ FIXED = {
     "main_metric_mean": "test value of `main_metric`: mean over the seeds",
     "main_metric_sd": "test value of `main_metric`: standard deviation over the seeds",
     "n_seeds": "number of training runs (seeds) behind the means and standard deviations",
+    "main_metric_test_ci_width": (
+        "width of a run's 95 % percentile-bootstrap interval of `main_metric` over its test "
+        "examples (1000 resamples; the noise of the finite test set, not of the seed), mean over "
+        "the seeds; empty where the runs did not record it"
+    ),
     "epsilon_lower": "ε at δ of σ from below: a lower bound from the plan's accountant (the true ε "
     "lies in [epsilon_lower, epsilon]; empty where the accountant gives none, as RDP)",
     "rdp_epsilon_upper_bound": (
@@ -46,15 +51,15 @@ FIXED = {
         "empirical 95 % lower bound on the ε of the training code, from a one-run black-box audit "
         "(final model's loss on mislabelled canary images); empty where not audited"
     ),
-    "audit_epsilon_fdp_white_box": (
-        "f-DP empirical ε of the white-box audit (95 %): the ε at δ of the least private "
-        "DP-SGD trade-off curve (the plan's q and T, any noise multiplier) its guesses reject "
-        "(Mahloujifar et al. 2025); an empirical ε within that family, not a bound on every "
-        "(ε, δ) claim; empty where not audited"
+    "audit_epsilon_fdp_lower_white_box": (
+        "f-DP lower bound on ε from the white-box audit (95 %): the lower end of the certified "
+        "ε bracket at δ of the least private DP-SGD trade-off curve (the plan's q and T, any "
+        "noise multiplier) its guesses reject (Mahloujifar et al. 2025); a lower bound within "
+        "that family, not on every (ε, δ) claim; empty where not audited"
     ),
-    "audit_epsilon_fdp_black_box": (
-        "f-DP empirical ε of the black-box audit (95 %), as audit_epsilon_fdp_white_box; empty "
-        "where not audited"
+    "audit_epsilon_fdp_lower_black_box": (
+        "f-DP lower bound on ε from the black-box audit (95 %), as "
+        "audit_epsilon_fdp_lower_white_box; empty where not audited"
     ),
     "audit_epsilon_composed_white_box": (
         "empirical 95 % lower bound on the ε of the training code from the white-box audit's "

@@ -29,7 +29,7 @@ KEY = ["dataset", "target_epsilon"]
 #: every step: white-box only)
 AUDIT_COLUMNS = tuple(
     (kind, access)
-    for kind in ("epsilon_lower", "epsilon_fdp", "epsilon_composed", "epsilon_composed_fdp")
+    for kind in ("epsilon_lower", "epsilon_fdp_lower", "epsilon_composed", "epsilon_composed_fdp")
     for access in ("white_box", "black_box")
     if access == "white_box" or "composed" not in kind
 )
@@ -74,10 +74,11 @@ def finite_test_scores(metrics: dict[str, Any], task: str, path: str | Path) -> 
 
 def training_table(metric_files: Sequence[str | Path]) -> pd.DataFrame:
     """One row per training run: dataset, task, target ε, seed, the test metrics of its task (NaN
-    for the other task's), its main metric and the upper bound on its ε that Opacus' RDP
-    accountant gives (``rdp_epsilon_upper_bound``: looser than the plan's certified ε, so above
-    it; NaN where the record has none). ValueError naming the file for a missing or non-finite
-    test metric."""
+    for the other task's), its main metric with its 95 % test-set bootstrap interval
+    (``main_metric_ci_low``, ``_high``) and the upper bound on its ε that Opacus' RDP accountant
+    gives (``rdp_epsilon_upper_bound``: looser than the plan's certified ε, so above it); NaN
+    where the record has none. ValueError naming the file for a missing or non-finite test
+    metric."""
     rows = []
     for file in metric_files:
         metrics = read_json(file)
@@ -87,6 +88,7 @@ def training_table(metric_files: Sequence[str | Path]) -> pd.DataFrame:
             raise ValueError(f"{file}: task {task!r}; expected one of {', '.join(TASK_METRICS)}")
         rdp = metrics.get("rdp_epsilon_upper_bound", {})
         scores = finite_test_scores(metrics, task, file)
+        interval = metrics.get("test_bootstrap", {})
         rows.append(
             {
                 "dataset": dataset,
@@ -96,6 +98,8 @@ def training_table(metric_files: Sequence[str | Path]) -> pd.DataFrame:
                 **{name: scores.get(name, np.nan) for name in METRICS},
                 "main_metric": MAIN_METRIC[task],
                 "main_metric_value": scores[MAIN_METRIC[task]],
+                "main_metric_ci_low": _number(interval.get("low")),
+                "main_metric_ci_high": _number(interval.get("high")),
                 "rdp_epsilon_upper_bound": float(rdp.get("epsilon", "nan")),
             }
         )
@@ -227,7 +231,7 @@ def transition_columns(transition_files: Sequence[str | Path]) -> pd.DataFrame:
 def audit_columns(audit_files: Sequence[str | Path]) -> pd.DataFrame:
     """Per access, the audited ε lower bound (``audit_epsilon_lower_white_box``, ``_black_box``:
     empirical lower bounds on the ε of the training code at the audit's confidence), the f-DP
-    empirical ε (``audit_epsilon_fdp_<access>``: within the claimed mechanism's family) and,
+    lower bound (``audit_epsilon_fdp_lower_<access>``: within the claimed mechanism's family) and,
     white-box, the per-step audit's composed bounds (``audit_epsilon_composed[_fdp]_white_box``)."""
     rows = []
     for file in audit_files:
@@ -263,6 +267,8 @@ def summarise(
     stats.insert(0, "task", grouped["task"].first())
     stats.insert(1, "main_metric", grouped["main_metric"].first())
     stats["n_seeds"] = grouped.size()
+    width = runs["main_metric_ci_high"] - runs["main_metric_ci_low"]
+    stats["main_metric_test_ci_width"] = width.groupby([runs[key] for key in KEY]).mean()
     stats["rdp_epsilon_upper_bound"] = grouped["rdp_epsilon_upper_bound"].mean()
     table = plan_table(plan_files).merge(stats.reset_index(), on=KEY, how="left")
     table = table.merge(bound_columns(bound_files), on=KEY, how="left")

@@ -31,8 +31,9 @@ OUTPUTS = (
     ),
     (
         "train/{dataset}/eps_{eps}/seed_{seed}/metrics.json",
-        "a training run's test (and validation) metrics, Opacus' RDP upper bound on its ε "
-        "(rdp_epsilon_upper_bound, looser than the plan's certified ε) and its provenance",
+        "a training run's test (and validation) metrics, the 95 % percentile-bootstrap interval "
+        "of its main metric over the test examples (test_bootstrap), Opacus' RDP upper bound on "
+        "its ε (rdp_epsilon_upper_bound, looser than the plan's certified ε) and its provenance",
     ),
     (
         "bounds/{dataset}.csv",

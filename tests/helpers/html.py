@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from html.parser import HTMLParser
 
 
@@ -33,3 +35,20 @@ def table_rows(document: str) -> list[list[str]]:
     parser = TableCells()
     parser.feed(document)
     return parser.rows
+
+
+SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
+POWER = re.compile(r"(?:(?P<mantissa>-?[0-9.]+)·)?10(?P<power>[⁰¹²³⁴⁵⁶⁷⁸⁹⁻]+)")
+
+
+def parse_number(text: str) -> float:
+    """The number a table cell shows (rero.reporting.numbers): 0.333, 8,000, 3.16·10⁷, 10⁻⁵, ∞;
+    NaN for an empty cell."""
+    if text == "":
+        return math.nan
+    if text in ("∞", "-∞"):
+        return -math.inf if text.startswith("-") else math.inf
+    if match := POWER.fullmatch(text):
+        power = int(match["power"].translate(SUPERSCRIPT_DIGITS))
+        return float(match["mantissa"] or 1) * 10.0**power
+    return float(text.replace(",", ""))

@@ -87,12 +87,12 @@ def test_a_reason_with_semicolons_stays_whole():
     assert refusals(note) == [("prv", "off by 0.5 (x; y)"), ("rdp", "z")]
 
 
-def test_a_table_page_holds_every_value_escaped_and_rounded_to_six_digits():
+def test_a_table_page_holds_every_value_escaped_and_rounded_to_three_digits():
     frame = pd.DataFrame(
         {
             "name": ["<a&b>", "plain"],
             "value": [1 / 3, np.nan],
-            "count": [3, 4],
+            "count": [3, 4000],
             "eps": [1e9, np.inf],
         }
     )
@@ -100,10 +100,11 @@ def test_a_table_page_holds_every_value_escaped_and_rounded_to_six_digits():
     rows = table_rows(document)
     assert rows == [
         ["name", "value", "count", "eps"],
-        ["<a&b>", "0.333333", "3", "1e+09"],
-        ["plain", "", "4", "inf"],
+        ["<a&b>", "0.333", "3", "10⁹"],
+        ["plain", "", "4,000", "∞"],
     ]
     assert 'title="a third"' in document and "<a&b>" not in document
+    assert 'title="0.333333333333"' in document  # the full value behind the rounded cell
 
 
 @pytest.mark.parametrize(
@@ -254,5 +255,8 @@ def test_a_curve_above_the_level_at_the_smallest_budget_says_so(tmp_path):
 
 def test_the_study_page_states_each_datasets_corridor(tmp_path):
     plans = [toy_plan(8.0, 500, 50, 2, dataset="toy")]
-    page = study_page(plans, pd.DataFrame(), {"toy": "auto"}, {}, {"toy": CORRIDOR})
+    page = study_page(plans, pd.DataFrame(), {"toy": "auto"}, {}, {"toy": [CORRIDOR]})
     assert html_pages.paragraphs_html([CORRIDOR]) in page
+    folded = page.index("<details>")
+    assert page.index("toy: what was found") < page.index(CORRIDOR[:20]) < folded
+    assert page.index("σ was calibrated") > folded  # the accountant details, folded away

@@ -104,6 +104,7 @@ rule report_pages:
         prior_aware=rules.aggregate.input.prior_aware,
         transitions=rules.aggregate.input.transitions,
         translations=translation_tables(),
+        audits=rules.aggregate.input.audits,
         code=command_code("report-pages"),
     output:
         **report_pages(),
@@ -120,7 +121,7 @@ rule report_pages:
         " --plans {input.plans} --bounds {input.bounds} --membership {input.membership}"
         " --advice {input.advice} --imprint {input.imprint} --prior-aware {input.prior_aware}"
         " --transitions {input.transitions} --translations {input.translations}"
-        " --from-scratch {input.from_scratch} {params.accountants}"
+        " --from-scratch {input.from_scratch} --audits {input.audits} {params.accountants}"
         " --out-dir $(dirname {output.summary}) > {log} 2>&1"
 
 

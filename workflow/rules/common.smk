@@ -22,7 +22,7 @@ from rero.reporting.provenance import (
     declared_packages,
     installed_versions,
 )
-from rero.reporting.page_names import page_list
+from rero.reporting.page_names import LANDING, figure_labels, page_list
 from rero.runtime.sources import command_sources
 from rero.study.study import Study
 from rero.study.tokens import kappa_specs_with
@@ -301,28 +301,31 @@ def from_scratch_flags():
 
 def figure_outputs():
     """Each figure's PNG (rero.reporting.figures.FIGURES), marked for the report with its
-    caption."""
+    caption and its title, numbered in reading order (rero.reporting.page_names)."""
+    labels = figure_labels()
     return {
         name: report(
             f"results/figures/{name}.png",
             caption=f"../report/{name}.rst",
             category="Figures",
+            labels={"figure": labels[name]},
         )
         for name in FIGURES
     }
 
 
 def report_pages():
-    """The report's pages (rero.reporting.page_names.page_list), each marked for the report: the
-    summary and per-seed runs, the study in prose, then each dataset's tables."""
-    pages = {}
+    """The report's pages (rero.reporting.page_names.page_list), each marked for the report
+    with its title: the summary and per-seed runs, the study in prose, then each dataset's
+    tables; and the answer that the landing text includes (page_names.LANDING)."""
+    pages = {"landing": f"results/report/{LANDING}"}
     for page in page_list(STUDY.dataset_names):
         if page.table == "study":
             pages[page.name] = report(
                 f"results/report/{page.path}",
                 caption="../report/study.rst",
                 category="Study",
-                labels={"page": "the study in prose"},
+                labels={"page": page.title},
             )
         else:
             pages[page.name] = report(
@@ -330,7 +333,7 @@ def report_pages():
                 caption=f"../report/{page.table}.rst",
                 category="Tables",
                 subcategory=page.dataset or "all datasets",
-                labels={"table": page.table},
+                labels={"table": page.title},
             )
     return pages
 

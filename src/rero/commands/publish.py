@@ -23,7 +23,7 @@ def dataset_values(pairs: list[str], flag: str) -> dict[str, str]:
 
 
 def run_report_pages(args: argparse.Namespace) -> None:
-    """Write every table page and the study page into --out-dir."""
+    """Write every table page, the study page and the landing answer into --out-dir."""
     written = write_pages(
         Path(args.out_dir),
         summary_file=Path(args.summary),
@@ -38,6 +38,7 @@ def run_report_pages(args: argparse.Namespace) -> None:
         accountants=dataset_values(args.accountant, "--accountant"),
         translation_files=[Path(file) for file in args.translations],
         from_scratch_files=[Path(file) for file in args.from_scratch],
+        audit_files=[Path(file) for file in args.audits],
     )
     print("\n".join(f"wrote {file}" for file in written))
 
@@ -77,6 +78,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="*",
         default=[],
         help="from-scratch bound .csv files (the study page states their corridor)",
+    )
+    pages.add_argument(
+        "--audits", nargs="*", default=[], help="audit .json files from `audit` (audit pages)"
     )
     pages.add_argument(
         "--accountant",

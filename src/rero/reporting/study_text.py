@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from itertools import groupby
 from pathlib import Path
 
+from rero.privacy.accounting.registry import AUTO_ORDER, REFINABLE
 from rero.privacy.plan import NON_PRIVATE_ACCOUNTANT, PrivacyPlan
 from rero.reporting.corridor import LEVEL, Corridor, Crossing, read_eta, results_corridors
 
@@ -59,6 +60,18 @@ def budgets_text(epsilons: Sequence[float]) -> str:
 def refusals(note: str) -> list[tuple[str, str]]:
     """(accountant, reason) for each accountant a plan's note says was not used."""
     return REFUSAL.findall(note)
+
+
+def auto_order_text() -> str:
+    """What ``privacy.accountant = auto`` does, in the order the code tries the accountants
+    (:data:`rero.privacy.accounting.registry.AUTO_ORDER`, then RDP)."""
+    tried = ", then ".join(ACCOUNTANT_NAMES[name] for name in (*AUTO_ORDER, "rdp"))
+    named = [ACCOUNTANT_NAMES[name] for name in REFINABLE if name not in AUTO_ORDER]
+    text = (
+        "With privacy.accountant = auto, σ is calibrated by the first accountant that computes ε "
+        f"safely, tried in this order: {tried}"
+    )
+    return text + (f"; {series_text(named)} only when named." if named else ".")
 
 
 def accountant_text(plans: Sequence[PrivacyPlan], requested: str) -> str:

@@ -8,16 +8,21 @@ from html.parser import HTMLParser
 
 
 class TableCells(HTMLParser):
-    """The text of every header and data cell of an HTML document, row by row."""
+    """The text of every header and data cell of an HTML document, row by row (``rows``) and
+    table by table (``tables``)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[list[str]] = []
+        self.tables: list[list[list[str]]] = []
         self.cell: list[str] | None = None
 
     def handle_starttag(self, tag, attrs):
-        if tag == "tr":
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
             self.rows.append([])
+            self.tables[-1].append(self.rows[-1])
         elif tag in ("td", "th"):
             self.cell = []
 
@@ -35,6 +40,13 @@ def table_rows(document: str) -> list[list[str]]:
     parser = TableCells()
     parser.feed(document)
     return parser.rows
+
+
+def tables(document: str) -> list[list[list[str]]]:
+    """Each table of ``document``: its rows of cell texts, the header first."""
+    parser = TableCells()
+    parser.feed(document)
+    return parser.tables
 
 
 SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")

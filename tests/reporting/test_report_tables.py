@@ -157,7 +157,7 @@ def test_the_answer_states_the_budget_and_its_cost_from_the_advice():
         "To keep the certified bound on reconstruction success (an informed adversary who picks "
         "the target among candidates with prior κ = 1/N) under 5 % you need σ ≥ 0.569, i.e. "
         "ε ≤ 13.5 (PLD accountant), costing MCC 0.700 ± 0.0100 (interpolated between ε = 8 and "
-        "1e+03) against 0.860 ± 3.00·10⁻³ without privacy."
+        "10³) against 0.860 ± 3.00·10⁻³ without privacy."
     )
 
 
@@ -180,6 +180,9 @@ def test_the_headline_table_has_one_row_per_budget_and_each_imprint_criterion():
     assert fragment.startswith('<div class="rero-answer">') and "<body" not in fragment
     assert "The corridor." in fragment and "you need σ ≥ 0.569" in fragment
     assert auto_order_text() in html_pages.html.unescape(fragment)
+    single = toy_summary().assign(n_seeds=1, main_metric_sd=np.nan)
+    (sentence,) = answer_sentences(single, advice_rows())
+    assert "costing MCC 0.700 (interpolated" in sentence and "against 0.860 without" in sentence
 
 
 def test_the_auto_order_is_the_codes_own():

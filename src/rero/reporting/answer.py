@@ -14,7 +14,7 @@ import pandas as pd
 from rero.attacks.success import SuccessCriterion
 from rero.reporting import html as html_pages
 from rero.reporting.numbers import significant
-from rero.reporting.study_text import auto_order_text, budget_text
+from rero.reporting.study_text import auto_order_text, budget_text, number_text
 
 #: the tolerated risk the answer is stated at (the advice table's first where it lacks this one)
 HEADLINE_RISK = 0.05
@@ -33,6 +33,7 @@ SUBJECTS = {
 CRITERION_COLUMN = re.compile(
     r"imprint_(?P<metric>[a-z_]+?)_(?:ge|le)_(?P<threshold>[^_]+)_success_rate"
 )
+EXPONENT = re.compile(r"[0-9]+(?:\.[0-9]+)?e[+-]?[0-9]+")
 STYLE = """
 .rero-answer .scroll { overflow-x: auto; max-width: 100%; }
 .rero-answer table { border-collapse: separate; border-spacing: 0; margin: 0; }
@@ -57,17 +58,27 @@ def headline_rows(advice: pd.DataFrame) -> pd.DataFrame:
     return rows.drop_duplicates("threat", keep="first")
 
 
+def spread_text(mean: float, sd: float) -> str:
+    """A mean with its seed spread, "0.700 ± 0.0180" (the mean alone where no sd was taken)."""
+    if math.isnan(sd):
+        return significant(mean)
+    return f"{significant(mean)} ± {significant(sd)}"
+
+
+def readable_numbers(text: str) -> str:
+    """``text`` with each number in exponent notation (1e+09) written as prose writes it."""
+    return EXPONENT.sub(lambda match: number_text(float(match.group())), text)
+
+
 def cost_text(row: pd.Series, baseline: tuple[float, float] | None) -> str:
     """What an advised budget costs in the main metric, against the non-private run."""
     metric = str(row["main_metric"]).upper() if row["main_metric"] == "mcc" else row["main_metric"]
+    how = readable_numbers(str(row["utility"]))
     if math.isnan(row["main_metric_mean"]):
-        return f"its cost in {metric} is not known ({row['utility']})"
-    text = (
-        f"costing {metric} {significant(row['main_metric_mean'])} ± "
-        f"{significant(row['main_metric_sd'])} ({row['utility']})"
-    )
+        return f"its cost in {metric} is not known ({how})"
+    text = f"costing {metric} {spread_text(row['main_metric_mean'], row['main_metric_sd'])} ({how})"
     if baseline is not None:
-        text += f" against {significant(baseline[0])} ± {significant(baseline[1])} without privacy"
+        text += f" against {spread_text(*baseline)} without privacy"
     return text
 
 
@@ -77,7 +88,7 @@ def advice_sentence(row: pd.Series, baseline: tuple[float, float] | None) -> str
     subject = SUBJECTS[str(row["threat"])].format(at=row["at_label"])
     risk = percent_text(float(row["max_risk"]))
     if math.isnan(row["sigma"]):
-        return f"No noise keeps {subject} under {risk}: {row['utility']}."
+        return f"No noise keeps {subject} under {risk}: {readable_numbers(str(row['utility']))}."
     accountant = ACCOUNTANT_SHORT.get(str(row["accountant"]), str(row["accountant"]))
     return (
         f"To keep {subject} under {risk} you need σ ≥ {significant(row['sigma'])}, i.e. "
@@ -95,8 +106,11 @@ def baseline_of(rows: pd.DataFrame) -> tuple[float, float] | None:
 
 
 def answer_sentences(summary: pd.DataFrame, advice: pd.DataFrame) -> list[str]:
-    """One dataset's advice in prose, one sentence per threat model (``summary``: its rows)."""
+    """One dataset's advice in prose, one sentence per threat model (``summary``: its rows; no
+    seed spread is stated for a single seed)."""
     baseline = baseline_of(summary)
+    if "n_seeds" in summary and summary["n_seeds"].max() < 2:  # the advice's sd 0 is no spread
+        advice = advice.assign(main_metric_sd=math.nan)
     return [advice_sentence(row, baseline) for _, row in headline_rows(advice).iterrows()]
 
 
@@ -122,7 +136,7 @@ def headline_table(rows: pd.DataFrame, eta: float) -> pd.DataFrame:
             for sigma, accountant in zip(rows["sigma"], rows["accountant"], strict=True)
         ],
         f"{metric} (mean ± sd)": [
-            f"{significant(mean)} ± {significant(sd)}"
+            spread_text(mean, sd)
             for mean, sd in zip(rows["main_metric_mean"], rows["main_metric_sd"], strict=True)
         ],
     }

@@ -10,7 +10,7 @@ CORES ?= 2
 # Rules call `python -m rero`: the environment's python comes first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup run run-3d report test test-fast lint format clean
+.PHONY: setup run run-3d report test test-fast lint format clean docs snapshot
 
 setup: $(STAMP)
 
@@ -37,6 +37,17 @@ report: setup
 run-3d: setup
 	$(SNAKEMAKE) --configfile workflow/configs/mni152_seg.yaml
 	$(SNAKEMAKE) --configfile workflow/configs/mni152_seg.yaml --report results/report.html
+
+# The docs site (site/): the README and docs pages rendered from docs/snapshot/ and the schema,
+# then built offline with mkdocs, a warning an error.
+docs: setup
+	$(BIN)/python -m rero docs
+	$(BIN)/mkdocs build --strict --quiet
+
+# After `make run` (or `make run-3d`) on a clean checkout: the run's numbers into docs/snapshot/,
+# the documented advise example run again, the README and docs rendered from them.
+snapshot: setup
+	$(BIN)/python -m rero snapshot --results results
 
 # Everything (CI runs it); test-fast: the unit tests only, no Snakemake run, for daily work.
 # pytest workers take whole modules, longest first; the modules of the shared tiny workflow run

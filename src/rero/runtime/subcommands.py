@@ -22,4 +22,7 @@ SUBCOMMANDS = {
     "report-pages": "rero.commands.publish",
     "provenance": "rero.commands.publish",
     "results-readme": "rero.commands.publish",
+    "docs": "rero.commands.docs",
+    "snapshot": "rero.commands.docs",
+    "compare-summary": "rero.commands.docs",
 }

@@ -1,0 +1,1 @@
+"""Tests of the documentation: the site, its generated pages and the snapshot they render."""

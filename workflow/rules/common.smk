@@ -23,6 +23,7 @@ from rero.reporting.provenance import (
     installed_versions,
 )
 from rero.reporting.page_names import LANDING, figure_labels, page_list
+from rero.runtime.code_manifest import manifest_name, manifest_text, write_manifest
 from rero.runtime.sources import command_sources
 from rero.study.study import Study
 from rero.study.tokens import kappa_specs_with
@@ -41,19 +42,30 @@ except study_config.ConfigError as error:
 STUDY = Study.from_config(config, SCHEMA)
 CONDA_ENV = "../../envs/rero.yaml"
 PACKAGE = Path(workflow.basedir) / "src" / "rero"
+CODE_MANIFESTS = Path("results/code")
+
+
+def code_manifest(name, files):
+    """results/code/<name>: the sha256 of each of `files`, rewritten only when one changes
+    (rero.runtime.code_manifest); a job's one code input in place of every file's path."""
+    path = CODE_MANIFESTS / name
+    write_manifest(path, manifest_text(files, PACKAGE.parent))
+    return str(path)
 
 
 @functools.cache
 def code_files(subcommand, registered):
-    """The package files of `python -m rero <subcommand>` with the `registered` modules, read
-    once per Snakemake run (every job of a rule asks for the same few lists)."""
-    return [str(file) for file in command_sources(subcommand, PACKAGE, registered)]
+    """The manifest of the package files of `python -m rero <subcommand>` with the `registered`
+    modules, written once per Snakemake run (every job of a rule asks for the same few)."""
+    files = command_sources(subcommand, PACKAGE, registered)
+    return code_manifest(manifest_name(subcommand, registered), files)
 
 
 def command_code(subcommand, loader=False, model=False):
-    """Input function: every package file that `python -m rero <subcommand>` runs for the job's
-    dataset (with its loader's module, or its model's, when the command imports that by name);
-    editing one reruns the job, editing another dataset's loader or model does not."""
+    """Input function: the manifest of every package file that `python -m rero <subcommand>`
+    runs for the job's dataset (with its loader's module, or its model's, when the command
+    imports that by name); editing one reruns the job, editing another dataset's loader or
+    model does not."""
 
     def code(wildcards):
         registered = []
@@ -347,8 +359,9 @@ def dataset_accountants(wildcards):
 
 
 def package_files():
-    """Every file of the package: the provenance page names the code the study ran."""
-    return sorted(str(file) for file in PACKAGE.rglob("*.py"))
+    """The manifest of every file of the package: the provenance page names the code the study
+    ran."""
+    return code_manifest("package.sha256", PACKAGE.rglob("*.py"))
 
 
 def translation_tables():

@@ -15,9 +15,10 @@ import tempfile
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 PROVENANCE_PACKAGES = (
     "rero",
@@ -98,10 +99,17 @@ def gigabytes(size: int) -> str:
     return f"{size} bytes" if size < 1e6 else f"{size / 1e9:.2f} GB"
 
 
+def _loaded_numpy() -> Any:
+    """numpy if some module imported it, else None: without it no value is a numpy one, and the
+    workflow's planning, which writes no arrays, does not pay its import."""
+    return sys.modules.get("numpy")
+
+
 def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
+    numpy = _loaded_numpy()
+    if numpy is not None and isinstance(value, numpy.generic):
         return value.item()
-    if isinstance(value, np.ndarray):
+    if numpy is not None and isinstance(value, numpy.ndarray):
         return value.tolist()
     if isinstance(value, Path):
         return str(value)
@@ -110,7 +118,9 @@ def _json_default(value: Any) -> Any:
 
 def _encode_floats(value: Any) -> Any:
     """Replace non-finite floats by "inf", "-inf", "nan" (strict JSON has no such numbers)."""
-    if isinstance(value, float | np.floating) and not math.isfinite(float(value)):
+    numpy = _loaded_numpy()
+    floats = float if numpy is None else float | numpy.floating
+    if isinstance(value, floats) and not math.isfinite(float(value)):
         return "nan" if math.isnan(float(value)) else ("inf" if value > 0 else "-inf")
     if isinstance(value, dict):
         return {key: _encode_floats(item) for key, item in value.items()}
@@ -143,8 +153,10 @@ def read_json(path: str | os.PathLike[str]) -> Any:
 
 def save_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
     """Save arrays to a compressed ``.npz``, atomically."""
+    import numpy
+
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
+        numpy.savez_compressed(handle, **arrays)
 
 
 def git_commit(directory: str | os.PathLike[str] | None = None) -> str | None:

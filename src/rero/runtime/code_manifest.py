@@ -1,0 +1,45 @@
+"""One small file per command that stands for the code it runs: a job's code input.
+
+A job's code is the import closure of its subcommand (:mod:`rero.runtime.sources`), tens of
+files. Listing them as the job's inputs makes the terminal print every path in each job header;
+their manifest, one line per file in ``sha256sum`` form, is a single input whose bytes change
+exactly when one of those files (or the list) does. Snakemake compares the checksums of small
+inputs, so a manifest rewritten with the same bytes (a file touched, or edited and restored)
+reruns nothing, and editing a file reruns exactly the jobs whose manifest lists it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from rero.runtime.io import atomic_path
+
+
+def manifest_name(subcommand: str, registered: Iterable[str] = ()) -> str:
+    """The manifest's file name: the subcommand and the modules the job imports by name
+    (``train+models.classifiers.sha256``)."""
+    parts = [subcommand, *(module.removeprefix("rero.") for module in registered)]
+    return "+".join(parts) + ".sha256"
+
+
+def manifest_text(files: Iterable[Path], root: Path) -> str:
+    """``<sha256>  <path relative to root>`` per file, sorted by path (``sha256sum -c`` reads it
+    from ``root``)."""
+    named = sorted((file.relative_to(root).as_posix(), file) for file in files)
+    return "".join(
+        f"{hashlib.sha256(file.read_bytes()).hexdigest()}  {name}\n" for name, file in named
+    )
+
+
+def write_manifest(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` unless it holds it already (planning runs often, and jobs of a
+    cluster plan at once); the new text replaces the old in one rename, never half-written."""
+    try:
+        if path.read_text() == text:
+            return
+    except FileNotFoundError:
+        pass
+    with atomic_path(path) as partial:
+        partial.write_text(text)

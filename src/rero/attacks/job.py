@@ -142,6 +142,7 @@ def imprint_noise(plan: PrivacyPlan, calibration: str, policy: CalibrationPolicy
         sample_rate=plan.sample_rate,
         steps=1,
         delta=plan.delta,
+        estimate_prv=False,
         **_policy_options(plan, policy),
     ).sigma
 

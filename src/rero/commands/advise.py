@@ -132,7 +132,9 @@ def run_advise(args: argparse.Namespace) -> None:
             sigma = float(args.sigma)
         else:
             target = parse_eps_token(args.eps)
-            sigma = calibrate(target, q, steps, args.delta, accountant=args.accountant).sigma
+            sigma = calibrate(
+                target, q, steps, args.delta, accountant=args.accountant, estimate_prv=False
+            ).sigma
         budget = epsilon_for(sigma, q, steps, args.delta, args.accountant)
         answer: dict[str, Any] = {
             "sigma": sigma,

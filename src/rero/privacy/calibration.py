@@ -5,7 +5,10 @@ log ε is decreasing and close to linear in log σ, so secant steps in (log σ, 
 few evaluations. RDP is solved first (cheap; its σ is at least that of the tighter accountants),
 then each refinable accountant of :mod:`rero.privacy.accounting.registry` in turn: the search
 asks for upper values alone (:func:`~rero.privacy.accounting.registry.upper`), the σ found gets
-the full, cross-checked result (:func:`~rero.privacy.accounting.registry.evaluate`).
+the full, cross-checked result (:func:`~rero.privacy.accounting.registry.evaluate`). Each plan
+also records the PRV accountant's own estimate beside that result
+(:func:`~rero.privacy.accounting.prv.prv_estimate`), or why there is none; the estimate never
+decides σ and never stops a calibration.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from rero.privacy.accounting.base import (
     require_positive_int,
     validate_mechanism,
 )
+from rero.privacy.accounting.prv import prv_estimate
 from rero.privacy.accounting.rdp import RDP_NOTE, rdp_epsilon
 from rero.privacy.accounting.rdp_conversion import rdp_epsilon_floor
 from rero.privacy.plan import (
     NON_PRIVATE_ACCOUNTANT,
+    PRV_NOT_ESTIMATED,
     PrivacyPlan,
     check_schedule,
 )
@@ -43,11 +48,13 @@ def calibrate(
     dataset_size: int | None = None,
     batch_size: int | None = None,
     epochs: int | None = None,
+    estimate_prv: bool = True,
 ) -> PrivacyPlan:
     """Noise multiplier σ whose achieved ε (an upper bound) is in [(1 - rel_tol)·target, target].
 
     ``target_epsilon = inf`` gives the non-private plan (σ = 0, accountant "none").
-    ``dataset`` (its name) and N, B, epochs are recorded in the plan; see :func:`calibrate_grid`
+    ``dataset`` (its name) and N, B, epochs are recorded in the plan; ``estimate_prv`` False
+    leaves out the PRV estimate (for a caller that wants σ alone); see :func:`calibrate_grid`
     for what is refused.
     """
     return calibrate_grid(
@@ -61,6 +68,7 @@ def calibrate(
         dataset_size=dataset_size,
         batch_size=batch_size,
         epochs=epochs,
+        estimate_prv=estimate_prv,
     )[0]
 
 
@@ -90,6 +98,7 @@ def calibrate_grid(
     dataset_size: int | None = None,
     batch_size: int | None = None,
     epochs: int | None = None,
+    estimate_prv: bool = True,
 ) -> list[PrivacyPlan]:
     """:func:`calibrate` for many targets, in input order.
 
@@ -137,6 +146,7 @@ def calibrate_grid(
                 sigma=0.0,
                 accountant=NON_PRIVATE_ACCOUNTANT,
                 note="non-private run: no clipping, no noise",
+                prv_note="non-private run: no ε to estimate",
                 **common,
             )
             continue
@@ -144,6 +154,13 @@ def calibrate_grid(
             target, sample_rate, steps, delta, accountant, rel_tol, hint
         )
         check = result.check
+        if estimate_prv:
+            # eps_error the window's width: the estimate barely moves with it, its cost halves
+            error = rel_tol * target
+            estimate = prv_estimate(sigma, sample_rate, steps, delta, error, result)
+            prv = {"prv_epsilon_estimate": estimate.estimate, "prv_note": estimate.note}
+        else:
+            prv = {"prv_epsilon_estimate": None, "prv_note": PRV_NOT_ESTIMATED}
         plans[index] = PrivacyPlan(
             target_epsilon=target,
             epsilon=result.epsilon,
@@ -154,6 +171,7 @@ def calibrate_grid(
             check_accountant=None if check is None else check.accountant,
             check_epsilon=None if check is None else check.epsilon,
             check_epsilon_lower=None if check is None else check.lower,
+            **prv,
             **common,
         )
     return [plans[index] for index in range(len(targets))]

@@ -21,6 +21,8 @@ from rero.privacy.accounting.base import require_positive_int, sampling_schedule
 from rero.runtime.io import read_json, write_json
 
 NON_PRIVATE_ACCOUNTANT = "none"
+#: ``prv_note`` of a plan made without the PRV estimate (a σ lookup, a plan given by hand)
+PRV_NOT_ESTIMATED = "PRV estimate not computed for this plan"
 
 
 def check_schedule(
@@ -57,9 +59,12 @@ class PrivacyPlan:
     ``epsilon`` is the achieved ε at ``delta``, an upper bound from ``accountant``;
     ``epsilon_lower`` its lower bound where the accountant gives one (all but RDP). A result
     that is cross-checked before it is reported (PRV) records the check: ``check_accountant``
-    and its bracket [``check_epsilon_lower``, ``check_epsilon``]. ``dataset`` names the
-    prepared dataset the plan was made for (None for a plan from flags alone). The non-private
-    plan has target ε = inf, σ = 0 and accountant "none".
+    and its bracket [``check_epsilon_lower``, ``check_epsilon``]. ``prv_epsilon_estimate`` is
+    the PRV accountant's own estimate of ε at δ (Gopi, Lee & Wutschitz 2021), recorded beside
+    the certified bracket and never reported as ε; ``prv_note`` says where it lies against the
+    bracket, or why there is none. ``dataset`` names the prepared dataset the plan was made for
+    (None for a plan from flags alone). The non-private plan has target ε = inf, σ = 0 and
+    accountant "none".
     """
 
     target_epsilon: float
@@ -78,6 +83,8 @@ class PrivacyPlan:
     check_accountant: str | None = None
     check_epsilon: float | None = None
     check_epsilon_lower: float | None = None
+    prv_epsilon_estimate: float | None = None
+    prv_note: str = PRV_NOT_ESTIMATED
 
     def __post_init__(self) -> None:
         if math.isnan(self.target_epsilon) or self.target_epsilon <= 0:
@@ -108,6 +115,9 @@ class PrivacyPlan:
                 f"check_epsilon_lower={self.check_epsilon_lower}: expected a value in "
                 f"[0, check_epsilon={self.check_epsilon}]"
             )
+        estimate = self.prv_epsilon_estimate
+        if estimate is not None and not (math.isfinite(estimate) and estimate >= 0):
+            raise ValueError(f"prv_epsilon_estimate={estimate}: expected a finite ε >= 0 or None")
         if self.private:
             if not (math.isfinite(self.sigma) and self.sigma > 0):
                 raise ValueError(f"sigma={self.sigma}: a private plan needs a noise multiplier > 0")
@@ -222,6 +232,8 @@ _PARSERS: dict[str, Any] = {
     "check_accountant": _optional(_text),
     "check_epsilon": _optional(_number),
     "check_epsilon_lower": _optional(_number),
+    "prv_epsilon_estimate": _optional(_number),
+    "prv_note": _text,
 }
 
 

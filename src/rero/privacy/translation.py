@@ -51,7 +51,13 @@ def translate_budgets(
         if math.isinf(target):
             raise ValueError("target_epsilon=inf: the non-private run has no sigma to translate")
     plans = calibrate_grid(
-        targets, sample_rate, steps, delta, accountant="rdp", rel_tol=RDP_REL_TOL
+        targets,
+        sample_rate,
+        steps,
+        delta,
+        accountant="rdp",
+        rel_tol=RDP_REL_TOL,
+        estimate_prv=False,
     )
     rows = []
     for plan in plans:

@@ -21,6 +21,11 @@ FIXED = {
     "accountant": (
         "accountant that produced `epsilon` (inclusions, pld, prv, rdp; none for the baseline)"
     ),
+    "prv_epsilon_estimate": (
+        "the PRV accountant's own estimate of ε at δ for σ (Gopi, Lee & Wutschitz 2021), "
+        "recorded beside the certified bracket: an estimate, not a bound, never the reported "
+        "`epsilon`; empty where PRV refuses (the plan's prv_note says why)"
+    ),
     "sigma": "noise multiplier σ of DP-SGD (noise std σ·C on the sum of clipped gradients)",
     "sample_rate": "Poisson sampling rate q = B/N (expected batch size over training-set size)",
     "steps": "number of DP-SGD steps T",

@@ -107,7 +107,8 @@ def training_table(metric_files: Sequence[str | Path]) -> pd.DataFrame:
 
 
 def plan_table(plan_files: Sequence[str | Path]) -> pd.DataFrame:
-    """One row per privacy plan: σ, q, T, δ, the certified ε bracket and its accountant."""
+    """One row per privacy plan: σ, q, T, δ, the certified ε bracket and its accountant, and the
+    PRV accountant's own estimate recorded beside it."""
     rows = []
     for file in plan_files:
         plan = read_plan(file)
@@ -120,6 +121,7 @@ def plan_table(plan_files: Sequence[str | Path]) -> pd.DataFrame:
                 "epsilon": plan.epsilon,
                 "epsilon_lower": plan.epsilon_lower,
                 "accountant": plan.accountant,
+                "prv_epsilon_estimate": plan.prv_epsilon_estimate,
                 "sigma": plan.sigma,
                 "sample_rate": plan.sample_rate,
                 "steps": plan.steps,

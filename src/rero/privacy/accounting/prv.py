@@ -1,11 +1,13 @@
 """The PRV accountant (Gopi, Lee & Wutschitz, NeurIPS 2021; prv-accountant 0.2.0), with the
-checks that refuse an evaluation before it can exhaust memory or return a wrong ε, and the
-cross-check against the certified PLD bracket that every reported PRV result passes."""
+checks that refuse an evaluation before it can exhaust memory or return a wrong ε, the
+cross-check against the certified PLD bracket that every reported PRV result passes, and
+:func:`prv_estimate`: prv-accountant's own estimate, recorded beside a certified bracket."""
 
 from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -137,3 +139,53 @@ def evaluate_prv(
         f"PLD's certified lower bound (prv-accountant's own lower value: {lower:.6g})"
     )
     return EpsilonResult(upper, check.lower, "prv", note, check)
+
+
+@dataclass(frozen=True)
+class PrvEstimate:
+    """prv-accountant's own estimate of ε at δ (None where it gives none) and a note saying
+    where it lies against the certified bracket, or why there is none."""
+
+    estimate: float | None
+    note: str
+
+
+def prv_estimate(
+    sigma: float,
+    sample_rate: float,
+    steps: int,
+    delta: float,
+    error: float,
+    certified: EpsilonResult,
+) -> PrvEstimate:
+    """prv-accountant's estimate of ε at δ (eps_error = ``error``, :func:`prv_epsilon`) beside
+    the ``certified`` result, which stays the one reported: an estimate is no bound, and
+    prv-accountant's can fall outside the certified bracket (q = 0.2525, T = 300, δ = 8e-7 at
+    ε ≈ 0.995: 6e-6 above it, with eps_error 0.01).
+    Never raises: a refusal or any failure of prv-accountant is the note of an empty estimate."""
+    try:
+        lower, estimate, upper = prv_epsilon(sigma, sample_rate, steps, delta, error)
+    except AccountantUnavailableError as reason:
+        return PrvEstimate(None, f"PRV estimate refused: {reason}")
+    except Exception as failure:  # an estimate beside the certified bound never stops a plan
+        return PrvEstimate(None, f"PRV estimate failed: {type(failure).__name__}: {failure}")
+    if estimate < 0:
+        return PrvEstimate(None, f"PRV estimate refused: prv-accountant returned {estimate:.3g}")
+    low = 0.0 if certified.lower is None else certified.lower
+    if certified.lower is None:
+        held = f"the certified upper bound {certified.epsilon:.6g}"
+    else:
+        held = f"the certified bracket [{certified.lower:.6g}, {certified.epsilon:.6g}]"
+    held = f"{held} of {certified.accountant}"
+    if estimate > certified.epsilon:
+        where = f"{estimate - certified.epsilon:.3g} above {held} (the true ε is not above it)"
+    elif estimate < low:
+        where = f"{low - estimate:.3g} below {held} (the true ε is not below it)"
+    else:
+        where = f"{'below' if certified.lower is None else 'within'} {held}"
+    return PrvEstimate(
+        estimate,
+        f"PRV accountant (Gopi, Lee & Wutschitz 2021): prv-accountant's estimate {estimate:.6g} "
+        f"(its interval [{lower:.6g}, {upper:.6g}], eps_error {error:.3g}) lies {where}; an "
+        "estimate, not a bound: epsilon reports the certified upper end",
+    )

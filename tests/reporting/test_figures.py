@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from matplotlib.text import Text
 
+from rero.data.tasks import MAIN_METRIC
 from rero.privacy.plan import write_plan
 from rero.privacy.rero.methods import METHOD_NAMES, METHODS
 from rero.privacy.rero.table import bounds_table
@@ -72,7 +73,10 @@ def write_results(root, datasets=("toy", "organs"), images=20):
                     name: score * (1 - 0.5 / (1 + index)) + 0.01 * seed
                     for name, score in SCORES[task].items()
                 }
+                main = test[MAIN_METRIC[task]]
+                interval = {"metric": MAIN_METRIC[task], "low": main - 0.03, "high": main + 0.02}
                 metrics = record | {"task": task, "seed": seed, "test": test}
+                metrics["test_bootstrap"] = interval
                 write_json(root / f"{dataset}{index}-{seed}.json", metrics)
                 files["metrics"].append(root / f"{dataset}{index}-{seed}.json")
             prior = {"success_rate": 0.2, "ci_low": 0.1, "ci_high": 0.3, "kappa": 0.125}

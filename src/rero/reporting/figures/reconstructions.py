@@ -22,6 +22,8 @@ from rero.reporting.figures.style import (
 
 CELL_IN = 1.1  # the height of one row of images
 MAX_SINGLE_COLUMN_CELLS = 3  # up to this many columns of images fit a 3.5-inch column
+#: the attack seeds its noise per batch, not per budget (rero.attacks.imprint)
+NOISE_NOTE = "Noise: one draw per batch, the same at every ε, scaled by that ε's σ."
 
 
 def read_reconstructions(
@@ -65,7 +67,8 @@ def reconstructions(
 ) -> Figure:
     """Rows: ``num_images`` attacked images per dataset drawn uniformly at random (``seed``);
     columns: the original, then its best-matching reconstruction (by SSIM, written below it)
-    at each ε, the non-private update last (volumes: their middle axial slice)."""
+    at each ε, the non-private update last (volumes: their middle axial slice); a note under
+    them says that the noise is one draw scaled by each budget's σ."""
     by_dataset = read_reconstructions(recon_files)
     rng = np.random.default_rng(seed)
     rows: list[tuple[str, int]] = []
@@ -101,7 +104,7 @@ def reconstructions(
             if col == 0:
                 axis.set_ylabel(f"{dataset} #{index}" if len(by_dataset) > 1 else f"image {index}")
     figure.supxlabel(
-        "Rows: " + "; ".join(drawn) + f", drawn at random (seed {seed}).",
+        "Rows: " + "; ".join(drawn) + f", drawn at random (seed {seed}).\n" + NOISE_NOTE,
         fontsize=SMALLEST_TEXT_PT,
     )
     return save_figure(figure, path)

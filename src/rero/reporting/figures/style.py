@@ -115,7 +115,7 @@ CONCEPTS: dict[str, Look] = {
     "prior-aware": Look(VERMILLION, "^"),
     "prior-aware/run bound": Look(VERMILLION, linestyle="-."),
     "corridor": Look("0.85"),
-    "dp-sgd": Look(INDIGO, "o"),
+    "dp-sgd": Look(INDIGO),
     "seed": Look("0.35", "."),
     "non-private": Look("black", "D", "--"),
     "claimed": Look("0.15", linestyle="--"),

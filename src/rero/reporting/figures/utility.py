@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from rero.data.tasks import METRIC_LABELS, TASK_METRICS
@@ -17,6 +20,7 @@ from rero.reporting.figures.style import (
     DOUBLE_COLUMN_IN,
     SINGLE_COLUMN_IN,
     area_of,
+    fit_legend,
     line_of,
     new_figure,
     panel_grid,
@@ -29,6 +33,15 @@ from rero.reporting.figures.style import (
 from rero.reporting.summary import training_table
 
 ROW_HEIGHT_IN = 1.9
+#: the seeds of one budget drawn apart by this share of the ε axis's decades
+SEED_OFFSET = 0.02
+#: the legend's words for the seeds, with (True) or without their bootstrap intervals
+SEED_LABELS = {
+    True: "single seeds, 95 % bootstrap interval over test examples (main metric)",
+    False: "single seeds",
+}
+#: the seed-spread note over the legend: its line length in characters by figure width
+NOTE_CHARACTERS = {SINGLE_COLUMN_IN: 60, DOUBLE_COLUMN_IN: 125}
 TITLE_CHARACTERS = 30  # a panel title wraps beyond this many characters
 
 
@@ -47,9 +60,53 @@ def distinct_metrics(runs: pd.DataFrame, names: Sequence[str]) -> list[tuple[str
     return groups
 
 
-def _draw_metric(axis, runs: pd.DataFrame, metric: str, eps_axis: EpsAxis) -> None:
-    """Seeds as points, their mean ± sd over ε as a line and band; the non-private mean ± sd at
-    the axis's non-private place, with a dashed reference line across."""
+def within_seed_spread(runs: pd.DataFrame, metric: str) -> list[tuple[float, float]]:
+    """The neighbouring trained budgets (ε ascending, non-private last) of one dataset's runs
+    whose mean ``metric`` differs by less than the larger of their two standard deviations over
+    seeds: differences that the seeds' spread covers."""
+    stats = runs.groupby("target_epsilon")[metric].agg(["mean", "std"]).sort_index()
+    pairs = []
+    for (low, first), (high, second) in itertools.pairwise(stats.iterrows()):
+        spread = max(first["std"], second["std"])
+        if abs(second["mean"] - first["mean"]) < spread:  # NaN (one seed) is never noted
+            pairs.append((float(low), float(high)))
+    return pairs
+
+
+def spread_note(runs: pd.DataFrame) -> str:
+    """The sentence under the utility figure naming, per dataset, the neighbouring budgets whose
+    main metric differs by less than the seeds' spread (empty where none does)."""
+    notes = []
+    for dataset, subset in runs.groupby("dataset", sort=True):
+        metric = str(subset["main_metric"].iloc[0])
+        pairs = within_seed_spread(subset, "main_metric_value")
+        if pairs:
+            between = ", ".join(f"{eps_label(a)} and {eps_label(b)}" for a, b in pairs)
+            notes.append(f"{dataset}, {METRIC_LABELS[metric]} between {between}")
+    if not notes:
+        return ""
+    return (
+        "Within the seeds' spread (means differ by less than the larger sd over seeds): "
+        + "; ".join(notes)
+        + "."
+    )
+
+
+def _seed_x(runs: pd.DataFrame, eps_axis: EpsAxis) -> np.ndarray:
+    """Each run's place on the ε axis, the seeds of one budget side by side."""
+    rank = runs.groupby("target_epsilon").cumcount().to_numpy()
+    count = runs.groupby("target_epsilon")["seed"].transform("size").to_numpy()
+    decades = math.log10(eps_axis.non_private / eps_axis.low) + 1
+    return eps_axis.x(runs["target_epsilon"]) * 10 ** (
+        SEED_OFFSET * decades * (rank - (count - 1) / 2)
+    )
+
+
+def _draw_metric(axis: Axes, runs: pd.DataFrame, group: tuple[str, ...], eps_axis: EpsAxis) -> None:
+    """Seeds as points (with their 95 % test-set bootstrap interval for the main metric), their
+    mean ± sd over ε as a line and band; the non-private mean ± sd at the axis's non-private
+    place, with a dashed reference line across."""
+    metric = group[0]
     stats = runs.groupby("target_epsilon")[metric].agg(["mean", "std"]).reset_index()
     private = stats[np.isfinite(stats["target_epsilon"])]
     x = eps_axis.x(private["target_epsilon"])
@@ -63,12 +120,19 @@ def _draw_metric(axis, runs: pd.DataFrame, metric: str, eps_axis: EpsAxis) -> No
             label="± sd over seeds",
             **area_of("dp-sgd"),
         )
-    axis.plot(
-        eps_axis.x(runs["target_epsilon"]),
-        runs[metric],
+    values = runs[metric].to_numpy(float)
+    main = str(runs["main_metric"].iloc[0]) in group
+    low, high = runs["main_metric_ci_low"].to_numpy(), runs["main_metric_ci_high"].to_numpy()
+    bootstrapped = main and bool(np.isfinite(low).all() and np.isfinite(high).all())
+    axis.errorbar(
+        _seed_x(runs, eps_axis),
+        values,
+        yerr=[values - low, high - values] if bootstrapped else None,
         markersize=3,
+        elinewidth=0.6,
+        capsize=0,
         zorder=3,
-        label="single seeds",
+        label=SEED_LABELS[bootstrapped],
         **points_of("seed"),
     )
     reference = stats[np.isinf(stats["target_epsilon"])]
@@ -107,12 +171,16 @@ def utility_vs_eps(metric_files: Sequence[str | Path], path: str | Path) -> Figu
             axis.set_visible(False)
         for col, group in enumerate(panels[dataset]):
             axis = axes[row, col]
-            _draw_metric(axis, subset, group[0], eps_axis)
+            _draw_metric(axis, subset, group, eps_axis)
             eps_axis.decorate(axis)
             title = " = ".join(METRIC_LABELS[name] for name in group)
             axis.set_title(textwrap.fill(title, TITLE_CHARACTERS))
             axis.set_ylabel(f"{dataset}: test score" if col == 0 else "")
-    shared_legend(figure, axes.flat, columns=4 if width == DOUBLE_COLUMN_IN else 2)
+    legend = shared_legend(figure, axes.flat, columns=2 if width == DOUBLE_COLUMN_IN else 1)
+    note = spread_note(runs)
+    if legend is not None and note:  # the note heads the legend, inside the canvas with it
+        legend.set_title(textwrap.fill(note, NOTE_CHARACTERS[width]))
+    fit_legend(figure, legend, ROW_HEIGHT_IN * len(datasets))
     return save_figure(figure, path)
 
 

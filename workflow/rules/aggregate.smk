@@ -137,7 +137,7 @@ rule provenance:
             "results/report/provenance.html",
             caption="../report/provenance.rst",
             category="Study",
-            labels={"page": "provenance"},
+            labels={"page": "2. Provenance: commit, config and package versions"},
         ),
     log:
         "results/logs/provenance.log",

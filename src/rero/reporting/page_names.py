@@ -18,7 +18,7 @@ LANDING = "landing.html"
 TITLES = {
     "summary": "1. Summary: utility, privacy, risk and audit per budget",
     "runs": "2. Training runs, one per seed",
-    "study": "the study in prose: what was found",
+    "study": "1. The study in prose: what was found",
     "advice": "1. Advice: the budget each tolerated risk needs",
     "attacks": "2. Attacks: measured success by criterion",
     "bounds": "3. Reconstruction-risk bounds",

@@ -1,3 +1,3 @@
 """rero: the privacy budget that stops reconstruction of medical images, and its accuracy cost."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

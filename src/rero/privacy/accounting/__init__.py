@@ -10,7 +10,8 @@ under the add/remove-one neighbouring relation. Four accountants bound its ε at
   pessimistic connect-the-dots discretisation (Doroshenko et al., PETS 2022), an upper bound, and
   a rounded-down PLD whose rounding is given back by Hoeffding's inequality, a lower bound.
 - ``prv`` (:mod:`.prv`): the PRV accountant (Gopi, Lee & Wutschitz, NeurIPS 2021), reported only
-  when its upper value is at least the PLD's certified upper bound.
+  when its upper value is at least the PLD's certified upper bound; its own estimate is recorded
+  beside every calibrated plan's certified bracket (:func:`.prv.prv_estimate`), never reported.
 - ``rdp`` (:mod:`.rdp`): Rényi DP of the subsampled Gaussian (Mironov, Talwar & Zhang 2019)
   converted with Prop. 12 of Canonne, Kamath & Steinke 2020; always computable, loose at large ε.
 

@@ -142,10 +142,10 @@ def composed_audit(
         )
     best = max(tests, key=lambda test: test["epsilon_composed"])
     strongest = max(tests, key=lambda test: test["signal_lower"])
-    noise, epsilon_fdp = _family_epsilon(strongest["signal_lower"], mechanism, delta)
+    noise, family_lower = _family_epsilon(strongest["signal_lower"], mechanism, delta)
     return {
         "epsilon_composed": best["epsilon_composed"],
-        "epsilon_composed_fdp": epsilon_fdp,
+        "epsilon_composed_fdp": family_lower,
         "composed_noise_multiplier": noise,
         "step_tests": tests,
         "level_per_limit": level,

@@ -37,7 +37,7 @@ PROFILE_SMALLEST_DELTA = 1e-9
 #: 1/s²); pessimistic PLDs, so the curve is never above the mechanism's
 PROFILE_ERROR = 1e-2
 #: the family searched: noise multipliers from claimed σ / 4 (ε about 16x the claim: a larger
-#: empirical ε is reported as that) to claimed σ · 64 (ε near 0)
+#: lower bound is reported as that one's) to claimed σ · 64 (ε near 0)
 NOISE_RANGE = (0.25, 64.0)
 _BISECTIONS = 16
 

@@ -73,8 +73,9 @@ FIXED = {
     ),
     "audit_epsilon_composed_fdp_white_box": (
         "as audit_epsilon_composed_white_box, also assuming each step is a Poisson-subsampled "
-        "Gaussian at the plan's q (any noise multiplier): an empirical ε within that family; "
-        "empty where not audited"
+        "Gaussian at the plan's q (any noise multiplier): the lower end of the certified ε "
+        "bracket at δ of the noise multiplier its limits reject, a lower bound within that "
+        "family; empty where not audited"
     ),
     "mia_auc": (
         "certified upper bound on the AUC of any membership-inference attack on the run "

@@ -62,8 +62,9 @@ pytestmark = [
 ]
 
 
-# Appended to a page: every folded part opened, for each table, scrolled so that its right edge meets the window's, the key
-# cells of its first row below the header, where they are and whether they are what shows there.
+# Appended to a page: every folded part opened, then for each table, scrolled so that its right
+# edge meets the window's, the key cells of its first row below the header, where they are and
+# whether they are what shows there.
 CHECK_KEY_COLUMNS = """
 <script>
 window.addEventListener("load", function () {

@@ -17,8 +17,9 @@ from rero.reporting.answer import answer_sentences, headline_table, landing_html
 from rero.reporting.figures import FIGURES
 from rero.reporting.numbers import cell_text, significant
 from rero.reporting.page_names import DATASET_PAGES, STUDY_PAGES, TITLES, figure_labels
-from rero.reporting.page_tables import advice_parts, summary_group, summary_groups
+from rero.reporting.page_tables import advice_parts, audit_frame, summary_group, summary_groups
 from rero.reporting.study_text import ACCOUNTANT_NAMES, auto_order_text
+from rero.runtime.io import write_json
 from tests.helpers.html import parse_number, table_rows
 
 
@@ -200,3 +201,21 @@ def test_every_page_and_figure_has_a_title_that_sorts_in_reading_order():
     assert ordered == list(labels.values()) and ordered[0].startswith("1. ")
     tables = [TITLES[name] for name in DATASET_PAGES]
     assert tables == sorted(tables)
+
+
+def test_the_audit_table_has_a_row_per_auditor_with_its_eps_bounds_first(tmp_path):
+    auditor = {"canaries": 30, "accuracy_ci": [0.2, 0.9], "sees": "prose", "guess_counts": []}
+    record = {
+        "target_epsilon": 8.0,
+        "claimed": {"epsilon": 7.96, "accountant": "pld"},
+        "white_box": auditor
+        | {"access": "white-box", "exceeds_claim": False, "epsilon_lower": 1.0},
+        "black_box": auditor | {"access": "black-box", "epsilon_lower": 0.0},
+    }
+    write_json(tmp_path / "eps_8.json", record)
+    frame = audit_frame([tmp_path / "eps_8.json"])
+    assert list(frame["access"]) == ["black-box", "white-box"]
+    assert list(frame.columns[:5]) == [
+        "target_epsilon", "access", "claimed_epsilon", "claimed_accountant", "epsilon_lower",
+    ]  # fmt: skip
+    assert "sees" not in frame and list(frame["accuracy_ci_high"]) == [0.9, 0.9]

@@ -90,10 +90,16 @@ def transitions_frame(transition_files: Sequence[Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def audit_order(name: str) -> int:
+    """Where an audit quantity goes in its row: ε bounds, then whether they exceed the claim,
+    then the rest (canaries, guesses, accuracy)."""
+    return 0 if name.startswith("epsilon") else 1 if "exceeds" in name else 2
+
+
 def audit_frame(audit_files: Sequence[Path]) -> pd.DataFrame:
     """One row per audited budget and auditor (white-box, black-box): the claimed ε and its
-    accountant, then every number the audit reports for that auditor (lists, the per-step
-    tests, and prose left out)."""
+    accountant, then every number the audit reports for that auditor, its ε bounds first
+    (lists, the per-step tests, and prose left out)."""
     rows = []
     for file in audit_files:
         record = read_json(file)
@@ -101,11 +107,12 @@ def audit_frame(audit_files: Sequence[Path]) -> pd.DataFrame:
         for access in ("white_box", "black_box"):
             if access not in record:
                 continue
-            found = {
+            numbers = {
                 name: value
                 for name, value in record[access].items()
                 if isinstance(value, int | float | bool) or value is None
             }
+            found = dict(sorted(numbers.items(), key=lambda item: audit_order(item[0])))
             low, high = record[access].get("accuracy_ci", (math.nan, math.nan))
             rows.append(
                 {

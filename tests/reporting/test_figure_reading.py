@@ -31,7 +31,7 @@ from rero.reporting.summary import training_table
 from rero.runtime.io import write_json
 from rero.training.bootstrap import LEVEL, RESAMPLES
 from tests.helpers import toy_plan
-from tests.reporting.test_figures import (
+from tests.helpers.figures import (
     copied_dataset,
     of_datasets,
     write_from_scratch,

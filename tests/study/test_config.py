@@ -446,6 +446,19 @@ MALFORMED: dict[str, tuple[Callable[[dict], object], str]] = {
         lambda c: c["audit"].update(input_canaries=1001),
         "audit.input_canaries: 1001 exceeds the 1000 validation images",
     ),
+    "transition criterion the attack does not measure": (
+        lambda c: c["attack"].update(transition={"criterion": "raw_psnr:35"}),
+        "attack.transition.criterion: 'raw_psnr:35' is not a criterion the attack measures; "
+        "expected ssim or one of attack.imprint.success as METRIC:THRESHOLD (raw_psnr:30)",
+    ),
+    "transition criterion with a threshold that is no number": (
+        lambda c: c["attack"].update(transition={"criterion": "raw_psnr:high"}),
+        "attack.transition.criterion: 'raw_psnr:high' is not a criterion the attack measures",
+    ),
+    "transition criterion of an unknown metric": (
+        lambda c: c["attack"].update(transition={"criterion": "psnr:30"}),
+        "attack.transition.criterion: 'psnr:30' does not match",
+    ),
     "gradient canaries under ghost clipping": (
         lambda c: c["training"].update(grad_sample_mode="ghost"),
         "audit.gradient_canaries: need stored per-sample gradients",
@@ -465,6 +478,14 @@ def test_a_malformed_config_is_refused_naming_its_key(change, expected):
         )
     lines = str(caught.value).splitlines()[1:]
     assert any(line.strip().startswith(expected) for line in lines), lines
+
+
+@pytest.mark.parametrize("criterion", ["ssim", "raw_psnr:30", "raw_psnr:30.0"])
+def test_a_transition_criterion_the_attack_measures_is_accepted(criterion):
+    config = default_config()
+    config["attack"]["transition"] = {"criterion": criterion}
+    assert schema_errors(config) == []
+    study_config.validate_config(config, study_config.load_schema(SCHEMA_PATH), sizes_8000)
 
 
 def test_an_exponent_yaml_reads_as_text_is_explained():

@@ -61,12 +61,14 @@ rule transition:
         seed=dataset_setting("attack", "seed"),
         imprint=imprint_flags,
         levels=transition_levels,
+        criterion=transition_criterion,
         bisections=dataset_setting("attack", "transition", "bisections"),
         accountant=dataset_setting("privacy", "accountant"),
         tolerance=dataset_setting("privacy", "eps_tolerance"),
     shell:
         "python -m rero transition --data-dir $(dirname {input.meta}) --plans {input.plans}"
-        " --imprint {input.imprint} {params.levels} --bisections {params.bisections}"
+        " --imprint {input.imprint} {params.levels} {params.criterion}"
+        " --bisections {params.bisections}"
         " --accountant {params.accountant} --rel-tol {params.tolerance}"
         " --out {output.transition} --seed {params.seed}"
         " --clip-norm {params.clip_norm} {params.imprint}"

@@ -47,7 +47,8 @@ CODE_MANIFESTS = Path("results/code")
 
 def code_manifest(name, files):
     """results/code/<name>: the sha256 of each of `files`, rewritten only when one changes
-    (rero.runtime.code_manifest); a job's one code input in place of every file's path."""
+    (rero.runtime.code_manifest); a job's one code input in place of every file's path.
+    """
     path = CODE_MANIFESTS / name
     write_manifest(path, manifest_text(files, PACKAGE.parent))
     return str(path)
@@ -56,7 +57,8 @@ def code_manifest(name, files):
 @functools.cache
 def code_files(subcommand, registered):
     """The manifest of the package files of `python -m rero <subcommand>` with the `registered`
-    modules, written once per Snakemake run (every job of a rule asks for the same few)."""
+    modules, written once per Snakemake run (every job of a rule asks for the same few).
+    """
     files = command_sources(subcommand, PACKAGE, registered)
     return code_manifest(manifest_name(subcommand, registered), files)
 
@@ -287,6 +289,13 @@ def prior_aware_flags(wildcards):
             ("attack-learning-rate", "learning_rate"),
         ],
     )
+
+
+def transition_criterion(wildcards):
+    """Input function: the --criterion flag of the job's transition search (attack.transition
+    .criterion), none for the paper's SSIM criterion."""
+    criterion = STUDY.datasets[wildcards.dataset].attack["transition"]["criterion"]
+    return "" if criterion == "ssim" else f"--criterion {criterion}"
 
 
 def transition_levels(wildcards):

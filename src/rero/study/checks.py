@@ -114,6 +114,7 @@ def study_errors(
         for key, problem in conflicts:
             errors.append(f"{_setting_key(name, dataset, 'training', key)}: {problem}")
         errors += unreachable_budget_errors(config, name, dataset)
+        errors += transition_criterion_errors(config, name, dataset)
         errors += audit_setting_errors(config, name, dataset, training)
         try:
             sizes = split_sizes_of(dataset["loader"], dataset.get("options", {}))
@@ -294,6 +295,30 @@ def attack_size_errors(
             f"the {num_train} training examples of dataset {name!r} (expected ≤ N)"
         )
     return errors
+
+
+def transition_criterion_errors(
+    config: dict[str, Any], name: str, dataset: dict[str, Any]
+) -> list[str]:
+    """A transition criterion that the attack does not measure: ssim (the paper's criterion) or
+    one of attack.imprint.success."""
+    attack = dataset_settings(config, name, "attack")
+    criterion = attack["transition"]["criterion"]
+    if criterion == "ssim":
+        return []
+    metric, _, threshold = criterion.partition(":")
+    measured = {(item["metric"], float(item["threshold"])) for item in attack["imprint"]["success"]}
+    try:
+        if (metric, float(threshold)) in measured:
+            return []
+    except ValueError:
+        pass
+    options = ", ".join(f"{m}:{t:g}" for m, t in sorted(measured)) or "none configured"
+    key = _setting_key(name, dataset, "attack", "transition") + ".criterion"
+    return [
+        f"{key}: {criterion!r} is not a criterion the attack measures; expected ssim or one of "
+        f"attack.imprint.success as METRIC:THRESHOLD ({options})"
+    ]
 
 
 def audit_errors(config: dict[str, Any]) -> list[str]:

@@ -151,7 +151,11 @@ RERUNS: dict[str, tuple[ConfigFile, dict[str, int]]] = {
         {"attack": 6, "transition": 1},  # the attack job rewrites the imprint results too
     ),
     "attack.transition": (
-        edited(lambda config: config["attack"].update(transition={"levels": [0.25]})),
+        edited(
+            lambda config: config["attack"].update(
+                transition={"levels": [0.25], "criterion": "raw_psnr:30"}
+            )
+        ),
         {"transition": 1},
     ),
     "datasets.options": (

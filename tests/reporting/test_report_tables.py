@@ -13,7 +13,12 @@ import pytest
 
 from rero.privacy.accounting.registry import AUTO_ORDER
 from rero.reporting import html as html_pages
-from rero.reporting.answer import answer_sentences, headline_table, landing_html
+from rero.reporting.answer import (
+    answer_sentences,
+    headline_table,
+    landing_html,
+    readable_numbers,
+)
 from rero.reporting.figures import FIGURES
 from rero.reporting.numbers import cell_text, significant
 from rero.reporting.page_names import DATASET_PAGES, STUDY_PAGES, TITLES, figure_labels
@@ -181,6 +186,9 @@ def test_the_headline_table_has_one_row_per_budget_and_each_imprint_criterion():
     assert fragment.startswith('<div class="rero-answer">') and "<body" not in fragment
     assert "The corridor." in fragment and "you need σ ≥ 0.569" in fragment
     assert auto_order_text() in html_pages.html.unescape(fragment)
+    assert (
+        readable_numbers("between ε = 8 and 1000, [8, 1e+09]") == "between ε = 8 and 10³, [8, 10⁹]"
+    )
     single = toy_summary().assign(n_seeds=1, main_metric_sd=np.nan)
     (sentence,) = answer_sentences(single, advice_rows())
     assert "costing MCC 0.700 (interpolated" in sentence and "against 0.860 without" in sentence

@@ -33,7 +33,8 @@ SUBJECTS = {
 CRITERION_COLUMN = re.compile(
     r"imprint_(?P<metric>[a-z_]+?)_(?:ge|le)_(?P<threshold>[^_]+)_success_rate"
 )
-EXPONENT = re.compile(r"[0-9]+(?:\.[0-9]+)?e[+-]?[0-9]+")
+#: a number in a prose note of the advice table (8, 0.5, 1000, 1e+09)
+NUMBER = re.compile(r"(?<![\w.])[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?(?![\w.])")
 STYLE = """
 .rero-answer .scroll { overflow-x: auto; max-width: 100%; }
 .rero-answer table { border-collapse: separate; border-spacing: 0; margin: 0; }
@@ -66,8 +67,8 @@ def spread_text(mean: float, sd: float) -> str:
 
 
 def readable_numbers(text: str) -> str:
-    """``text`` with each number in exponent notation (1e+09) written as prose writes it."""
-    return EXPONENT.sub(lambda match: number_text(float(match.group())), text)
+    """``text`` with each number written as prose writes it (1000 as 10³, 1e+09 as 10⁹)."""
+    return NUMBER.sub(lambda match: number_text(float(match.group())), text)
 
 
 def cost_text(row: pd.Series, baseline: tuple[float, float] | None) -> str:

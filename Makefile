@@ -42,7 +42,7 @@ run-3d: setup
 # then built offline with mkdocs, a warning an error.
 docs: setup
 	$(BIN)/python -m rero docs
-	$(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 # After `make run` (or `make run-3d`) on a clean checkout: the run's numbers into docs/snapshot/,
 # the documented advise example run again, the README and docs rendered from them.

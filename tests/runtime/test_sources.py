@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -121,3 +122,44 @@ def test_a_registry_imports_only_the_entry_a_job_uses(kind, name):
         # the 3-D task's loader builds on the 2-D one's template volumes
         name == "mni152_seg"
     )
+
+
+@pytest.fixture
+def fresh_import_state(monkeypatch):
+    """The parse caches of rero.runtime.sources emptied for one test."""
+    from rero.runtime import sources
+
+    for name, value in (("_IMPORTS_SEEN", {}), ("_PARSED", {}), ("_USED", set())):
+        monkeypatch.setattr(sources, name, value)
+    return sources
+
+
+def test_parsed_imports_are_kept_by_content_between_calls(tmp_path, fresh_import_state):
+    sources, cache = fresh_import_state, tmp_path / "imports.json"
+    module = tmp_path / "rero" / "a.py"
+    module.parent.mkdir()
+    module.write_text("from rero import b\n")
+    first = hashlib.sha256(module.read_bytes()).hexdigest()
+    assert imported_modules(module, "rero.a") == {"rero", "rero.b"}
+    sources.save_imports_cache(cache)
+    assert json.loads(cache.read_text()) == {f"rero.a:{first}": ["rero", "rero.b"]}
+
+    # a later call reads the cache: an entry for the file's bytes is used without parsing
+    module.write_text("from rero import c\n")
+    second = hashlib.sha256(module.read_bytes()).hexdigest()
+    cache.write_text(json.dumps({f"rero.a:{first}": ["rero.b"], f"rero.a:{second}": ["rero.x"]}))
+    sources.load_imports_cache(cache)
+    assert imported_modules(module, "rero.a") == {"rero.x"}
+    # the module's other versions are dropped when it is saved
+    sources.save_imports_cache(cache)
+    assert json.loads(cache.read_text()) == {f"rero.a:{second}": ["rero.x"]}
+
+
+def test_an_unreadable_imports_cache_is_ignored(tmp_path, fresh_import_state):
+    cache = tmp_path / "imports.json"
+    cache.write_text("{not json")
+    fresh_import_state.load_imports_cache(cache)
+    fresh_import_state.load_imports_cache(tmp_path / "missing.json")
+    cache.write_text(json.dumps({"rero.a:0": "not a list"}))
+    fresh_import_state.load_imports_cache(cache)
+    assert fresh_import_state._PARSED == {}

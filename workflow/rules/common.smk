@@ -24,7 +24,11 @@ from rero.reporting.provenance import (
 )
 from rero.reporting.page_names import LANDING, figure_labels, page_list
 from rero.runtime.code_manifest import manifest_name, manifest_text, write_manifest
-from rero.runtime.sources import command_sources
+from rero.runtime.sources import (
+    command_sources,
+    load_imports_cache,
+    save_imports_cache,
+)
 from rero.study.study import Study
 from rero.study.tokens import kappa_specs_with
 
@@ -43,6 +47,7 @@ STUDY = Study.from_config(config, SCHEMA)
 CONDA_ENV = "../../envs/rero.yaml"
 PACKAGE = Path(workflow.basedir) / "src" / "rero"
 CODE_MANIFESTS = Path("results/code")
+load_imports_cache()
 
 
 def code_manifest(name, files):
@@ -60,6 +65,7 @@ def code_files(subcommand, registered):
     modules, written once per Snakemake run (every job of a rule asks for the same few).
     """
     files = command_sources(subcommand, PACKAGE, registered)
+    save_imports_cache()
     return code_manifest(manifest_name(subcommand, registered), files)
 
 

@@ -3,6 +3,8 @@
 A volume is read in the closest canonical (RAS+) orientation as (x, y, z) voxels; resampling
 zooms it to an (x, y, z) grid with corner voxel centres aligned; it is stored as (D, H, W) =
 (z, y, x). Every error names the file and the layout ``expected`` by the loader that reads it.
+nibabel and scipy.ndimage are imported where a volume is read or zoomed: the workflow's planning
+imports the loaders (their options) and needs neither (about 0.6 s of every ``snakemake`` call).
 """
 
 from __future__ import annotations
@@ -13,21 +15,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import nibabel
 import numpy as np
-from nibabel.filebasedimages import ImageFileError
-from scipy import ndimage
 
-NIFTI_ERRORS = (ImageFileError, OSError, EOFError, ValueError, zlib.error, struct.error)
+
+def nifti_errors() -> tuple[type[BaseException], ...]:
+    """What reading a broken or truncated NIfTI file raises."""
+    from nibabel.filebasedimages import ImageFileError
+
+    return (ImageFileError, OSError, EOFError, ValueError, zlib.error, struct.error)
 
 
 def open_nifti(path: Path, expected: str) -> Any:
     """The NIfTI image at ``path`` (header read, data not yet); errors name the file."""
+    import nibabel
+
     try:
         return nibabel.load(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: file not found; {expected}") from None
-    except NIFTI_ERRORS as error:
+    except nifti_errors() as error:
         raise ValueError(f"{path}: not a readable .nii.gz ({error}); {expected}") from None
 
 
@@ -41,17 +47,21 @@ def spatial_shape(path: Path, shape: tuple[int, ...]) -> tuple[int, int, int]:
 def canonical_data(path: Path, read: Callable[[Any], np.ndarray], expected: str) -> np.ndarray:
     """The (x, y, z) voxels of ``path`` in the closest canonical (RAS+) orientation, as ``read``
     takes them from the reoriented image; an unreadable file is a ValueError naming it."""
+    import nibabel
+
     image = open_nifti(path, expected)
     spatial_shape(path, image.shape)
     try:
         data = read(nibabel.as_closest_canonical(image))
-    except NIFTI_ERRORS as error:
+    except nifti_errors() as error:
         raise ValueError(f"{path}: not a readable .nii.gz ({error}); {expected}") from None
     return data[..., 0] if data.ndim == 4 else data
 
 
 def resample(volume: np.ndarray, shape: tuple[int, int, int], order: int) -> np.ndarray:
     """``volume`` zoomed to ``shape`` (order 1: trilinear, 0: nearest), corner centres aligned."""
+    from scipy import ndimage
+
     if volume.shape == shape:
         return volume
     factors = [out / size for out, size in zip(shape, volume.shape, strict=True)]

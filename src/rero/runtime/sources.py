@@ -6,15 +6,22 @@ loader, a model); this module follows their imports of ``rero`` modules (at any
 depth, in function bodies too) by reading the source, so editing any file a job runs reruns the
 job, and the list cannot drift from the code. Parent packages' ``__init__.py`` count: importing
 ``rero.privacy.plan`` executes ``rero/privacy/__init__.py``.
+
+Parsing the package's ~130 files is about half a second of every ``snakemake`` call; the imports
+found are kept by each file's content hash in :data:`IMPORTS_CACHE` (a file's bytes decide its
+imports), so a call parses only the files edited since the last.
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import hashlib
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from rero.runtime.io import atomic_path
 from rero.runtime.subcommands import SUBCOMMANDS
 
 PACKAGE = "rero"
@@ -36,6 +43,12 @@ def module_file(root: Path, module: str) -> Path | None:
 #: imported_modules results by (file, module, mtime, size): the workflow asks for the closure of
 #: every rule's command, and most files are shared among them
 _IMPORTS_SEEN: dict[tuple[Path, str, int, int], frozenset[str]] = {}
+#: the imports of a module by "<module>:<sha256 of its file>", as read from and written to
+#: :data:`IMPORTS_CACHE`; which of them this process used
+_PARSED: dict[str, list[str]] = {}
+_USED: set[str] = set()
+#: where planning keeps the parsed imports between calls (in the working directory)
+IMPORTS_CACHE = Path(".snakemake") / "rero" / "imports.json"
 
 
 def imported_modules(source: Path, module: str) -> frozenset[str]:
@@ -43,8 +56,46 @@ def imported_modules(source: Path, module: str) -> frozenset[str]:
     stat = source.stat()
     key = (source, module, stat.st_mtime_ns, stat.st_size)
     if key not in _IMPORTS_SEEN:
-        _IMPORTS_SEEN[key] = _parse_imports(source, module)
+        text = source.read_bytes()
+        stored = f"{module}:{hashlib.sha256(text).hexdigest()}"
+        if stored not in _PARSED:
+            _PARSED[stored] = sorted(_parse_imports(text, source, module))
+        _USED.add(stored)
+        _IMPORTS_SEEN[key] = frozenset(_PARSED[stored])
     return _IMPORTS_SEEN[key]
+
+
+def load_imports_cache(path: Path = IMPORTS_CACHE) -> None:
+    """Take the imports parsed by earlier calls from ``path`` (none if missing or unreadable)."""
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if isinstance(stored, dict):
+        _PARSED.update(
+            (key, value)
+            for key, value in stored.items()
+            if isinstance(value, list) and all(isinstance(name, str) for name in value)
+        )
+
+
+def save_imports_cache(path: Path = IMPORTS_CACHE) -> None:
+    """Keep the parsed imports at ``path``: of each module this process read, its current file's
+    only; of the others, what was there. Not rewritten when that is what it holds."""
+    current = {key.partition(":")[0]: key for key in _USED}
+    kept = {
+        key: value
+        for key, value in sorted(_PARSED.items())
+        if current.get(key.partition(":")[0], key) == key
+    }
+    text = json.dumps(kept, indent=0)
+    try:
+        if path.read_text() == text:
+            return
+    except OSError:
+        pass
+    with atomic_path(path) as partial:
+        partial.write_text(text)
 
 
 #: the fields of a statement that hold statements (an import is a statement, so the expressions
@@ -61,8 +112,8 @@ def statements(nodes: Iterable[ast.AST]) -> Iterator[ast.AST]:
             yield from statements(getattr(node, field, ()))
 
 
-def _parse_imports(source: Path, module: str) -> frozenset[str]:
-    tree = ast.parse(source.read_text(), filename=str(source))
+def _parse_imports(text: bytes, source: Path, module: str) -> frozenset[str]:
+    tree = ast.parse(text, filename=str(source))
     package = module if source.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
     for node in statements(tree.body):

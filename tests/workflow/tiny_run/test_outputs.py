@@ -3,6 +3,7 @@ report builds, and Snakemake's record of each job's inputs holds every file the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -102,7 +103,8 @@ def test_nothing_left_to_do_and_report_builds(tiny_run):
 
 @pytest.mark.slow
 def test_every_file_a_job_runs_is_an_input_of_its_rule(tiny_run):
-    """Snakemake's own record of each output's inputs holds every file of its subcommand."""
+    """Snakemake's own record of each output's inputs holds a code manifest (results/code/) that
+    lists every file of its subcommand with the hash of the file as it is."""
     from rero.runtime.sources import command_sources
 
     summary = snakemake(tiny_run, "--detailed-summary").stdout.splitlines()
@@ -130,7 +132,21 @@ def test_every_file_a_job_runs_is_an_input_of_its_rule(tiny_run):
         if row.get("rule") not in subcommand:
             continue
         seen.add(row["rule"])
-        inputs = set(row["input-file(s)"].split(","))
-        code = command_sources(subcommand[row["rule"]], tiny_run / "src" / "rero")
-        assert {str(file) for file in code} <= inputs, row["output_file"]
+        manifests = [
+            tiny_run / name
+            for name in row["input-file(s)"].split(",")
+            if name.startswith("results/code/") and name.endswith(".sha256")
+        ]
+        assert manifests, row
+        listed = {}
+        for manifest in manifests:
+            for line in manifest.read_text().splitlines():
+                digest, name = line.split("  ", 1)
+                listed[name] = digest
+        for file in command_sources(subcommand[row["rule"]], tiny_run / "src" / "rero"):
+            name = file.relative_to(tiny_run / "src").as_posix()
+            assert listed.get(name) == hashlib.sha256(file.read_bytes()).hexdigest(), (
+                row["output_file"],
+                name,
+            )
     assert seen == set(subcommand)

@@ -232,6 +232,21 @@ def test_the_corridor_sentence_states_each_threat_models_crossing_from_the_files
     assert results_corridor_text(results) == [CORRIDOR]
 
 
+def test_a_transition_searched_by_the_from_scratch_criterion_is_stated_by_it(tmp_path):
+    """attack.transition.criterion raw_psnr:30: the summary has no transition by SSIM."""
+    results = write_corridor_results(tmp_path, [0.01, 0.4, 0.6, 0.9, 1, 1, 1])
+    summary = pd.read_csv(results / "summary.csv")
+    paper = [column for column in summary if column.startswith("imprint_transition_>")]
+    summary.drop(columns=paper).to_csv(results / "summary.csv", index=False)
+    (text,) = results_corridor_text(results)
+    assert (
+        "the imprint attack (measured, PSNR ≥ 30 dB) first succeeds on an image between "
+        "ε = 10⁶ and 10⁹." in text
+    )
+    assert "SSIM" not in text
+    assert "spans ε = 64 to 10⁶." in text
+
+
 def test_a_curve_that_never_crosses_is_not_reached_within_the_studied_eps(tmp_path):
     results = write_corridor_results(
         tmp_path,

@@ -68,12 +68,14 @@ class Corridor:
     @property
     def span(self) -> tuple[float, float] | None:
         """(the first budget whose certified bound is ≥ :data:`LEVEL`, the last budget at which
-        the imprint attack had no success), when the first lies below the second."""
-        if self.attack is None or not self.identification.reached:
+        the imprint attack had no success: by the paper's criterion, else by the from-scratch
+        bound's where the transition search used that one), when the first lies below the second."""
+        attack = self.attack or self.attack_at_criterion
+        if attack is None or not self.identification.reached:
             return None
-        if self.attack.low <= self.identification.high:
+        if attack.low <= self.identification.high:
             return None
-        return self.identification.high, self.attack.low
+        return self.identification.high, attack.low
 
 
 def first_crossing(budgets: pd.Series, values: pd.Series, level: float = LEVEL) -> Crossing:

@@ -15,13 +15,14 @@ import pandas as pd
 from rero.reporting.summary import KEY, attack_table
 from rero.runtime.io import read_json
 
-#: the privacy plan's columns of the summary (with the RDP bound of the training run)
+#: the privacy plan's columns of the summary (the PRV estimate and the training run's RDP bound
+#: join them by prefix)
 PRIVACY_COLUMNS = ("epsilon", "epsilon_lower", "accountant", "sigma", "sample_rate", "steps")
 #: the summary's groups of columns in reading order: (title, column prefixes); a column of no
 #: group is a utility column
 SUMMARY_GROUPS = (
     ("Utility", ()),
-    ("Privacy", ("delta", "opacus_", "rdp_")),
+    ("Privacy", ("delta", "prv_", "rdp_")),
     ("Risk bounds", ("train_rero_bound_", "from_scratch_", "mia_")),
     ("Attacks, measured", ("imprint_success", "imprint_ci", "imprint_raw", "prior_aware_")),
     ("Imprint attack, where it starts to work", ("imprint_transition_",)),

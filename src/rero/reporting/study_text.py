@@ -158,15 +158,25 @@ def corridor_text(corridor: Corridor, eta: float) -> str:
             f"(whole run: {where_text(corridor.whole_run)})"
         )
     subject = f"the imprint attack (measured, SSIM ≥ {eta:g})"
-    if corridor.attack is None:
-        clauses.append(f"{subject}: its first success was not located in this run")
-    else:
+    if corridor.attack is not None:
         clause = reach_text(
             subject, "first succeeds on an image", "a first success", corridor.attack
         )
         if corridor.attack_at_criterion is not None:
             clause += f" (by {corridor.criterion}: {where_text(corridor.attack_at_criterion)})"
         clauses.append(clause)
+    elif corridor.attack_at_criterion is not None:  # the transition searched by that criterion
+        subject = f"the imprint attack (measured, {corridor.criterion})"
+        clauses.append(
+            reach_text(
+                subject,
+                "first succeeds on an image",
+                "a first success",
+                corridor.attack_at_criterion,
+            )
+        )
+    else:
+        clauses.append(f"{subject}: its first success was not located in this run")
     text = f"On {corridor.dataset}, {'; '.join(clauses)}."
     if corridor.span is not None:
         low, high = corridor.span

@@ -17,25 +17,7 @@ from typing import Any
 import numpy as np
 
 from rero.attacks.matching import clopper_pearson
-
-
-@dataclass(frozen=True)
-class _Metric:
-    """How a metric succeeds: ``>=`` or ``<=`` its threshold, which lies in (0, ``maximum``]."""
-
-    comparison: str
-    maximum: float
-    unit: str
-
-
-CRITERION_METRICS = {
-    "ssim": _Metric(">=", 1.0, ""),
-    "raw_ssim": _Metric(">=", 1.0, ""),
-    "raw_ncc": _Metric(">=", 1.0, ""),
-    "raw_psnr": _Metric(">=", math.inf, " dB"),
-    "raw_mse": _Metric("<=", math.inf, ""),
-}
-COMPARISON_NAMES = {">=": "ge", "<=": "le"}
+from rero.study.criteria import COMPARISON_NAMES, CRITERION_METRICS, criterion_text
 
 
 @dataclass(frozen=True)
@@ -82,8 +64,7 @@ class SuccessCriterion:
     @property
     def text(self) -> str:
         """Readable form, e.g. ``raw_psnr ≥ 30 dB``."""
-        sign = "≥" if self.comparison == ">=" else "≤"
-        return f"{self.metric} {sign} {self.threshold:g}{CRITERION_METRICS[self.metric].unit}"
+        return criterion_text(self.metric, self.threshold)
 
     def succeeded(self, values: np.ndarray) -> np.ndarray:
         """Which of the per-image ``values`` of the metric meet the criterion."""

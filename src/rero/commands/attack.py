@@ -21,12 +21,13 @@ from rero.attacks.job import (
     PriorAwareSettings,
     run_attacks,
 )
-from rero.attacks.success import CRITERION_METRICS, SuccessCriterion
+from rero.attacks.success import SuccessCriterion
 from rero.attacks.transition import transition_job
 from rero.privacy.accounting.registry import ACCOUNTANTS
 from rero.privacy.plan import read_plan
 from rero.runtime.device import DEVICES
 from rero.runtime.io import write_json
+from rero.study.criteria import CRITERION_METRICS
 
 
 def run_attack(args: argparse.Namespace) -> None:

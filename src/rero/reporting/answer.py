@@ -11,10 +11,10 @@ import re
 
 import pandas as pd
 
-from rero.attacks.success import SuccessCriterion
 from rero.reporting import html as html_pages
 from rero.reporting.numbers import significant
 from rero.reporting.study_text import auto_order_text, budget_text, number_text
+from rero.study.criteria import criterion_text
 
 #: the tolerated risk the answer is stated at (the advice table's first where it lacks this one)
 HEADLINE_RISK = 0.05
@@ -147,7 +147,7 @@ def headline_table(rows: pd.DataFrame, eta: float) -> pd.DataFrame:
     criteria = [(f"SSIM ≥ {eta:g}", "imprint")]
     for column in rows.columns:
         if match := CRITERION_COLUMN.fullmatch(column):
-            text = SuccessCriterion(match["metric"], float(match["threshold"])).text
+            text = criterion_text(match["metric"], float(match["threshold"]))
             criteria.append((text, column.removesuffix("_success_rate")))
     for text, prefix in criteria:
         table[f"imprint attack, {text}"] = [

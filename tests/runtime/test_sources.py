@@ -18,26 +18,76 @@ from tests.helpers import REPO
 
 PACKAGE = REPO / "src" / "rero"
 
-# What `python -m rero <subcommand>` imports, recorded by the interpreter itself.
+# What `python -m rero <subcommand>` imports, and what using one registry entry imports (the
+# modules of the entry, not those of its siblings), recorded by the interpreter itself: one
+# interpreter loads the third-party packages the commands use, then forks a child per probe that
+# imports as the command would and reports the rero modules it loaded (third-party imports load
+# no rero module, so preloading them changes no answer; it saves a torch import per probe).
 PROBE = """
-import importlib, json, sys
-import rero.cli
-import rero.runtime.subcommands
-importlib.import_module(rero.runtime.subcommands.SUBCOMMANDS[sys.argv[1]])
-print(json.dumps(sorted(
-    module.__file__ for name, module in sys.modules.items()
-    if (name == "rero" or name.startswith("rero.")) and getattr(module, "__file__", None)
-)))
+import importlib, json, os, sys
+for name in ("numpy", "scipy.stats", "pandas", "torch", "opacus", "matplotlib.pyplot"):
+    importlib.import_module(name)
+assert not any(key == "rero" or key.startswith("rero.") for key in sys.modules)
+
+def probe(kind, name):
+    if kind == "subcommand":
+        import rero.cli
+        import rero.runtime.subcommands
+        importlib.import_module(rero.runtime.subcommands.SUBCOMMANDS[name])
+    elif kind == "loader":
+        from rero.data.registry import LOADERS
+        LOADERS[name].load
+    else:
+        from rero.models.registry import build_model
+        build_model(name, 1, 2, 16)
+    return sorted(
+        module.__file__ for key, module in sys.modules.items()
+        if (key == "rero" or key.startswith("rero.")) and getattr(module, "__file__", None)
+    )
+
+found = {}
+for kind, name in json.loads(sys.argv[1]):
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(read)
+        with os.fdopen(write, "w") as out:
+            out.write(json.dumps(probe(kind, name)))
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as answer:
+        text = answer.read()
+    _, status = os.waitpid(child, 0)
+    if status != 0:
+        raise SystemExit(f"the probe of {kind} {name} failed (wait status {status})")
+    found[f"{kind}:{name}"] = json.loads(text)
+print(json.dumps(found))
 """
+PROBES = [("subcommand", name) for name in sorted(SUBCOMMANDS)]
+PROBES += [("loader", name) for name in sorted(LOADERS)]
+PROBES += [("model", name) for name in sorted(MODELS)]
+
+
+@pytest.fixture(scope="module")
+def interpreter_imports() -> dict[str, set[Path]]:
+    """The files of the rero modules each probe of :data:`PROBES` loaded, by "<kind>:<name>"."""
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(PROBES)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return {
+        key: {Path(file).resolve() for file in files}
+        for key, files in json.loads(result.stdout).items()
+    }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("subcommand", sorted(SUBCOMMANDS))
-def test_static_closure_is_what_the_interpreter_imports(subcommand):
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE, subcommand], capture_output=True, text=True, check=True
-    )
-    imported = {Path(file).resolve() for file in json.loads(result.stdout)}
+def test_static_closure_is_what_the_interpreter_imports(interpreter_imports, subcommand):
+    imported = interpreter_imports[f"subcommand:{subcommand}"]
     listed = {file.resolve() for file in command_sources(subcommand, PACKAGE)}
     # __main__ runs the command rather than being imported by it; nothing else may differ.
     assert listed - imported == {(PACKAGE / "__main__.py").resolve()}
@@ -76,38 +126,15 @@ def test_unknown_subcommand_is_refused():
         command_sources("fly", PACKAGE)
 
 
-# What using one registry entry imports: the modules of the entry, not those of its siblings.
-REGISTRY_PROBE = """
-import importlib, json, sys
-kind, name = sys.argv[1:]
-if kind == "loader":
-    from rero.data.registry import LOADERS
-    LOADERS[name].load
-else:
-    from rero.models.registry import build_model
-    build_model(name, 1, 2, 16)
-print(json.dumps(sorted(
-    module.__file__ for key, module in sys.modules.items()
-    if key.startswith("rero.") and getattr(module, "__file__", None)
-)))
-"""
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("kind", "name"),
     [("loader", name) for name in sorted(LOADERS)] + [("model", name) for name in sorted(MODELS)],
 )
-def test_a_registry_imports_only_the_entry_a_job_uses(kind, name):
+def test_a_registry_imports_only_the_entry_a_job_uses(interpreter_imports, kind, name):
     """A job's code inputs add its own loader's or model's module (and what that imports); the
     other entries' modules are neither imported nor listed, so editing one reruns nothing."""
-    result = subprocess.run(
-        [sys.executable, "-c", REGISTRY_PROBE, kind, name],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    imported = {Path(file).resolve() for file in json.loads(result.stdout)}
+    imported = interpreter_imports[f"{kind}:{name}"]
     module = loader_module(name) if kind == "loader" else model_module(name)
     registry = "rero.data.registry" if kind == "loader" else "rero.models.registry"
     listed = {file.resolve() for file in module_closure(PACKAGE, [registry, module])}
@@ -129,7 +156,7 @@ def fresh_import_state(monkeypatch):
     """The parse caches of rero.runtime.sources emptied for one test."""
     from rero.runtime import sources
 
-    for name, value in (("_IMPORTS_SEEN", {}), ("_PARSED", {}), ("_USED", set())):
+    for name, value in (("_IMPORTS_SEEN", {}), ("_PARSED", {}), ("_CURRENT", {})):
         monkeypatch.setattr(sources, name, value)
     return sources
 

@@ -44,9 +44,9 @@ def module_file(root: Path, module: str) -> Path | None:
 #: every rule's command, and most files are shared among them
 _IMPORTS_SEEN: dict[tuple[Path, str, int, int], frozenset[str]] = {}
 #: the imports of a module by "<module>:<sha256 of its file>", as read from and written to
-#: :data:`IMPORTS_CACHE`; which of them this process used
+#: :data:`IMPORTS_CACHE`; and the key of each module's file as this process last read it
 _PARSED: dict[str, list[str]] = {}
-_USED: set[str] = set()
+_CURRENT: dict[str, str] = {}
 #: where planning keeps the parsed imports between calls (in the working directory)
 IMPORTS_CACHE = Path(".snakemake") / "rero" / "imports.json"
 
@@ -60,7 +60,7 @@ def imported_modules(source: Path, module: str) -> frozenset[str]:
         stored = f"{module}:{hashlib.sha256(text).hexdigest()}"
         if stored not in _PARSED:
             _PARSED[stored] = sorted(_parse_imports(text, source, module))
-        _USED.add(stored)
+        _CURRENT[module] = stored
         _IMPORTS_SEEN[key] = frozenset(_PARSED[stored])
     return _IMPORTS_SEEN[key]
 
@@ -82,11 +82,10 @@ def load_imports_cache(path: Path = IMPORTS_CACHE) -> None:
 def save_imports_cache(path: Path = IMPORTS_CACHE) -> None:
     """Keep the parsed imports at ``path``: of each module this process read, its current file's
     only; of the others, what was there. Not rewritten when that is what it holds."""
-    current = {key.partition(":")[0]: key for key in _USED}
     kept = {
         key: value
         for key, value in sorted(_PARSED.items())
-        if current.get(key.partition(":")[0], key) == key
+        if _CURRENT.get(key.partition(":")[0], key) == key
     }
     text = json.dumps(kept, indent=0)
     try:

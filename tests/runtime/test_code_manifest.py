@@ -6,7 +6,8 @@ import hashlib
 import os
 import subprocess
 
-from rero.runtime.code_manifest import manifest_name, manifest_text, write_manifest
+from rero.runtime.code_manifest import manifest_name, manifest_text
+from rero.runtime.io import write_text_if_changed
 
 
 def test_name_holds_the_subcommand_and_the_modules_imported_by_name():
@@ -32,11 +33,11 @@ def test_text_is_sha256sum_of_each_file_sorted_by_path(tmp_path):
 
 def test_same_text_is_not_rewritten_and_a_change_replaces_it(tmp_path):
     path = tmp_path / "code" / "train.sha256"
-    write_manifest(path, "one\n")
+    write_text_if_changed(path, "one\n")
     os.utime(path, ns=(0, 0))
-    write_manifest(path, "one\n")
+    write_text_if_changed(path, "one\n")
     assert path.stat().st_mtime_ns == 0
-    write_manifest(path, "two\n")
+    write_text_if_changed(path, "two\n")
     assert path.read_text() == "two\n"
     assert path.stat().st_mtime_ns > 0
     assert sorted(item.name for item in path.parent.iterdir()) == ["train.sha256"]

@@ -23,7 +23,8 @@ from rero.reporting.provenance import (
     installed_versions,
 )
 from rero.reporting.page_names import LANDING, figure_labels, page_list
-from rero.runtime.code_manifest import manifest_name, manifest_text, write_manifest
+from rero.runtime.code_manifest import manifest_name, manifest_text
+from rero.runtime.io import write_text_if_changed
 from rero.runtime.sources import (
     command_sources,
     load_imports_cache,
@@ -55,7 +56,7 @@ def code_manifest(name, files):
     (rero.runtime.code_manifest); a job's one code input in place of every file's path.
     """
     path = CODE_MANIFESTS / name
-    write_manifest(path, manifest_text(files, PACKAGE.parent))
+    write_text_if_changed(path, manifest_text(files, PACKAGE.parent))
     return str(path)
 
 

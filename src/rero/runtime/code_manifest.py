@@ -14,8 +14,6 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from rero.runtime.io import atomic_path
-
 
 def manifest_name(subcommand: str, registered: Iterable[str] = ()) -> str:
     """The manifest's file name: the subcommand and the modules the job imports by name
@@ -31,15 +29,3 @@ def manifest_text(files: Iterable[Path], root: Path) -> str:
     return "".join(
         f"{hashlib.sha256(file.read_bytes()).hexdigest()}  {name}\n" for name, file in named
     )
-
-
-def write_manifest(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` unless it holds it already (planning runs often, and jobs of a
-    cluster plan at once); the new text replaces the old in one rename, never half-written."""
-    try:
-        if path.read_text() == text:
-            return
-    except FileNotFoundError:
-        pass
-    with atomic_path(path) as partial:
-        partial.write_text(text)

@@ -82,6 +82,19 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def write_text_if_changed(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` unless it holds it already (its time then stays, and files that
+    planning rewrites on every call are not rewritten), atomically as :func:`atomic_path`."""
+    target = Path(path)
+    try:
+        if target.read_text() == text:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass
+    with atomic_path(target) as partial:
+        partial.write_text(text)
+
+
 def require_free_space(folder: str | os.PathLike[str], needed: int, what: str) -> None:
     """A ValueError naming ``folder`` unless its file system has ``needed`` bytes free for
     ``what``: a full disk is refused before a write, never met half-way (a memory-mapped write

@@ -21,7 +21,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from rero.runtime.io import atomic_path
+from rero.runtime.io import write_text_if_changed
 from rero.runtime.subcommands import SUBCOMMANDS
 
 PACKAGE = "rero"
@@ -87,14 +87,7 @@ def save_imports_cache(path: Path = IMPORTS_CACHE) -> None:
         for key, value in sorted(_PARSED.items())
         if _CURRENT.get(key.partition(":")[0], key) == key
     }
-    text = json.dumps(kept, indent=0)
-    try:
-        if path.read_text() == text:
-            return
-    except OSError:
-        pass
-    with atomic_path(path) as partial:
-        partial.write_text(text)
+    write_text_if_changed(path, json.dumps(kept, indent=0))
 
 
 #: the fields of a statement that hold statements (an import is a statement, so the expressions
